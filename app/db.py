@@ -1,0 +1,154 @@
+"""Storage: one client per process, the indexes, and the unit of work.
+
+The unit of work is the only place where the two engines differ. On MongoDB it
+is a multi-document transaction (snapshot reads, majority writes, primary) that
+the driver retries on transient errors. On the embedded engine it is a
+process-wide lock plus an undo log, so a failure part-way leaves no trace.
+"""
+import functools
+import threading
+
+from pymongo import ASCENDING, DESCENDING, MongoClient, ReadPreference, ReturnDocument
+from pymongo.errors import ConfigurationError
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+from app import embedded
+
+COLLECTIONS = ("clients", "wallets", "operations", "transfers", "idempotency")
+
+
+def create_indexes(collections, idempotency_ttl_s):
+    """Declare every index the queries need (idempotent on both engines)."""
+    collections["clients"].create_index([("email_key", ASCENDING)], unique=True)
+    collections["wallets"].create_index([("client_id", ASCENDING)], unique=True)
+    collections["operations"].create_index(
+        [("wallet_id", ASCENDING), ("seq", ASCENDING)], unique=True)
+    collections["operations"].create_index(
+        [("wallet_id", ASCENDING), ("created_at", ASCENDING)])
+    collections["transfers"].create_index([("from_wallet_id", ASCENDING), ("created_at", DESCENDING)])
+    collections["idempotency"].create_index(
+        [("scope", ASCENDING), ("key", ASCENDING)], unique=True)
+    collections["idempotency"].create_index(
+        [("created_at", ASCENDING)], expireAfterSeconds=idempotency_ttl_s)
+
+
+class Tx:
+    """The collections as seen from inside one unit of work (``tx.wallets`` ...)."""
+
+    def __init__(self, collections):
+        self.__dict__.update(collections)
+
+
+class _SessionCollection:
+    """A MongoDB collection whose every call runs in the given session."""
+
+    def __init__(self, collection, session):
+        self._collection = collection
+        self._session = session
+
+    def __getattr__(self, name):
+        return functools.partial(getattr(self._collection, name), session=self._session)
+
+
+class _UndoCollection:
+    """An embedded collection that logs how to undo each write it makes."""
+
+    def __init__(self, collection, undo):
+        self._collection = collection
+        self._undo = undo
+
+    def __getattr__(self, name):
+        if name in ("find", "find_one", "count_documents", "aggregate"):
+            return getattr(self._collection, name)
+        raise NotImplementedError(f"{name} is not undoable inside an embedded unit of work")
+
+    def insert_one(self, document):
+        result = self._collection.insert_one(document)
+        self._undo.append(lambda: self._collection.delete_one({"_id": result.inserted_id}))
+        return result
+
+    def find_one_and_update(self, filter, update, return_document=ReturnDocument.BEFORE, **kwargs):
+        projection = kwargs.pop("projection", None)  # the undo step needs the whole document
+        before = self._collection.find_one_and_update(
+            filter, update, return_document=ReturnDocument.BEFORE, **kwargs)
+        if before is None:
+            return None
+        self._undo.append(lambda: self._collection.replace_one({"_id": before["_id"]}, before))
+        if return_document == ReturnDocument.BEFORE:
+            return before
+        return self._collection.find_one({"_id": before["_id"]}, projection)
+
+
+class Store:
+    """The database of one process and its unit of work."""
+
+    def __init__(self, collections, engine, client=None, timeout_ms=10000):
+        self.collections = collections
+        self.engine = engine
+        self._client = client
+        self._timeout_ms = timeout_ms
+        self._lock = threading.RLock()
+        self.reader = Tx(collections)
+
+    def transaction(self, work):
+        """Run ``work(tx)`` atomically and return its result."""
+        if self._client is None:
+            return self._embedded_transaction(work)
+        with self._client.start_session() as session:
+            tx = Tx({name: _SessionCollection(coll, session) for name, coll in self.collections.items()})
+            return session.with_transaction(
+                lambda _session: work(tx),
+                read_concern=ReadConcern("snapshot"),
+                write_concern=WriteConcern("majority"),
+                read_preference=ReadPreference.PRIMARY,
+                max_commit_time_ms=self._timeout_ms,
+            )
+
+    def _embedded_transaction(self, work):
+        undo = []
+        tx = Tx({name: _UndoCollection(coll, undo) for name, coll in self.collections.items()})
+        with self._lock:
+            try:
+                return work(tx)
+            except BaseException:
+                for step in reversed(undo):
+                    step()
+                raise
+
+    def read(self, work):
+        """Run ``work(reader)``; embedded writes are in place, so reads wait for them."""
+        if self._client is None:
+            with self._lock:
+                return work(self.reader)
+        return work(self.reader)
+
+
+def _connect_mongodb(uri, database_name, timeout_ms):
+    client = MongoClient(uri, w="majority", readPreference="primary", tz_aware=False,
+                         serverSelectionTimeoutMS=timeout_ms)
+    hello = client.admin.command("hello")
+    if "setName" not in hello:
+        raise ConfigurationError(
+            f"MongoDB at {uri!r} is not a replica set member: transfers need multi-document "
+            "transactions, which MongoDB offers only on a replica set. Start mongod with "
+            "--replSet and run rs.initiate(), or unset MONGO_URI for the embedded engine.")
+    database = client[database_name]
+    collections = {name: database[name] for name in COLLECTIONS}
+    return Store(collections, "mongodb", client=client, timeout_ms=timeout_ms)
+
+
+def open_store(config):
+    """Connect to MongoDB when MONGO_URI is set, else open the embedded engine."""
+    if config["MONGO_URI"]:
+        store = _connect_mongodb(config["MONGO_URI"], config["MONGO_DB"],
+                                 config["TRANSACTION_TIMEOUT_MS"])
+    else:
+        _, collections = embedded.open_database(config["MONGO_DB"], COLLECTIONS)
+        store = Store(collections, "embedded")
+    create_indexes(store.collections, config["IDEMPOTENCY_TTL_S"])
+    return store
+
+
+def init_app(app):
+    app.extensions["store"] = open_store(app.config)

@@ -1,0 +1,107 @@
+"""The embedded engine: mongomock in this process, with hash indexes.
+
+mongomock answers every query, and every unique-index check, by scanning the
+whole collection, so a journal of 20k entries already costs 40 ms an insert.
+Here each index the application declares with ``create_index`` also becomes an
+equality hash (one per key prefix), and queries whose filter pins those fields
+with plain values read only the matching documents. Indexed fields must never
+change after insert: the hashes are kept in step on insert and delete only,
+which holds for every index this application declares.
+
+TTL indexes are not enforced here (mongomock would rescan the collection on
+every access): embedded idempotency keys live as long as the process.
+"""
+import collections
+
+import mongomock
+from mongomock import helpers
+from mongomock.filtering import filter_applies
+
+_SCALARS = (str, int, bool, bytes)
+
+
+def _key(doc, fields):
+    return tuple(doc.get(field) for field in fields)
+
+
+class IndexedDocuments(collections.OrderedDict):
+    """One collection's documents by ``_id``, plus equality hashes over them."""
+
+    def __init__(self):
+        super().__init__()
+        self.hashes = {}  # tuple of fields -> {tuple of values -> {_id: None}}
+
+    def add_hash(self, fields):
+        if fields in self.hashes:
+            return
+        buckets = self.hashes[fields] = {}
+        for _id, doc in self.items():
+            buckets.setdefault(_key(doc, fields), {})[_id] = None
+
+    def __setitem__(self, _id, doc):
+        if _id in self:
+            self._forget(_id, self[_id])
+        super().__setitem__(_id, doc)
+        for fields, buckets in self.hashes.items():
+            buckets.setdefault(_key(doc, fields), {})[_id] = None
+
+    def __delitem__(self, _id):
+        self._forget(_id, self[_id])
+        super().__delitem__(_id)
+
+    def _forget(self, _id, doc):
+        for fields, buckets in self.hashes.items():
+            bucket = buckets.get(_key(doc, fields))
+            if bucket is not None:
+                bucket.pop(_id, None)
+
+    def candidates(self, filter):
+        """The ids a filter can match, or None when no hash narrows it."""
+        if not isinstance(filter, dict):
+            return None
+        pinned = {k: v for k, v in filter.items() if isinstance(v, _SCALARS)}
+        if "_id" in pinned:
+            return [pinned["_id"]]
+        best = None
+        for fields, buckets in self.hashes.items():
+            if all(f in pinned for f in fields) and (best is None or len(fields) > len(best)):
+                best = fields
+        if best is None:
+            return None
+        # list() of a dict is one C call: safe against a writer in another thread.
+        return list(self.hashes[best].get(_key(pinned, best), ()))
+
+
+class IndexedCollection(mongomock.Collection):
+    """A mongomock collection that reads through the equality hashes."""
+
+    def create_index(self, key_or_list, **kwargs):
+        kwargs.pop("expireAfterSeconds", None)
+        name = super().create_index(key_or_list, **kwargs)
+        documents = self._store._documents
+        if isinstance(documents, IndexedDocuments):
+            fields = [field for field, _ in helpers.create_index_list(key_or_list)]
+            for size in range(1, len(fields) + 1):
+                documents.add_hash(tuple(fields[:size]))
+        return name
+
+    def _iter_documents(self, filter):
+        documents = self._store._documents
+        ids = documents.candidates(filter) if isinstance(documents, IndexedDocuments) else None
+        if ids is None:
+            return super()._iter_documents(filter)
+        found = [documents[i] for i in ids if i in documents]
+        return (doc for doc in found if filter_applies(filter, doc))
+
+
+def open_database(name, collection_names):
+    """A fresh in-memory database whose named collections are hash-indexed."""
+    database = mongomock.MongoClient(tz_aware=False)[name]
+    collections_by_name = {}
+    for collection_name in collection_names:
+        database._store[collection_name]._documents = IndexedDocuments()
+        collections_by_name[collection_name] = IndexedCollection(
+            database, collection_name, _db_store=database._store,
+            read_preference=database.read_preference,
+            codec_options=database.codec_options)
+    return database, collections_by_name

@@ -1,0 +1,96 @@
+"""One error hierarchy, rendered as application/problem+json (RFC 9457)."""
+import logging
+
+from werkzeug.exceptions import HTTPException
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """A refusal with an HTTP status and a stable snake_case code."""
+
+    status = 400
+    code = "bad_request"
+    title = "Bad request"
+
+    def __init__(self, detail=None, errors=None):
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.errors = errors
+
+    def to_problem(self):
+        body = {"type": f"/problems/{self.code}", "title": self.title, "status": self.status,
+                "detail": self.detail, "code": self.code}
+        if self.errors is not None:
+            body["errors"] = self.errors
+        return body
+
+
+def _error(name, status, code, title):
+    return type(name, (ApiError,), {"status": status, "code": code, "title": title})
+
+
+ValidationFailed = _error("ValidationFailed", 400, "validation_failed", "The request is not valid")
+MalformedJson = _error("MalformedJson", 400, "malformed_json", "The body is not valid JSON")
+InvalidCursor = _error("InvalidCursor", 400, "invalid_cursor", "The pagination cursor is not valid")
+InvalidIdempotencyKey = _error("InvalidIdempotencyKey", 400, "invalid_idempotency_key",
+                               "The Idempotency-Key header is not valid")
+Unauthenticated = _error("Unauthenticated", 401, "unauthenticated", "Authentication required")
+InvalidCredentials = _error("InvalidCredentials", 401, "invalid_credentials",
+                            "Email or password is wrong")
+Forbidden = _error("Forbidden", 403, "forbidden", "Not allowed for this caller")
+NotFound = _error("NotFound", 404, "not_found", "Not found")
+WalletNotFound = _error("WalletNotFound", 404, "wallet_not_found", "Wallet not found")
+TransferNotFound = _error("TransferNotFound", 404, "transfer_not_found", "Transfer not found")
+MethodNotAllowed = _error("MethodNotAllowed", 405, "method_not_allowed", "Method not allowed")
+EmailTaken = _error("EmailTaken", 409, "email_taken", "Email already registered")
+UnsupportedMediaType = _error("UnsupportedMediaType", 415, "unsupported_media_type",
+                              "The body must be application/json")
+AccountsMustBeDifferent = _error("AccountsMustBeDifferent", 422, "accounts_must_be_different",
+                                 "A transfer needs two different wallets")
+ReceiverNotFound = _error("ReceiverNotFound", 422, "wallet_not_found",
+                          "The receiving wallet does not exist")
+InsufficientFunds = _error("InsufficientFunds", 422, "insufficient_funds",
+                           "The wallet balance is lower than the amount")
+IdempotencyKeyReused = _error("IdempotencyKeyReused", 422, "idempotency_key_reused",
+                              "This Idempotency-Key was used with a different request")
+InternalError = _error("InternalError", 500, "internal_error", "Internal server error")
+
+# Refusals that depend on stored state: recorded with an Idempotency-Key and replayed.
+REPLAYED_REFUSALS = {cls.code: cls for cls in (ReceiverNotFound, InsufficientFunds)}
+
+_HTTP_ERRORS = {404: NotFound, 405: MethodNotAllowed, 415: UnsupportedMediaType}
+
+
+def problem_response(app, error, headers=None):
+    response = app.json.response(error.to_problem())
+    response.status_code = error.status
+    response.mimetype = PROBLEM_JSON
+    response.headers.extend(headers or {})
+    return response
+
+
+def init_app(app):
+    @app.errorhandler(ApiError)
+    def handle_api_error(error):
+        headers = {}
+        if getattr(error, "replayed", False):
+            headers["Idempotent-Replayed"] = "true"
+        if error.status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        return problem_response(app, error, headers)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_exception(error):
+        cls = _HTTP_ERRORS.get(error.code)
+        api_error = cls() if cls else ApiError(error.description)
+        if cls is None:
+            api_error.status, api_error.code, api_error.title = error.code, "http_error", error.name
+        allow = getattr(error, "valid_methods", None)
+        return problem_response(app, api_error, {"Allow": ", ".join(allow)} if allow else None)
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error):
+        log.exception("unhandled error")
+        return problem_response(app, InternalError())

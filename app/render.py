@@ -1,0 +1,41 @@
+"""Stored documents -> API JSON: cents become "12.34", datetimes ISO 8601 UTC."""
+from app.money import format_cents
+
+
+def timestamp(moment):
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def client(doc):
+    return {"id": doc["_id"], "email": doc["email"], "name": doc["name"],
+            "created_at": timestamp(doc["created_at"])}
+
+
+def wallet(doc):
+    return {"id": doc["_id"], "client_id": doc["client_id"], "currency": doc["currency"],
+            "balance": format_cents(doc["balance_cents"]), "version": doc["version"],
+            "created_at": timestamp(doc["created_at"]), "updated_at": timestamp(doc["updated_at"])}
+
+
+def client_with_wallet(client_doc, wallet_doc):
+    return dict(client(client_doc), wallet=wallet(wallet_doc))
+
+
+def operation(doc):
+    return {"id": doc["_id"], "wallet_id": doc["wallet_id"], "seq": doc["seq"], "type": doc["type"],
+            "amount": format_cents(doc["amount_cents"]),
+            "balance_after": format_cents(doc["balance_after_cents"]),
+            "counterparty_wallet_id": doc["counterparty_wallet_id"],
+            "transfer_id": doc["transfer_id"], "details": doc["details"],
+            "created_at": timestamp(doc["created_at"])}
+
+
+def deposit(doc):
+    return dict(operation(doc), balance=format_cents(doc["balance_after_cents"]))
+
+
+def transfer(doc):
+    return {"id": doc["_id"], "from_wallet_id": doc["from_wallet_id"],
+            "to_wallet_id": doc["to_wallet_id"], "amount": format_cents(doc["amount_cents"]),
+            "details": doc["details"], "status": doc["status"],
+            "created_at": timestamp(doc["created_at"])}

@@ -1,0 +1,33 @@
+"""Blueprints, one per resource, and the helpers their views share."""
+from flask import current_app, jsonify, request
+
+from app import errors
+from app.idempotency import IdempotencyKey, fingerprint
+
+MAX_KEY_LENGTH = 255
+
+
+def idempotency_key(scope, body):
+    """The request's Idempotency-Key bound to caller and body, or None if absent."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not 0 < len(key) <= MAX_KEY_LENGTH or not key.isprintable():
+        raise errors.InvalidIdempotencyKey(
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters")
+    secret = current_app.config["SECRET_KEY"]
+    return IdempotencyKey(scope, key, fingerprint(secret, request.method, request.path, body))
+
+
+def created(payload, replayed):
+    response = jsonify(payload)
+    response.status_code = 201
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def register_blueprints(app):
+    from app.routes import clients, health, tokens, transfers, wallets
+    for module in (clients, health, tokens, transfers, wallets):
+        app.register_blueprint(module.bp)

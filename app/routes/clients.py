@@ -1,0 +1,31 @@
+"""Sign-up and the signed-in client."""
+from flask import Blueprint, current_app, g
+
+from app import auth, errors, ledger, render
+from app.routes import created, idempotency_key
+from app.validation import json_body
+
+bp = Blueprint("clients", __name__)
+
+
+@bp.post("/clients")
+def create_client():
+    """Create a client and its USD wallet."""
+    body = json_body("client_create")
+    password_hash = current_app.extensions["auth"].hash_password(body["password"])
+    result, replayed = ledger.create_client(
+        current_app.extensions["store"], body["email"], body["name"], password_hash,
+        idem=idempotency_key("public", body))
+    return created(render.client_with_wallet(result["client"], result["wallet"]), replayed)
+
+
+@bp.get("/clients/me")
+@auth.required(operator=False)
+def me():
+    """The calling client with its wallet."""
+    store = current_app.extensions["store"]
+    client = ledger.get_client(store, g.caller.client_id)
+    wallet = ledger.get_client_wallet(store, g.caller.client_id)
+    if client is None or wallet is None:
+        raise errors.NotFound("this client no longer exists")
+    return render.client_with_wallet(client, wallet)

@@ -1,0 +1,33 @@
+"""Transfers between wallets."""
+from flask import Blueprint, current_app, g
+
+from app import auth, errors, ledger, render
+from app.money import parse_cents
+from app.routes import created, idempotency_key
+from app.validation import json_body
+
+bp = Blueprint("transfers", __name__)
+
+
+@bp.post("/transfers")
+@auth.required(operator=False)
+def create_transfer():
+    """Move money from one of the caller's wallets to any other wallet."""
+    body = json_body("transfer_create")
+    result, replayed = ledger.transfer(
+        current_app.extensions["store"], g.caller.client_id, body["from_wallet_id"],
+        body["to_wallet_id"], parse_cents(body["amount"]), body.get("details"),
+        idem=idempotency_key(g.caller.idempotency_scope, body))
+    return created(render.transfer(result), replayed)
+
+
+@bp.get("/transfers/<transfer_id>")
+@auth.required()
+def get_transfer(transfer_id):
+    """One transfer, for either party or the operator."""
+    transfer = ledger.get_transfer(current_app.extensions["store"], transfer_id)
+    caller = g.caller
+    if transfer is None or not (caller.is_operator or caller.client_id in (
+            transfer["from_client_id"], transfer["to_client_id"])):
+        raise errors.TransferNotFound(f"no transfer {transfer_id}")
+    return render.transfer(transfer)

@@ -1,0 +1,79 @@
+"""Request bodies: parsed as JSON and checked against the schemas in schemas/."""
+import json
+import pathlib
+
+from flask import current_app, request
+from jsonschema import Draft202012Validator, FormatChecker
+
+from app import errors, money
+
+SCHEMA_DIR = pathlib.Path(__file__).resolve().parent.parent / "schemas"
+
+
+def _format_checker():
+    checker = FormatChecker(["email"])
+    checker.checks("amount")(lambda value: not isinstance(value, str) or money.is_valid_amount(value))
+    return checker
+
+
+def load_validators(schema_dir=SCHEMA_DIR):
+    """Every schema in the folder, checked and compiled once, by file stem."""
+    checker = _format_checker()
+    validators = {}
+    for path in sorted(schema_dir.glob("*.json")):
+        schema = json.loads(path.read_text())
+        Draft202012Validator.check_schema(schema)
+        validators[path.stem] = Draft202012Validator(schema, format_checker=checker)
+    return validators
+
+
+def _pointer(parts):
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _field_errors(error):
+    """One jsonschema error as {field, message} items, pointing at the field itself."""
+    path = list(error.absolute_path)
+    if error.validator == "required":
+        missing = [name for name in error.validator_value if name not in error.instance]
+        return [{"field": _pointer(path + [name]), "message": "is required"} for name in missing]
+    if error.validator == "additionalProperties":
+        known = error.schema.get("properties", {})
+        return [{"field": _pointer(path + [name]), "message": "is not a known field"}
+                for name in error.instance if name not in known]
+    message = error.schema.get("x-message") or error.message
+    return [{"field": _pointer(path), "message": message}]
+
+
+def validate(schema_name, document):
+    """Raise ValidationFailed listing every violation, or return the document."""
+    validator = current_app.extensions["validators"][schema_name]
+    found = []
+    for error in sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path)):
+        for item in _field_errors(error):
+            if item not in found:
+                found.append(item)
+    if found:
+        raise errors.ValidationFailed(
+            f"{len(found)} field(s) are not valid; see errors", errors=found)
+    return document
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def json_body(schema_name):
+    """The request's JSON body, validated against ``schemas/<schema_name>.json``."""
+    if request.mimetype != "application/json":
+        raise errors.UnsupportedMediaType(
+            f"send the body as application/json, not {request.mimetype or 'nothing'}")
+    try:
+        document = json.loads(request.get_data(), parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise errors.MalformedJson(f"the body is not valid JSON: {exc}") from None
+    return validate(schema_name, document)
+
+
+def init_app(app):
+    app.extensions["validators"] = load_validators()

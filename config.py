@@ -1,0 +1,23 @@
+"""Configuration, read from the environment only."""
+import os
+
+
+def _int(name, default):
+    return int(os.environ.get(name, default))
+
+
+class Config:
+    """Settings for one process; every value comes from the environment."""
+
+    MONGO_URI = os.environ.get("MONGO_URI") or None
+    MONGO_DB = os.environ.get("MONGO_DB", "wallet")
+    SECRET_KEY = os.environ.get("SECRET_KEY") or None
+    OPERATOR_TOKEN = os.environ.get("OPERATOR_TOKEN") or None
+    HOST = os.environ.get("HOST", "127.0.0.1")
+    PORT = _int("PORT", 8080)
+    TOKEN_LIFETIME_S = _int("TOKEN_LIFETIME_S", 3600)
+    IDEMPOTENCY_TTL_S = _int("IDEMPOTENCY_TTL_S", 24 * 3600)
+    # werkzeug method string; scrypt with n=2**15 costs ~50-100 ms a hash on purpose.
+    PASSWORD_HASH_METHOD = os.environ.get("PASSWORD_HASH_METHOD", "scrypt:32768:8:1")
+    # How long MongoDB may keep retrying one transaction on write conflicts.
+    TRANSACTION_TIMEOUT_MS = _int("TRANSACTION_TIMEOUT_MS", 10000)
