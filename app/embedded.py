@@ -4,9 +4,9 @@ mongomock answers every query, and every unique-index check, by scanning the
 whole collection, so a journal of 20k entries already costs 40 ms an insert.
 Here each index the application declares with ``create_index`` also becomes an
 equality hash (one per key prefix), and queries whose filter pins those fields
-with plain values read only the matching documents. Indexed fields must never
-change after insert: the hashes are kept in step on insert and delete only,
-which holds for every index this application declares.
+with plain values read only the matching documents. Candidates are always
+re-checked against the whole filter, and an update that changes an indexed
+field moves the document to its new bucket, so answers equal a full scan's.
 
 TTL indexes are not enforced here (mongomock would rescan the collection on
 every access): embedded idempotency keys live as long as the process.
@@ -49,6 +49,19 @@ class IndexedDocuments(collections.OrderedDict):
         self._forget(_id, self[_id])
         super().__delitem__(_id)
 
+    def rehash(self, _id, old_keys):
+        """Move a document updated in place out of the buckets of its old keys."""
+        doc = self.get(_id)
+        for fields, buckets in self.hashes.items():
+            new_key = _key(doc, fields) if doc is not None else None
+            if old_keys[fields] != new_key:
+                buckets.get(old_keys[fields], {}).pop(_id, None)
+                if doc is not None:
+                    buckets.setdefault(new_key, {})[_id] = None
+
+    def keys_of(self, doc):
+        return {fields: _key(doc, fields) for fields in self.hashes}
+
     def _forget(self, _id, doc):
         for fields, buckets in self.hashes.items():
             bucket = buckets.get(_key(doc, fields))
@@ -84,6 +97,16 @@ class IndexedCollection(mongomock.Collection):
             for size in range(1, len(fields) + 1):
                 documents.add_hash(tuple(fields[:size]))
         return name
+
+    def _update(self, spec, document, *args, **kwargs):
+        documents = self._store._documents
+        if not isinstance(documents, IndexedDocuments):
+            return super()._update(spec, document, *args, **kwargs)
+        before = {doc["_id"]: documents.keys_of(doc) for doc in self._iter_documents(spec)}
+        result = super()._update(spec, document, *args, **kwargs)
+        for _id, old_keys in before.items():
+            documents.rehash(_id, old_keys)
+        return result
 
     def _iter_documents(self, filter):
         documents = self._store._documents
