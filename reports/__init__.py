@@ -1,0 +1,1 @@
+"""Statement builders: journal entries in, CSV / JSON / XML text out; no Flask or pymongo."""
