@@ -90,15 +90,26 @@ class Store:
         self._timeout_ms = timeout_ms
         self._lock = threading.RLock()
         self.reader = Tx(collections)
+        # Callback re-runs after transient errors (write conflicts), for tests and metrics.
+        self.transaction_retries = 0
 
     def transaction(self, work):
         """Run ``work(tx)`` atomically and return its result."""
         if self._client is None:
             return self._embedded_transaction(work)
+        attempts = 0
+
+        def callback(_session):
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1:
+                self.transaction_retries += 1  # a lost += under races only undercounts a metric
+            return work(tx)
+
         with self._client.start_session() as session:
             tx = Tx({name: _SessionCollection(coll, session) for name, coll in self.collections.items()})
             return session.with_transaction(
-                lambda _session: work(tx),
+                callback,
                 read_concern=ReadConcern("snapshot"),
                 write_concern=WriteConcern("majority"),
                 read_preference=ReadPreference.PRIMARY,
