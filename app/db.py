@@ -92,6 +92,7 @@ class Store:
         self.reader = Tx(collections)
         # Callback re-runs after transient errors (write conflicts), for tests and metrics.
         self.transaction_retries = 0
+        self._retry_lock = threading.Lock()
 
     def transaction(self, work):
         """Run ``work(tx)`` atomically and return its result."""
@@ -103,7 +104,8 @@ class Store:
             nonlocal attempts
             attempts += 1
             if attempts > 1:
-                self.transaction_retries += 1  # a lost += under races only undercounts a metric
+                with self._retry_lock:
+                    self.transaction_retries += 1
             return work(tx)
 
         with self._client.start_session() as session:
