@@ -6,9 +6,10 @@ STAMP := $(VENV)/.installed-requirements
 HOST ?= 127.0.0.1
 PORT ?= 8080
 THREADS ?= 8
-LINTED := app reports tests config.py
+LINTED := app reports tests scripts config.py
+ARGS ?=
 
-.PHONY: install run test test-mongo lint clean
+.PHONY: install run test test-mongo lint bench clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +33,10 @@ test: lint
 test-mongo: $(STAMP)
 	@test -n "$(MONGO_URI)" || { echo "set MONGO_URI to a replica set"; exit 2; }
 	$(BIN)/python -m pytest -q
+
+# Transfers/s over HTTP vs in-process, latency, invariants (not part of `make test`).
+bench: $(STAMP)
+	$(BIN)/python scripts/loadtest.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
