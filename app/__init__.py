@@ -3,8 +3,19 @@ import secrets
 import sys
 
 from flask import Flask
+from flask.sessions import SessionInterface
 
 from config import Config
+
+
+class _NoSessions(SessionInterface):
+    """A bearer-token API keeps no cookie session: skip signing one on every request."""
+
+    def open_session(self, app, request):
+        return None
+
+    def save_session(self, app, session, response):
+        return None
 
 
 def _settle_secrets(app):
@@ -39,6 +50,7 @@ def create_app(test_config=None):
     app.config.from_object(Config)
     app.config.update(test_config or {})
     app.json.sort_keys = False
+    app.session_interface = _NoSessions()
     _settle_secrets(app)
     errors.init_app(app)
     validation.init_app(app)

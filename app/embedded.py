@@ -75,6 +75,10 @@ class IndexedDocuments(collections.OrderedDict):
         pinned = {k: v for k, v in filter.items() if isinstance(v, _SCALARS)}
         if "_id" in pinned:
             return [pinned["_id"]]
+        wanted = filter.get("_id")
+        if isinstance(wanted, dict) and set(wanted) == {"$in"} and all(
+                isinstance(v, _SCALARS) for v in wanted["$in"]):
+            return list(dict.fromkeys(wanted["$in"]))
         best = None
         for fields, buckets in self.hashes.items():
             if all(f in pinned for f in fields) and (best is None or len(fields) > len(best)):

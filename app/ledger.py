@@ -123,10 +123,12 @@ def transfer(store, client_id, from_wallet_id, to_wallet_id, amount_cents, detai
 
     def work(tx):
         moment = now()
-        if tx.wallets.find_one({"_id": from_wallet_id, "client_id": client_id}, {"_id": 1}) is None:
+        # Owners and existence never change, so one read settles both before any write.
+        owners = {w["_id"]: w["client_id"] for w in tx.wallets.find(
+            {"_id": {"$in": [from_wallet_id, to_wallet_id]}}, {"client_id": 1})}
+        if owners.get(from_wallet_id) != client_id:
             raise errors.WalletNotFound(f"you have no wallet {from_wallet_id}")
-        receiver = tx.wallets.find_one({"_id": to_wallet_id}, {"client_id": 1})
-        if receiver is None:
+        if to_wallet_id not in owners:
             return _refusal(errors.ReceiverNotFound, f"no wallet {to_wallet_id}")
         debited = _move(tx, {"_id": from_wallet_id, "balance_cents": {"$gte": amount_cents}},
                         -amount_cents, moment)
@@ -137,7 +139,7 @@ def transfer(store, client_id, from_wallet_id, to_wallet_id, amount_cents, detai
         assert credited is not None, "wallets are never deleted"
         record = {"_id": new_id("tr"), "from_wallet_id": from_wallet_id,
                   "to_wallet_id": to_wallet_id, "from_client_id": client_id,
-                  "to_client_id": receiver["client_id"], "amount_cents": amount_cents,
+                  "to_client_id": owners[to_wallet_id], "amount_cents": amount_cents,
                   "details": details, "status": "completed", "created_at": moment}
         tx.operations.insert_one(_entry(debited, "transfer_out", -amount_cents, moment, details,
                                         record["_id"], to_wallet_id))

@@ -26,6 +26,8 @@ QUERIES = [
     {"wallet_id": "w3"}, {"wallet_id": "w3", "seq": {"$lt": 150}}, {"wallet_id": "w3", "seq": 17},
     {"wallet_id": "w3", "kind": "a"}, {"_id": "op5"}, {"_id": "op5", "wallet_id": "w0"},
     {"seq": {"$gte": 290}}, {"wallet_id": {"$in": ["w1", "w2"]}}, {}, {"wallet_id": "none"},
+    {"_id": {"$in": ["op3", "op7", "op3", "nope"]}}, {"_id": {"$in": ["op3", "op8"]}, "kind": "a"},
+    {"_id": {"$in": []}}, {"_id": {"$in": ["op3"], "$ne": "op3"}},
 ]
 
 
