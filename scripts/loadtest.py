@@ -170,6 +170,7 @@ def http_load(base_url, wallets, args):
 def ledger_load(args):
     """The same random transfers through app.ledger in this process: the engine's own rate."""
     from app import create_app, errors, ledger
+    from app.idempotency import IdempotencyKey
 
     app = create_app({"OPERATOR_TOKEN": "bench", "SECRET_KEY": "bench",
                       "MONGO_DB": f"wallet_bench_{uuid.uuid4().hex[:8]}"})
@@ -182,10 +183,12 @@ def ledger_load(args):
 
     def step(rng):
         source, target = pick(rng, len(wallets), args.hot)
+        # The same work as an HTTP transfer: it carries a fresh Idempotency-Key too.
+        idem = IdempotencyKey(f"client:{wallets[source][0]}", uuid.uuid4().hex, uuid.uuid4().hex)
         started = time.perf_counter()
         try:
             ledger.transfer(store, wallets[source][0], wallets[source][1], wallets[target][1],
-                            rng.randint(1, MAX_AMOUNT_CENTS))
+                            rng.randint(1, MAX_AMOUNT_CENTS), idem=idem)
             outcome = "201"
         except errors.InsufficientFunds:
             outcome = "422 insufficient_funds"
