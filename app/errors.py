@@ -45,6 +45,7 @@ WalletNotFound = _error("WalletNotFound", 404, "wallet_not_found", "Wallet not f
 TransferNotFound = _error("TransferNotFound", 404, "transfer_not_found", "Transfer not found")
 MethodNotAllowed = _error("MethodNotAllowed", 405, "method_not_allowed", "Method not allowed")
 EmailTaken = _error("EmailTaken", 409, "email_taken", "Email already registered")
+PayloadTooLarge = _error("PayloadTooLarge", 413, "payload_too_large", "The body is too large")
 UnsupportedMediaType = _error("UnsupportedMediaType", 415, "unsupported_media_type",
                               "The body must be application/json")
 AccountsMustBeDifferent = _error("AccountsMustBeDifferent", 422, "accounts_must_be_different",
@@ -60,7 +61,7 @@ InternalError = _error("InternalError", 500, "internal_error", "Internal server 
 # Refusals that depend on stored state: recorded with an Idempotency-Key and replayed.
 REPLAYED_REFUSALS = {cls.code: cls for cls in (ReceiverNotFound, InsufficientFunds)}
 
-_HTTP_ERRORS = {404: NotFound, 405: MethodNotAllowed, 415: UnsupportedMediaType}
+_HTTP_ERRORS = {404: NotFound, 405: MethodNotAllowed, 413: PayloadTooLarge, 415: UnsupportedMediaType}
 
 
 def problem_response(app, error, headers=None):
@@ -83,6 +84,8 @@ def init_app(app):
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(error):
+        if error.code is None or error.code < 400:
+            return error  # a routing redirect, not a failure
         cls = _HTTP_ERRORS.get(error.code)
         api_error = cls() if cls else ApiError(error.description)
         if cls is None:

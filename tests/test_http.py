@@ -52,3 +52,8 @@ def test_unexpected_error_is_a_bare_500(app, client, monkeypatch):
     response = client.get("/wallets/wal_x", headers={"Authorization": "Bearer test-operator-token"})
     assert_problem(response, 500, "internal_error")
     assert "secret internals" not in response.get_data(as_text=True)
+
+
+def test_oversized_body_is_refused_before_reading(client):
+    response = client.post("/clients", data=b"{" + b" " * 70_000 + b"}", content_type="application/json")
+    assert_problem(response, 413, "payload_too_large")
