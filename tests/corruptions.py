@@ -18,6 +18,8 @@ class World:
     c: str
     t1: str
     t2: str
+    a_client: str
+    b_client: str
 
     def entry(self, wallet_id, seq):
         return self.db["operations"].find_one({"wallet_id": wallet_id, "seq": seq})
@@ -40,7 +42,7 @@ def build_world(store):
     ledger.deposit(store, b, 500)
     t1, _ = ledger.transfer(store, client_a, a, b, 300)
     t2, _ = ledger.transfer(store, client_b, b, a, 100)
-    return World(store.collections, a, b, c, t1["_id"], t2["_id"])
+    return World(store.collections, a, b, c, t1["_id"], t2["_id"], client_a, client_b)
 
 
 def balance_changed(w):
@@ -67,6 +69,14 @@ def seq_gap(w):
 def seq_repeated(w):
     w.db["operations"].drop_index("wallet_id_1_seq_1")  # as if the unique index had been lost
     w.set_entry(w.a, 2, seq=1)
+    return {("seq_contiguous", w.a)}
+
+
+def seq_repeated_at_the_end(w):
+    """1, 2, 3, 3: only the count of distinct seqs against entries can see this one."""
+    w.db["operations"].drop_index("wallet_id_1_seq_1")
+    w.db["operations"].insert_one(dict(w.entry(w.a, 3), _id="op_copy", type="deposit",
+                                       amount_cents=0, transfer_id=None, counterparty_wallet_id=None))
     return {("seq_contiguous", w.a)}
 
 
@@ -143,7 +153,7 @@ def wallet_deleted(w):
 
 CORRUPTIONS = [
     balance_changed, last_balance_after_changed, deposit_amount_changed, seq_gap, seq_repeated,
-    version_changed, debit_deleted, credit_amount_changed, credit_duplicated,
+    seq_repeated_at_the_end, version_changed, debit_deleted, credit_amount_changed, credit_duplicated,
     credit_names_wrong_counterparty, transfer_amount_changed, transfer_deleted, legs_point_elsewhere,
     negative_wallet_balance, negative_balance_after, entry_without_wallet, wallet_deleted,
 ]
