@@ -4,14 +4,15 @@ A registry per app, not prometheus_client's global one, so that every app a test
 builds starts from zero and none collides with another's metric names. The
 store's retry counters are read at scrape time, so they cost requests nothing.
 """
-from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram,
+from prometheus_client import (CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, Counter, Histogram,
                                PlatformCollector, ProcessCollector, generate_latest)
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 # Most requests take about a millisecond; the default buckets start at 5 ms.
 LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+# The text format every Prometheus version parses; our names need none of 1.0.0's escaping.
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 
 class _StoreCollector(Collector):
