@@ -6,11 +6,10 @@ token reaches them. The formatter still masks the process's own secrets and any
 """
 import json
 import logging
+import os
 import re
 import sys
 import time
-import uuid
-from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 from flask import g, has_request_context, request
@@ -34,8 +33,8 @@ class JsonFormatter(logging.Formatter):
         self._secrets = [secret for secret in secrets if secret]
 
     def format(self, record):
-        line = {"time": datetime.fromtimestamp(record.created, timezone.utc)
-                .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        line = {"time": f"{stamp}.{int(record.msecs):03d}Z",
                 "level": record.levelname.lower(), "logger": record.name,
                 "message": self._scrub(record.getMessage())}
         for name, value in vars(record).items():
@@ -86,7 +85,7 @@ def configure_logging(config, stream=None):
 def _start_request():
     g.request_started = time.perf_counter()
     incoming = request.headers.get(REQUEST_ID_HEADER)
-    g.request_id = incoming if incoming and VALID_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    g.request_id = incoming if incoming and VALID_REQUEST_ID.fullmatch(incoming) else os.urandom(16).hex()
 
 
 def _count(metrics, route, status, replayed):
@@ -104,12 +103,16 @@ def _finish_request(metrics, response):
     status = response.status_code
     metrics.request(request.method, route, status, duration_s)
     _count(metrics, route, status, response.headers.get("Idempotent-Replayed") == "true")
-    caller = g.get("caller")
-    log.log(logging.ERROR if status >= 500 else logging.INFO, "request", extra={
-        "method": request.method, "route": route, "status": status,
-        "duration_ms": round(duration_s * 1000, 3),
-        "caller": None if caller is None else caller.client_id or "operator",
-        "code": g.get("problem_code")})
+    level = logging.ERROR if status >= 500 else logging.INFO
+    if log.isEnabledFor(level):
+        caller = g.get("caller")
+        # makeRecord + handle skips Logger._log's walk up the stack for the caller's file and
+        # line, which a request line never shows: about a third of the cost of logging.
+        log.handle(log.makeRecord(log.name, level, "", 0, "request", None, None, extra={
+            "method": request.method, "route": route, "status": status,
+            "duration_ms": round(duration_s * 1000, 3),
+            "caller": None if caller is None else caller.client_id or "operator",
+            "code": g.get("problem_code")}))
     return response
 
 

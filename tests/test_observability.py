@@ -37,10 +37,13 @@ def test_one_line_per_request_with_its_fields(client, logs):
     assert len(request_lines(logs())) == 3  # sign-up, log-in, this read
 
 
-def test_the_caller_is_the_operator_or_nobody(client, logs):
+def test_the_caller_is_the_operator_a_client_or_nobody(client, logs):
+    body, headers, _ = Api(client).member()
     client.get("/audit", headers=OPERATOR)
+    client.get("/audit", headers=headers)
     client.get("/health")
-    assert [line["caller"] for line in request_lines(logs())] == ["operator", None]
+    assert [(line["caller"], line["status"]) for line in request_lines(logs())[2:]] == [
+        ("operator", 200), (body["id"], 403), (None, 200)]
 
 
 @pytest.mark.parametrize("incoming", ["abc-123", "trace.7:span_9", "x" * 128])

@@ -76,6 +76,7 @@ def test_transfers_by_outcome_money_moved_and_replays(client):
     assert samples[("wallet_moved_cents_total", (("kind", "transfer"),))] == 375
     assert samples[("wallet_moved_cents_total", (("kind", "deposit"),))] == 1000
     assert samples[("wallet_idempotent_replays_total", (("route", "/transfers"),))] == 1
+    assert not [name for name, _ in samples if name.endswith("_created")]
 
 
 def test_retries_and_conflicts_are_read_from_the_store_at_scrape_time(app, client):
