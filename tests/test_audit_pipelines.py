@@ -6,11 +6,14 @@ emulates it as the server defines it: the plain $lookup, then the sub-pipeline o
 """
 import json
 import pathlib
+import shutil
+import subprocess
 
 import pytest
 from mongomock.aggregate import process_pipeline
 
 from app import audit
+from app.money import format_cents
 from corruptions import CORRUPTIONS, build_world
 
 SPEC = json.loads((pathlib.Path(__file__).resolve().parent.parent
@@ -82,3 +85,45 @@ def test_pipelines_find_what_the_audit_finds(embedded_store, corrupt):
     found, _ = pipeline_findings(embedded_store.collections)
     assert found == expected
     assert {(v["rule"], v["id"]) for v in audit.verify(embedded_store).violations} == expected
+
+
+NODE = shutil.which("node")
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def run_audit_js(collections, tmp_path):
+    """scripts/audit.js under Node, its aggregates answered by the pipelines run on mongomock."""
+    answers = {f"{group}/{index}": run(collections[entry["collection"]], entry["pipeline"])
+               for group in ("checks", "totals") for index, entry in enumerate(SPEC[group])}
+    answers_file = tmp_path / "answers.json"
+    answers_file.write_text(json.dumps(answers, default=str))
+    done = subprocess.run([NODE, str(ROOT / "tests" / "mongosh_shim.js"),
+                           str(ROOT / "scripts" / "audit.js"), str(answers_file)],
+                          capture_output=True, text=True, timeout=60, env={"MONGO_DB": "ledger_x"})
+    assert not done.stderr, done.stderr
+    lines = done.stdout.splitlines()
+    shim = json.loads(lines.pop()[len("SHIM "):])
+    return done.returncode, lines, shim
+
+
+@pytest.mark.skipif(NODE is None, reason="needs node to run scripts/audit.js")
+@pytest.mark.parametrize("corrupt", [None] + CORRUPTIONS,
+                         ids=lambda corrupt: corrupt.__name__ if corrupt else "healthy")
+def test_audit_js_reports_what_the_audit_reports(embedded_store, corrupt, tmp_path):
+    world = build_world(embedded_store)
+    expected = corrupt(world) if corrupt else set()
+    code, lines, shim = run_audit_js(embedded_store.collections, tmp_path)
+    found = {(rule, None if subject == "null" else subject)
+             for _, rule, subject, *_ in (line.split(" ", 3) for line in lines
+                                           if line.startswith("VIOLATION "))}
+    assert found == expected
+    assert code == (1 if expected else 0)
+    assert lines[0] == "database: ledger_x"
+    report = audit.verify(embedded_store)
+    assert lines[1] == (f"wallets: {report.wallets}  entries: {report.entries}  "
+                        f"money in: {format_cents(report.total_deposited_cents)}  "
+                        f"money held: {format_cents(report.total_held_cents)}")
+    assert lines[-1] == (f"FAILED: {len(expected)} violation(s)" if expected else "OK: the books balance")
+    assert shim["snapshot"] == {"snapshot": True} and shim["ended"] is True
+    assert len(shim["calls"]) == len(SPEC["checks"]) + len(SPEC["totals"])
+    assert all(call["options"] == {"allowDiskUse": True} for call in shim["calls"])
