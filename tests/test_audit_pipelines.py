@@ -113,9 +113,8 @@ def test_audit_js_reports_what_the_audit_reports(embedded_store, corrupt, tmp_pa
     world = build_world(embedded_store)
     expected = corrupt(world) if corrupt else set()
     code, lines, shim = run_audit_js(embedded_store.collections, tmp_path)
-    found = {(rule, None if subject == "null" else subject)
-             for _, rule, subject, *_ in (line.split(" ", 3) for line in lines
-                                           if line.startswith("VIOLATION "))}
+    violations = [line.split(" ", 3) for line in lines if line.startswith("VIOLATION ")]
+    found = {(rule, None if subject == "null" else subject) for _, rule, subject, *_ in violations}
     assert found == expected
     assert code == (1 if expected else 0)
     assert lines[0] == "database: ledger_x"
