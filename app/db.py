@@ -156,7 +156,9 @@ class Store:
         snapshot session (5.0+), so writers go on and every read sees one cluster time.
         """
         if self._client is None:
-            return self.read(work)
+            with self._lock:
+                return work(Tx({name: embedded.ReadOnlyScan(coll)
+                                for name, coll in self.collections.items()}))
         with self._client.start_session(snapshot=True) as session:
             return work(Tx({name: _SessionCollection(coll, session)
                             for name, coll in self.collections.items()}))
