@@ -19,9 +19,9 @@ $(STAMP): requirements.txt
 install: $(STAMP)
 
 # The API on the embedded engine: one process (the data lives in it), several threads.
+# No gunicorn access log: the app writes one JSON line per request (app/observability.py).
 run: $(STAMP)
-	$(BIN)/gunicorn --workers 1 --threads $(THREADS) --bind $(HOST):$(PORT) \
-		--access-logfile - "app:create_app()"
+	$(BIN)/gunicorn --workers 1 --threads $(THREADS) --bind $(HOST):$(PORT) "app:create_app()"
 
 lint: $(STAMP)
 	$(BIN)/flake8 --max-line-length 110 $(LINTED)

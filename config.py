@@ -23,3 +23,6 @@ class Config:
     MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)
     # How long MongoDB may keep retrying one transaction on write conflicts.
     TRANSACTION_TIMEOUT_MS = _int("TRANSACTION_TIMEOUT_MS", 10000)
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+    # Documents the audit fetches per round trip; it never holds more than a batch.
+    AUDIT_BATCH_SIZE = _int("AUDIT_BATCH_SIZE", 1000)

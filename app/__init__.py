@@ -43,7 +43,7 @@ def _banner(app):
 
 def create_app(test_config=None):
     """Build the Flask app; ``test_config`` overrides the environment's settings."""
-    from app import auth, db, errors, validation
+    from app import auth, cli, db, errors, observability, validation
     from app.routes import register_blueprints
 
     app = Flask(__name__)
@@ -55,7 +55,9 @@ def create_app(test_config=None):
     errors.init_app(app)
     validation.init_app(app)
     db.init_app(app)
+    observability.init_app(app)
     auth.init_app(app)
+    cli.init_app(app)
     register_blueprints(app)
     _banner(app)
     return app

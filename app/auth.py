@@ -76,10 +76,10 @@ def required(*, operator=True, client=True):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
             caller = current_app.extensions["auth"].caller_for(request.headers.get("Authorization"))
+            g.caller = caller  # set before the check, so a 403 is logged with who was refused
             if (caller.is_operator and not operator) or (not caller.is_operator and not client):
                 raise errors.Forbidden("this endpoint is for the "
                                        + ("operator" if operator else "clients") + " only")
-            g.caller = caller
             return view(*args, **kwargs)
         return wrapper
     return decorate

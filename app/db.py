@@ -8,14 +8,17 @@ process-wide lock plus an undo log, so a failure part-way leaves no trace.
 import functools
 import threading
 
+import pymongo
 from pymongo import ASCENDING, DESCENDING, MongoClient, ReadPreference, ReturnDocument
-from pymongo.errors import ConfigurationError
+from pymongo.errors import ConfigurationError, OperationFailure, PyMongoError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from app import embedded
 
 COLLECTIONS = ("clients", "wallets", "operations", "transfers", "idempotency")
+WRITE_CONFLICT = 112  # MongoDB's error code when two transactions write the same document
+PING_TIMEOUT_S = 2  # a readiness probe must answer long before the transaction timeout
 
 
 def create_indexes(collections, idempotency_ttl_s):
@@ -26,6 +29,8 @@ def create_indexes(collections, idempotency_ttl_s):
         [("wallet_id", ASCENDING), ("seq", ASCENDING)], unique=True)
     collections["operations"].create_index(
         [("wallet_id", ASCENDING), ("created_at", ASCENDING)])
+    # The audit walks transfer legs in transfer_id order to match them with their transfer.
+    collections["operations"].create_index([("transfer_id", ASCENDING)])
     collections["transfers"].create_index([("from_wallet_id", ASCENDING), ("created_at", DESCENDING)])
     collections["idempotency"].create_index(
         [("scope", ASCENDING), ("key", ASCENDING)], unique=True)
@@ -90,8 +95,10 @@ class Store:
         self._timeout_ms = timeout_ms
         self._lock = threading.RLock()
         self.reader = Tx(collections)
-        # Callback re-runs after transient errors (write conflicts), for tests and metrics.
+        # Callback re-runs after transient errors, and the write conflicts among their
+        # causes, for tests and metrics. The embedded engine serialises, so both stay 0.
         self.transaction_retries = 0
+        self.write_conflicts = 0
         self._retry_lock = threading.Lock()
 
     def transaction(self, work):
@@ -106,7 +113,13 @@ class Store:
             if attempts > 1:
                 with self._retry_lock:
                     self.transaction_retries += 1
-            return work(tx)
+            try:
+                return work(tx)
+            except OperationFailure as exc:
+                if exc.code == WRITE_CONFLICT:
+                    with self._retry_lock:
+                        self.write_conflicts += 1
+                raise
 
         with self._client.start_session() as session:
             tx = Tx({name: _SessionCollection(coll, session) for name, coll in self.collections.items()})
@@ -135,6 +148,32 @@ class Store:
             with self._lock:
                 return work(self.reader)
         return work(self.reader)
+
+    def snapshot(self, work):
+        """Run read-only ``work(reader)`` on one point-in-time view of all collections.
+
+        Embedded: under the lock for the whole call, so writers wait. MongoDB: a
+        snapshot session (5.0+), so writers go on and every read sees one cluster time.
+        """
+        if self._client is None:
+            with self._lock:
+                return work(Tx({name: embedded.ReadOnlyScan(coll)
+                                for name, coll in self.collections.items()}))
+        with self._client.start_session(snapshot=True) as session:
+            return work(Tx({name: _SessionCollection(coll, session)
+                            for name, coll in self.collections.items()}))
+
+    def ping(self):
+        """True when the database answers a trivial request."""
+        if self._client is None:
+            self.read(lambda db: db.wallets.find_one({}, {"_id": 1}))
+            return True
+        try:
+            with pymongo.timeout(PING_TIMEOUT_S):
+                self._client.admin.command("ping")
+        except PyMongoError:
+            return False
+        return True
 
 
 def _connect_mongodb(uri, database_name, timeout_ms):

@@ -1,6 +1,7 @@
 """One error hierarchy, rendered as application/problem+json (RFC 9457)."""
 import logging
 
+from flask import g
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -57,6 +58,7 @@ InsufficientFunds = _error("InsufficientFunds", 422, "insufficient_funds",
 IdempotencyKeyReused = _error("IdempotencyKeyReused", 422, "idempotency_key_reused",
                               "This Idempotency-Key was used with a different request")
 InternalError = _error("InternalError", 500, "internal_error", "Internal server error")
+NotReady = _error("NotReady", 503, "not_ready", "The database does not answer")
 
 # Refusals that depend on stored state: recorded with an Idempotency-Key and replayed.
 REPLAYED_REFUSALS = {cls.code: cls for cls in (ReceiverNotFound, InsufficientFunds)}
@@ -65,6 +67,7 @@ _HTTP_ERRORS = {404: NotFound, 405: MethodNotAllowed, 413: PayloadTooLarge, 415:
 
 
 def problem_response(app, error, headers=None):
+    g.problem_code = error.code  # for the request's log line and the transfer outcome metric
     response = app.json.response(error.to_problem())
     response.status_code = error.status
     response.mimetype = PROBLEM_JSON
@@ -95,5 +98,6 @@ def init_app(app):
 
     @app.errorhandler(Exception)
     def handle_unexpected(error):
+        # The trace goes to the log only; app.observability stamps it with the request id.
         log.exception("unhandled error")
         return problem_response(app, InternalError())

@@ -39,3 +39,11 @@ def transfer(doc):
             "to_wallet_id": doc["to_wallet_id"], "amount": format_cents(doc["amount_cents"]),
             "details": doc["details"], "status": doc["status"],
             "created_at": timestamp(doc["created_at"])}
+
+
+def audit(report):
+    """An audit Report as JSON: totals in dollars, the first violations in full."""
+    return {"ok": report.ok, "wallets": report.wallets, "entries": report.entries,
+            "total_deposited": format_cents(report.total_deposited_cents),
+            "total_held": format_cents(report.total_held_cents),
+            "violation_count": report.violation_count, "violations": report.violations}

@@ -52,3 +52,18 @@ def test_deletes_and_replacements_keep_hashes_in_step(pair):
         collection.replace_one({"_id": "op2"}, {"wallet_id": "w9", "seq": 2, "kind": "b"})
     for query in ({"wallet_id": "w9"}, {"_id": "op1"}, {"_id": "op2"}):
         assert list(indexed.find(query).sort("seq")) == list(plain.find(query).sort("seq"))
+
+
+@pytest.mark.parametrize("query, order", [
+    ({}, [("wallet_id", 1), ("seq", 1)]),
+    ({"kind": "a"}, [("seq", -1)]),
+    ({"kind": {"$in": ["a", "b"]}}, [("maybe", 1), ("_id", 1)]),
+    ({"seq": {"$gte": 100}}, [("wallet_id", -1), ("seq", 1)]),
+])
+def test_the_read_only_scan_answers_like_find_and_sort(pair, query, order):
+    indexed, _ = pair
+    for i, doc in enumerate(indexed.find({"seq": {"$lt": 40}})):  # nulls and numbers before strings
+        indexed.update_one({"_id": doc["_id"]}, {"$set": {"maybe": [None, 7, "x", 2.5][i % 4]}})
+    scanned = list(embedded.ReadOnlyScan(indexed).find(query).sort(order).batch_size(7))
+    assert [doc["_id"] for doc in scanned] == [doc["_id"] for doc in indexed.find(query).sort(order)]
+    assert scanned

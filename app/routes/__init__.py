@@ -19,6 +19,12 @@ def idempotency_key(scope, body):
     return IdempotencyKey(scope, key, fingerprint(secret, request.method, request.path, body))
 
 
+def count_moved(kind, cents, replayed):
+    """Add a completed deposit or transfer to the money-moved metric; a replay moved nothing."""
+    if not replayed:
+        current_app.extensions["metrics"].moved(kind, cents)
+
+
 def created(payload, replayed):
     response = jsonify(payload)
     response.status_code = 201
@@ -28,6 +34,6 @@ def created(payload, replayed):
 
 
 def register_blueprints(app):
-    from app.routes import clients, health, tokens, transfers, wallets
-    for module in (clients, health, tokens, transfers, wallets):
+    from app.routes import audit, clients, health, tokens, transfers, wallets
+    for module in (audit, clients, health, tokens, transfers, wallets):
         app.register_blueprint(module.bp)

@@ -3,7 +3,7 @@ from flask import Blueprint, current_app, g
 
 from app import auth, errors, ledger, render
 from app.money import parse_cents
-from app.routes import created, idempotency_key
+from app.routes import count_moved, created, idempotency_key
 from app.validation import json_body
 
 bp = Blueprint("transfers", __name__)
@@ -18,6 +18,7 @@ def create_transfer():
         current_app.extensions["store"], g.caller.client_id, body["from_wallet_id"],
         body["to_wallet_id"], parse_cents(body["amount"]), body.get("details"),
         idem=idempotency_key(g.caller.idempotency_scope, body))
+    count_moved("transfer", result["amount_cents"], replayed)
     return created(render.transfer(result), replayed)
 
 

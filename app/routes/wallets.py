@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, g, request
 
 from app import auth, errors, ledger, render
 from app.money import parse_cents
-from app.routes import created, idempotency_key
+from app.routes import count_moved, created, idempotency_key
 from app.validation import json_body
 
 bp = Blueprint("wallets", __name__)
@@ -36,6 +36,7 @@ def create_deposit(wallet_id):
     entry, replayed = ledger.deposit(
         current_app.extensions["store"], wallet_id, parse_cents(body["amount"]),
         body.get("details"), idem=idempotency_key(g.caller.idempotency_scope, body))
+    count_moved("deposit", entry["amount_cents"], replayed)
     return created(render.deposit(entry), replayed)
 
 

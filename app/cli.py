@@ -1,0 +1,43 @@
+"""Console commands: ``flask --app app ledger verify``."""
+import json
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from app import audit, render
+
+ledger_cli = AppGroup("ledger", help="Check the books.")
+
+
+@ledger_cli.command("verify")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=audit.BATCH_SIZE,
+              show_default=True, help="Documents fetched per round trip.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON, like GET /audit.")
+def verify(batch_size, as_json):
+    """Audit wallets, journal and transfers; exit 1 if any rule is broken."""
+    store = current_app.extensions["store"]
+    result = render.audit(audit.verify(store, batch_size=batch_size))
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        _print_report(store.engine, result)
+    if not result["ok"]:
+        raise SystemExit(1)
+
+
+def _print_report(engine, result):
+    click.echo(f"engine: {engine}")
+    click.echo(f"wallets: {result['wallets']}  entries: {result['entries']}  "
+               f"money in: {result['total_deposited']}  money held: {result['total_held']}")
+    for violation in result["violations"]:
+        click.echo(f"VIOLATION {violation['rule']} {violation['id']}: {violation['detail']}")
+    hidden = result["violation_count"] - len(result["violations"])
+    if hidden:
+        click.echo(f"... and {hidden} more")
+    click.echo("OK: the books balance" if result["ok"]
+               else f"FAILED: {result['violation_count']} violation(s)")
+
+
+def init_app(app):
+    app.cli.add_command(ledger_cli)

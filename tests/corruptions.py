@@ -1,0 +1,159 @@
+"""A small healthy ledger, and every way the tests break it, with what the audit must report.
+
+Each corruption edits the stored documents directly (as a bug, a bad migration or a
+hand edit would) and returns the exact set of (rule, subject id) the audit must find.
+"""
+from dataclasses import dataclass
+
+from app import ledger
+
+
+@dataclass
+class World:
+    """Wallets a, b (with history) and c (empty), transfers t1 (a->b 300) and t2 (b->a 100)."""
+
+    db: dict
+    a: str
+    b: str
+    c: str
+    t1: str
+    t2: str
+    a_client: str
+    b_client: str
+
+    def entry(self, wallet_id, seq):
+        return self.db["operations"].find_one({"wallet_id": wallet_id, "seq": seq})
+
+    def leg(self, transfer_id, kind):
+        return self.db["operations"].find_one({"transfer_id": transfer_id, "type": kind})
+
+    def set_entry(self, wallet_id, at_seq, **fields):
+        self.db["operations"].update_one({"wallet_id": wallet_id, "seq": at_seq}, {"$set": fields})
+
+
+def build_world(store):
+    """a: deposit 1000, -300, +100 -> 800. b: deposit 500, +300, -100 -> 700. c: 0."""
+    people = []
+    for name in ("a", "b", "c"):
+        result, _ = ledger.create_client(store, f"{name}@example.com", name.upper(), "hash")
+        people.append((result["client"]["_id"], result["wallet"]["_id"]))
+    (client_a, a), (client_b, b), (_, c) = people
+    ledger.deposit(store, a, 1000)
+    ledger.deposit(store, b, 500)
+    t1, _ = ledger.transfer(store, client_a, a, b, 300)
+    t2, _ = ledger.transfer(store, client_b, b, a, 100)
+    return World(store.collections, a, b, c, t1["_id"], t2["_id"], client_a, client_b)
+
+
+def balance_changed(w):
+    w.db["wallets"].update_one({"_id": w.a}, {"$inc": {"balance_cents": 7}})
+    return {("balance_equals_last_entry", w.a), ("balance_equals_journal_sum", w.a),
+            ("money_conserved", None)}
+
+
+def last_balance_after_changed(w):
+    w.set_entry(w.a, 3, balance_after_cents=801)
+    return {("balance_equals_last_entry", w.a)}
+
+
+def deposit_amount_changed(w):
+    w.set_entry(w.a, 1, amount_cents=900)
+    return {("balance_equals_journal_sum", w.a), ("money_conserved", None)}
+
+
+def seq_gap(w):
+    w.set_entry(w.a, 3, seq=4)
+    return {("seq_contiguous", w.a), ("version_equals_last_seq", w.a)}
+
+
+def seq_repeated(w):
+    w.db["operations"].drop_index("wallet_id_1_seq_1")  # as if the unique index had been lost
+    w.set_entry(w.a, 2, seq=1)
+    return {("seq_contiguous", w.a)}
+
+
+def seq_repeated_at_the_end(w):
+    """1, 2, 3, 3: only the count of distinct seqs against entries can see this one."""
+    w.db["operations"].drop_index("wallet_id_1_seq_1")
+    w.db["operations"].insert_one(dict(w.entry(w.a, 3), _id="op_copy", type="deposit",
+                                       amount_cents=0, transfer_id=None, counterparty_wallet_id=None))
+    return {("seq_contiguous", w.a)}
+
+
+def version_changed(w):
+    w.db["wallets"].update_one({"_id": w.a}, {"$inc": {"version": 1}})
+    return {("version_equals_last_seq", w.a)}
+
+
+def debit_deleted(w):
+    w.db["operations"].delete_one({"_id": w.leg(w.t1, "transfer_out")["_id"]})
+    return {("transfer_has_two_legs", w.t1), ("seq_contiguous", w.a),
+            ("balance_equals_journal_sum", w.a)}
+
+
+def credit_amount_changed(w):
+    w.set_entry(w.b, 2, amount_cents=301)
+    return {("transfer_has_two_legs", w.t1), ("balance_equals_journal_sum", w.b)}
+
+
+def credit_duplicated(w):
+    """Money printed: a second credit for t1, with b's balance and version moved to match."""
+    copy = dict(w.leg(w.t1, "transfer_in"), _id="op_duplicate", seq=4, balance_after_cents=1000)
+    w.db["operations"].insert_one(copy)
+    w.db["wallets"].update_one({"_id": w.b}, {"$set": {"balance_cents": 1000, "version": 4}})
+    return {("transfer_has_two_legs", w.t1), ("money_conserved", None)}
+
+
+def credit_names_wrong_counterparty(w):
+    w.set_entry(w.b, 2, counterparty_wallet_id=w.c)
+    return {("transfer_has_two_legs", w.t1)}
+
+
+def transfer_amount_changed(w):
+    w.db["transfers"].update_one({"_id": w.t1}, {"$set": {"amount_cents": 250}})
+    return {("transfer_has_two_legs", w.t1)}
+
+
+def transfer_deleted(w):
+    w.db["transfers"].delete_one({"_id": w.t2})
+    return {("leg_has_transfer", w.leg(w.t2, "transfer_out")["_id"]),
+            ("leg_has_transfer", w.leg(w.t2, "transfer_in")["_id"])}
+
+
+def legs_point_elsewhere(w):
+    legs = [w.leg(w.t1, kind)["_id"] for kind in ("transfer_out", "transfer_in")]
+    w.db["operations"].update_many({"_id": {"$in": legs}}, {"$set": {"transfer_id": "tr_ghost"}})
+    return {("transfer_has_two_legs", w.t1), ("leg_has_transfer", legs[0]), ("leg_has_transfer", legs[1])}
+
+
+def negative_wallet_balance(w):
+    w.db["wallets"].update_one({"_id": w.c}, {"$set": {"balance_cents": -50}})
+    return {("no_negative_balance", w.c), ("balance_equals_last_entry", w.c),
+            ("balance_equals_journal_sum", w.c), ("money_conserved", None)}
+
+
+def negative_balance_after(w):
+    w.set_entry(w.a, 1, balance_after_cents=-1)
+    return {("no_negative_balance", w.entry(w.a, 1)["_id"])}
+
+
+def entry_without_wallet(w):
+    w.db["operations"].insert_one({
+        "_id": "op_ghost", "wallet_id": "wal_ghost", "seq": 1, "type": "deposit", "amount_cents": 50,
+        "balance_after_cents": 50, "counterparty_wallet_id": None, "transfer_id": None,
+        "details": None, "created_at": w.entry(w.a, 1)["created_at"]})
+    return {("entry_has_wallet", "op_ghost"), ("money_conserved", None)}
+
+
+def wallet_deleted(w):
+    entries = [w.entry(w.b, seq)["_id"] for seq in (1, 2, 3)]
+    w.db["wallets"].delete_one({"_id": w.b})
+    return {("entry_has_wallet", entry_id) for entry_id in entries} | {("money_conserved", None)}
+
+
+CORRUPTIONS = [
+    balance_changed, last_balance_after_changed, deposit_amount_changed, seq_gap, seq_repeated,
+    seq_repeated_at_the_end, version_changed, debit_deleted, credit_amount_changed, credit_duplicated,
+    credit_names_wrong_counterparty, transfer_amount_changed, transfer_deleted, legs_point_elsewhere,
+    negative_wallet_balance, negative_balance_after, entry_without_wallet, wallet_deleted,
+]
