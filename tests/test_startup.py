@@ -61,3 +61,12 @@ def test_with_secrets_it_goes_on_to_connect(no_connection):
     with pytest.raises(AssertionError, match="tried to connect"):
         create_app({"MONGO_URI": URI, "SECRET_KEY": "s", "OPERATOR_TOKEN": "t"})
     assert len(no_connection) == 1
+
+
+@pytest.mark.parametrize("uri, hosts", [
+    ("mongodb://mongo:27017/?replicaSet=rs0", "mongo:27017"),
+    ("mongodb://wallet:s%40cret@a:1,b:2/wallet?replicaSet=rs0&authSource=admin", "a:1,b:2"),
+    ("mongodb+srv://wallet:secret@cluster.example.com?tls=true", "cluster.example.com"),
+])
+def test_messages_name_the_hosts_without_credentials(uri, hosts):
+    assert db.hosts_of(uri) == hosts
