@@ -90,7 +90,7 @@ def check_wiring(model, members):
         sources.append(volume_source(member, "/data/db"))
         assert sources[-1] in model["volumes"], f"{name}: /data/db must be a named volume"
         assert not (model["volumes"][sources[-1]] or {}).get("external")
-        assert "db.hello().primary" in member["healthcheck"]["test"][-1]
+        assert tests["depends_on"][name]["condition"] == "service_healthy"
     assert len(set(sources)) == len(members), "two members would share one data directory"
 
     # The seed member initiates exactly these hosts, under the set name mongod runs with.
@@ -99,8 +99,12 @@ def check_wiring(model, members):
     assert f'rs.initiate({{_id: "{set_name}", members: hosts.map(' in script
     assert 'error.codeName !== "NotYetInitialized"' in script
     assert script.rstrip().endswith("if (!db.hello().primary) quit(1);")
-    for name in members[1:]:
+    for name in members[1:]:  # the others never initiate; healthy once synced under a PRIMARY
         assert "RS_MEMBERS" not in (services[name].get("environment") or {})
+        script = services[name]["healthcheck"]["test"][-1]
+        assert "rs.initiate" not in script
+        assert script.rstrip().endswith(
+            "if (!hello.primary || !(hello.isWritablePrimary || hello.secondary)) quit(1);")
 
     # The API and the tests name the set and all its members.
     for service in (api, tests):
