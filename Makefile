@@ -6,10 +6,11 @@ STAMP := $(VENV)/.installed-requirements
 HOST ?= 127.0.0.1
 PORT ?= 8080
 THREADS ?= 8
+WORKERS ?= 2
 LINTED := app reports tests scripts config.py
 ARGS ?=
 
-.PHONY: install run test test-mongo lint bench clean
+.PHONY: install run test test-mongo test-compose lint bench clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,10 +19,12 @@ $(STAMP): requirements.txt
 
 install: $(STAMP)
 
-# The API on the embedded engine: one process (the data lives in it), several threads.
+# The API. Embedded engine: one process (the data lives in it), several threads.
+# With MONGO_URI (state in MongoDB): WORKERS processes.
 # No gunicorn access log: the app writes one JSON line per request (app/observability.py).
 run: $(STAMP)
-	$(BIN)/gunicorn --workers 1 --threads $(THREADS) --bind $(HOST):$(PORT) "app:create_app()"
+	$(BIN)/gunicorn --workers $(if $(MONGO_URI),$(WORKERS),1) --threads $(THREADS) \
+		--bind $(HOST):$(PORT) "app:create_app()"
 
 lint: $(STAMP)
 	$(BIN)/flake8 --max-line-length 110 $(LINTED)
@@ -29,10 +32,17 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest -q
 
-# The same suite plus the real-MongoDB tests; needs MONGO_URI naming a replica set.
+# The same suite plus the real-MongoDB tests; needs MONGO_URI naming a replica set
+# (and MONGO_STANDALONE_URI for the standalone refusal). `make test-mongo PYTEST_ARGS="-m mongo"`
+# runs only the tests marked mongo.
 test-mongo: $(STAMP)
 	@test -n "$(MONGO_URI)" || { echo "set MONGO_URI to a replica set"; exit 2; }
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The whole suite in a container against the compose replica set (needs a Docker engine).
+test-compose:
+	docker compose build tests
+	docker compose run --rm tests
 
 # Transfers/s over HTTP vs in-process, latency, invariants (not part of `make test`).
 bench: $(STAMP)

@@ -176,13 +176,20 @@ class Store:
         return True
 
 
+def hosts_of(uri):
+    """The host list of a MongoDB URI: no credentials or options, so it is safe to print."""
+    authority = uri.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0]
+    return authority.rsplit("@", 1)[-1]
+
+
 def _connect_mongodb(uri, database_name, timeout_ms):
     client = MongoClient(uri, w="majority", readPreference="primary", tz_aware=False,
                          serverSelectionTimeoutMS=timeout_ms)
     hello = client.admin.command("hello")
     if "setName" not in hello:
+        client.close()
         raise ConfigurationError(
-            f"MongoDB at {uri!r} is not a replica set member: transfers need multi-document "
+            f"MongoDB at {hosts_of(uri)} is not a replica set member: transfers need multi-document "
             "transactions, which MongoDB offers only on a replica set. Start mongod with "
             "--replSet and run rs.initiate(), or unset MONGO_URI for the embedded engine.")
     database = client[database_name]

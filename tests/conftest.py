@@ -1,4 +1,5 @@
 """Fixtures: an app per test on the embedded engine, or on MongoDB when MONGO_URI is set."""
+import collections
 import os
 import uuid
 
@@ -22,10 +23,20 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "mongo: needs a real MongoDB replica set (MONGO_URI)")
 
 
+def pytest_terminal_summary(terminalreporter):
+    """One line per skip reason, so every run says plainly what it did not test."""
+    reasons = collections.Counter(report.longrepr[2].removeprefix("Skipped: ")
+                                  for report in terminalreporter.stats.get("skipped", []))
+    for reason, count in reasons.most_common():
+        terminalreporter.write_line(f"skipped {count}: {reason}")
+
+
 def make_app(engine="embedded", **overrides):
+    """An app on the engine; on MongoDB in a fresh database unless MONGO_DB is given."""
     config = dict(BASE_CONFIG, MONGO_URI=None, **overrides)
     if engine == "mongodb":
-        config.update(MONGO_URI=MONGO_URI, MONGO_DB=f"wallet_test_{uuid.uuid4().hex[:12]}")
+        config["MONGO_URI"] = MONGO_URI
+        config.setdefault("MONGO_DB", f"wallet_test_{uuid.uuid4().hex[:12]}")
     return create_app(config)
 
 

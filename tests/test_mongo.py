@@ -1,0 +1,266 @@
+"""What only a real MongoDB replica set can answer (MONGO_URI; `docker compose run --rm tests`).
+
+Atomic commits, aborts that leave nothing behind, write conflicts and their
+retries, duplicates racing on separate connections, invariants at every
+snapshot, a primary step-down, and the refusal of a standalone server.
+"""
+import collections
+import os
+import random
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from pymongo.errors import ConfigurationError, ConnectionFailure, PyMongoError
+
+from app import create_app, errors, idempotency, ledger
+from app.idempotency import IdempotencyKey
+from conftest import BASE_CONFIG, MONGO_URI, Api, check_ledger, make_app
+
+pytestmark = pytest.mark.mongo
+STANDALONE_URI = os.environ.get("MONGO_STANDALONE_URI")
+
+
+@pytest.fixture
+def mongo_apps():
+    """``make()`` -> another app with its own MongoClient, all on one fresh database."""
+    if not MONGO_URI:
+        pytest.skip("needs MONGO_URI naming a MongoDB replica set")
+    database_name = f"wallet_test_{uuid.uuid4().hex[:12]}"
+    apps = []
+
+    def make():
+        apps.append(make_app("mongodb", MONGO_DB=database_name))
+        return apps[-1]
+
+    yield make
+    for app in apps:
+        client = app.extensions["store"]._client
+        client.drop_database(database_name)
+        client.close()
+
+
+@pytest.fixture
+def store(mongo_apps):
+    return mongo_apps().extensions["store"]
+
+
+def open_wallets(store, count, cents):
+    """[(client id, wallet id)], each wallet topped up with ``cents``."""
+    wallets = []
+    for _ in range(count):
+        email = f"{uuid.uuid4().hex[:10]}@example.com"
+        result, _ = ledger.create_client(store, email, "W", "hash")
+        if cents:
+            ledger.deposit(store, result["wallet"]["_id"], cents)
+        wallets.append((result["client"]["_id"], result["wallet"]["_id"]))
+    return wallets
+
+
+def oplog(store):
+    return store._client.local["oplog.rs"]
+
+
+def last_oplog_time(store):
+    return oplog(store).find_one(sort=[("$natural", -1)])["ts"]
+
+
+def oplog_entries_since(store, moment):
+    """Oplog entries after ``moment`` that write to this test's database."""
+    prefix = f"^{store.collections['wallets'].database.name}\\."
+    return list(oplog(store).find({"ts": {"$gt": moment}, "$or": [
+        {"ns": {"$regex": prefix}}, {"o.applyOps.ns": {"$regex": prefix}}]}))
+
+
+def test_a_transfer_commits_as_one_oplog_entry(store):
+    (owner, source), (_, target) = open_wallets(store, 2, 500)
+    since = last_oplog_time(store)
+    record, _ = ledger.transfer(store, owner, source, target, 120,
+                                idem=IdempotencyKey(f"client:{owner}", "k-1", "fp"))
+    entries = oplog_entries_since(store, since)
+    # Replication applies a transaction as one applyOps entry: all of it, or nothing.
+    assert len(entries) == 1, entries
+    writes = entries[0]["o"]["applyOps"]
+    assert sorted((write["op"], write["ns"].split(".", 1)[1]) for write in writes) == [
+        ("i", "idempotency"), ("i", "operations"), ("i", "operations"), ("i", "transfers"),
+        ("u", "wallets"), ("u", "wallets")]
+    assert {write["o2"]["_id"] for write in writes if write["op"] == "u"} == {source, target}
+    assert [write["o"]["_id"] for write in writes if write["ns"].endswith(".transfers")] == [
+        record["_id"]]
+
+
+def test_a_failure_after_every_write_leaves_no_trace_even_in_the_oplog(store, monkeypatch):
+    (owner, source), (_, target) = open_wallets(store, 2, 500)
+    since = last_oplog_time(store)
+    original = idempotency.record
+
+    def record_then_fail(tx, idem, outcome):
+        original(tx, idem, outcome)  # the last write of the transfer
+        raise RuntimeError("forced failure")
+
+    monkeypatch.setattr(idempotency, "record", record_then_fail)
+    with pytest.raises(RuntimeError, match="forced failure"):
+        ledger.transfer(store, owner, source, target, 100,
+                        idem=IdempotencyKey(f"client:{owner}", "k-2", "fp"))
+    monkeypatch.undo()
+    assert store.transaction_retries == 0, "only transient errors are retried"
+    for wallet_id in (source, target):
+        wallet = store.collections["wallets"].find_one({"_id": wallet_id})
+        assert (wallet["balance_cents"], wallet["version"]) == (500, 1)
+    for name in ("transfers", "idempotency"):
+        assert store.collections[name].count_documents({}) == 0
+    assert store.collections["operations"].count_documents({"type": {"$ne": "deposit"}}) == 0
+    assert oplog_entries_since(store, since) == []
+    check_ledger(store)
+
+
+def test_thirty_two_threads_on_one_hot_wallet_conflict_retry_and_keep_the_books(store):
+    senders = open_wallets(store, 32, 10_000)
+    [(_, hot)] = open_wallets(store, 1, 0)
+    start = threading.Barrier(32)
+
+    def send(owner, wallet_id):
+        start.wait()
+        for _ in range(10):
+            ledger.transfer(store, owner, wallet_id, hot, 7)
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        for future in [pool.submit(send, owner, wallet_id) for owner, wallet_id in senders]:
+            future.result()
+    assert store.transaction_retries > 0, "32 writers on one document must have collided"
+    wallet = store.collections["wallets"].find_one({"_id": hot})
+    assert (wallet["balance_cents"], wallet["version"]) == (320 * 7, 320)
+    assert store.collections["transfers"].count_documents({}) == 320
+    assert check_ledger(store) == 32 * 10_000
+
+
+def test_duplicates_racing_on_two_connections_move_money_once(mongo_apps):
+    first, second = mongo_apps(), mongo_apps()
+    assert first.extensions["store"]._client is not second.extensions["store"]._client
+    api = Api(first.test_client())
+    _, alice, alice_wallet = api.member(balance="100.00")
+    _, _, bob_wallet = api.member()
+    body = {"from_wallet_id": alice_wallet, "to_wallet_id": bob_wallet, "amount": "25.00"}
+    start = threading.Barrier(16)
+
+    def send(app):
+        client = app.test_client()
+        start.wait()
+        response = client.post("/transfers", json=body, headers=dict(alice, **{"Idempotency-Key": "race"}))
+        return response.status_code, response.json.get("id"), response.headers.get("Idempotent-Replayed")
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(send, [first, second] * 8))
+    assert {status for status, _, _ in results} == {201}, results
+    assert len({transfer_id for _, transfer_id, _ in results}) == 1
+    assert [replayed for _, _, replayed in results].count(None) == 1, "one original, 15 replays"
+    assert api.balance(alice, alice_wallet) == "75.00"
+    check_ledger(first.extensions["store"])
+
+
+def snapshot_totals(tx):
+    """What one transaction sees: money held, money deposited, and the transfer legs."""
+    held = sum(w["balance_cents"] for w in tx.wallets.find({}, {"balance_cents": 1}))
+    deposited = sum(e["amount_cents"] for e in tx.operations.find({"type": "deposit"}, {"amount_cents": 1}))
+    legs = [tx.operations.count_documents({"type": kind}) for kind in ("transfer_out", "transfer_in")]
+    return held, deposited, *legs, tx.transfers.count_documents({})
+
+
+def test_invariant_storm_on_two_connections_holds_at_every_snapshot(mongo_apps):
+    stores = [mongo_apps().extensions["store"] for _ in range(2)]
+    wallets = open_wallets(stores[0], 6, 1_000)
+    stop, snapshots = threading.Event(), []
+
+    def observe():
+        while not stop.is_set():
+            snapshots.append(stores[1].transaction(snapshot_totals))
+
+    def storm(seed):
+        rng, store = random.Random(seed), stores[seed % 2]
+        outcomes, deposited_cents = collections.Counter(), 0
+        for _ in range(40):
+            if rng.random() < 0.1:
+                cents = rng.randint(1, 300)
+                ledger.deposit(store, rng.choice(wallets)[1], cents)
+                outcomes["deposit"], deposited_cents = outcomes["deposit"] + 1, deposited_cents + cents
+                continue
+            (owner, source), (_, target) = rng.sample(wallets, 2)
+            try:
+                ledger.transfer(store, owner, source, target, rng.randint(1, 700))
+                outcomes["ok"] += 1
+            except errors.InsufficientFunds:
+                outcomes["insufficient"] += 1
+        return outcomes, deposited_cents
+
+    with ThreadPoolExecutor(max_workers=1) as watcher, ThreadPoolExecutor(max_workers=8) as pool:
+        observer = watcher.submit(observe)
+        try:
+            results = [future.result() for future in [pool.submit(storm, s) for s in range(8)]]
+        finally:
+            stop.set()
+        observer.result()
+    outcomes = sum((counts for counts, _ in results), collections.Counter())
+    assert sum(outcomes.values()) == 320 and outcomes["ok"] > 0
+    assert len(snapshots) > 1
+    for held, deposited, outs, ins, transfers in snapshots:
+        assert held == deposited and outs == ins == transfers
+    assert stores[0].collections["transfers"].count_documents({}) == outcomes["ok"]
+    assert check_ledger(stores[0]) == 6 * 1_000 + sum(cents for _, cents in results)
+
+
+def test_transfers_keep_the_books_whole_across_a_primary_step_down(store):
+    admin = store._client.admin
+    hello = admin.command("hello")
+    if len(hello.get("hosts", [])) < 3:
+        pytest.skip("needs three electable members (docker-compose.replicaset.yml)")
+    wallets, stop, done = open_wallets(store, 4, 100_000), threading.Event(), collections.Counter()
+
+    def transfer_until_stopped(seed):
+        rng = random.Random(seed)
+        while not stop.is_set():
+            (owner, source), (_, target) = rng.sample(wallets, 2)
+            ledger.transfer(store, owner, source, target, rng.randint(1, 50))
+            done[seed] += 1
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = [pool.submit(transfer_until_stopped, seed) for seed in range(4)]
+        try:
+            time.sleep(1)
+            try:
+                admin.command("replSetStepDown", 30)
+            except ConnectionFailure:
+                pass  # the old primary may drop this connection as it steps down
+            new_primary = wait_for_new_primary(admin, hello["primary"])
+            time.sleep(2)  # keep transferring on the new primary
+        finally:
+            stop.set()
+        for future in futures:
+            future.result()
+    assert new_primary != hello["primary"]
+    assert all(done[seed] > 0 for seed in range(4))
+    assert store.collections["transfers"].count_documents({}) == sum(done.values())
+    check_ledger(store)
+
+
+def wait_for_new_primary(admin, old_primary, timeout_s=60):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            primary = admin.command("hello").get("primary")
+        except PyMongoError:
+            primary = None
+        if primary and primary != old_primary:
+            return primary
+        time.sleep(0.5)
+    pytest.fail(f"no new primary within {timeout_s} s")
+
+
+@pytest.mark.skipif(not STANDALONE_URI, reason="needs MONGO_STANDALONE_URI naming a standalone mongod")
+def test_the_api_refuses_a_standalone_server_with_a_clear_message():
+    with pytest.raises(ConfigurationError) as refused:
+        create_app(dict(BASE_CONFIG, MONGO_URI=STANDALONE_URI, MONGO_DB="wallet_refused"))
+    message = str(refused.value)
+    assert "is not a replica set member" in message
+    assert "Start mongod with --replSet and run rs.initiate()" in message
