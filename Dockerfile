@@ -14,8 +14,9 @@ RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonex
 WORKDIR /srv/wallet
 
 # Dependencies first, in their own layer: a code change does not reinstall them.
+# Only the runtime part of requirements.txt (above its "# Tests and lint" line).
 COPY requirements.txt ./
-RUN pip install -r requirements.txt
+RUN sed '/^# Tests and lint/,$d' requirements.txt > /tmp/runtime.txt && pip install -r /tmp/runtime.txt
 
 COPY config.py ./
 COPY app ./app
@@ -25,6 +26,7 @@ COPY reports ./reports
 
 FROM base AS test
 
+RUN pip install -r requirements.txt
 # The whole checkout (minus .dockerignore): the deployment tests read the compose files too.
 COPY . ./
 # The code is owned by root and read-only to the test user: no cache directory.
@@ -48,5 +50,6 @@ EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('PORT', '8080') + '/health', timeout=4)"]
 
+# No access log: the app writes one JSON line per request (app/observability.py).
 # exec: gunicorn replaces the shell, so it is PID 1 and receives SIGTERM from `docker stop`.
-CMD ["/bin/sh", "-c", "if [ -z \"$MONGO_URI\" ]; then WORKERS=1; fi; exec gunicorn --bind \"$HOST:$PORT\" --workers \"$WORKERS\" --threads \"$THREADS\" --worker-tmp-dir /dev/shm --no-control-socket --access-logfile - 'app:create_app()'"]
+CMD ["/bin/sh", "-c", "if [ -z \"$MONGO_URI\" ]; then WORKERS=1; fi; exec gunicorn --bind \"$HOST:$PORT\" --workers \"$WORKERS\" --threads \"$THREADS\" --worker-tmp-dir /dev/shm --no-control-socket 'app:create_app()'"]

@@ -49,9 +49,18 @@ def test_slim_python_with_dependencies_in_their_own_layer():
     assert re.fullmatch(r"python:3\.\d+-slim(-\w+)? AS base", base[0][1]), base[0][1]
     steps = [f"{name} {arguments}" for name, arguments in base]
     copy_requirements = steps.index("COPY requirements.txt ./")
-    install = steps.index("RUN pip install -r requirements.txt")
+    install = next(i for i, step in enumerate(steps) if "pip install -r /tmp/runtime.txt" in step)
     copy_code = steps.index("COPY app ./app")
     assert copy_requirements < install < copy_code
+
+
+def test_runtime_installs_no_test_tools_and_the_test_stage_does():
+    runtime_part = [line.split("==")[0] for line in open(ROOT / "requirements.txt").read()
+                    .split("# Tests and lint")[0].splitlines() if "==" in line]
+    assert "Flask" in runtime_part and "gunicorn" in runtime_part
+    assert not {"pytest", "flake8", "PyYAML"} & set(runtime_part)
+    test_steps = [f"{name} {arguments}" for name, arguments in stages()["test"]]
+    assert "RUN pip install -r requirements.txt" in test_steps
 
 
 def test_runtime_is_the_default_target_and_runs_as_a_non_root_user():
