@@ -28,6 +28,6 @@ def created(payload, replayed):
 
 
 def register_blueprints(app):
-    from app.routes import clients, health, tokens, transfers, wallets
-    for module in (clients, health, tokens, transfers, wallets):
+    from app.routes import clients, health, reports, tokens, transfers, wallets
+    for module in (clients, health, reports, tokens, transfers, wallets):
         app.register_blueprint(module.bp)
