@@ -6,9 +6,9 @@ STAMP := $(VENV)/.installed-requirements
 HOST ?= 127.0.0.1
 PORT ?= 8080
 THREADS ?= 8
-LINTED := app reports tests config.py
+LINTED := app reports scripts tests config.py
 
-.PHONY: install run test test-mongo lint clean
+.PHONY: install run test test-mongo lint bench-reports clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ test: lint
 test-mongo: $(STAMP)
 	@test -n "$(MONGO_URI)" || { echo "set MONGO_URI to a replica set"; exit 2; }
 	$(BIN)/python -m pytest -q
+
+# Statement speed and memory: builders alone at 10k/100k/1M rows, the endpoint on the
+# embedded engine at 10k/100k rows. Takes a few minutes; prints a table.
+bench-reports: $(STAMP)
+	$(BIN)/python -m scripts.bench_reports
 
 clean:
 	rm -rf $(VENV) .pytest_cache
