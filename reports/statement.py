@@ -103,9 +103,10 @@ def checked(running, entries, render):
         yield render(running.add(entry))
 
 
-def stream(head, rows, tail, rows_per_chunk=ROWS_PER_CHUNK):
+def stream(head, rows, tail):
     """``head``, the rows a few hundred at a time, then ``tail()`` once the rows are spent."""
     yield head
+    rows_per_chunk = ROWS_PER_CHUNK
     chunk = []
     for row in rows:
         chunk.append(row)

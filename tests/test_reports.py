@@ -131,3 +131,18 @@ def test_a_journal_that_does_not_follow_on_is_refused(kind, entries, count):
 ])
 def test_file_names(start, end, name):
     assert reports.filename(statement(0, start=start, end=end), "csv") == name
+
+
+def test_the_builders_import_neither_flask_nor_pymongo():
+    import ast
+    import pathlib
+
+    imported = set()
+    for path in pathlib.Path(reports.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                imported.add((node.module or "").split(".")[0])
+    assert "csv" in imported and "json" in imported  # the walk does see the imports
+    assert not imported & {"flask", "werkzeug", "pymongo", "bson", "mongomock"}

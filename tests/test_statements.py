@@ -276,3 +276,18 @@ def test_cuts_chain_even_when_created_at_steps_back(api, client, store):
     assert (plans[0].opening_seq, plans[-1].closing_seq) == (0, 40)
     for plan in plans:
         assert plan.opening_balance_cents == 100 * plan.opening_seq
+
+
+def test_a_client_that_hangs_up_mid_stream_leaves_nothing_held(api, client, monkeypatch):
+    monkeypatch.setattr(statements, "BATCH_SIZE", 3)
+    monkeypatch.setattr("reports.statement.ROWS_PER_CHUNK", 2)
+    _, headers, wallet_id = api.member()
+    for _ in range(12):
+        api.deposit(wallet_id, "1.00")
+    response = client.get(f"/wallets/{wallet_id}/report?format=xml", headers=headers)
+    chunks = iter(response.response)
+    start = next(chunks) + next(chunks)
+    assert b"<operation " in start and b"</statement>" not in start
+    response.close()  # what a WSGI server does when the client goes away
+    assert api.deposit(wallet_id, "1.00").status_code == 201
+    assert report(client, headers, wallet_id)[0].status_code == 200
