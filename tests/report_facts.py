@@ -104,3 +104,12 @@ def as_xml_shows(facts):
     operations = [dict(op, details=None if op["details"] is None else forbidden.sub("\ufffd", op["details"]))
                   for op in facts["operations"]]
     return dict(facts, operations=operations)
+
+
+def report(client, headers, wallet_id, kind="json", status=200, **params):
+    """GET the report (``format=kind``) and check the status; (response, body text)."""
+    query = "&".join(f"{name}={value}" for name, value in dict(params, format=kind).items())
+    response = client.get(f"/wallets/{wallet_id}/report?{query}", headers=headers)
+    text = response.get_data(as_text=True)
+    assert response.status_code == status, text
+    return response, text
