@@ -10,7 +10,7 @@ WORKERS ?= 2
 LINTED := app reports tests scripts config.py
 ARGS ?=
 
-.PHONY: install run test test-mongo test-compose lint bench clean
+.PHONY: install run test test-mongo test-compose lint bench bench-reports clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ test-compose:
 # Transfers/s over HTTP vs in-process, latency, invariants (not part of `make test`).
 bench: $(STAMP)
 	$(BIN)/python scripts/loadtest.py $(ARGS)
+
+# Statement speed and memory: builders alone at 10k/100k/1M rows, the endpoint on the
+# embedded engine at 10k/100k rows. Takes a few minutes; prints a table.
+bench-reports: $(STAMP)
+	$(BIN)/python -m scripts.bench_reports
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -8,6 +8,11 @@ with plain values read only the matching documents. Candidates are always
 re-checked against the whole filter, and an update that changes an indexed
 field moves the document to its new bucket, so answers equal a full scan's.
 
+A compound index also keeps, per value of its leading fields, its next field in
+sorted order (``RangeBucket``): a filter that pins ``wallet_id`` and bounds
+``seq`` with $gt/$gte/$lt/$lte reads only the entries in range, where the hash
+alone would read the wallet's whole journal for every page of a statement.
+
 TTL indexes are not enforced here (mongomock would rescan the collection on
 every access): embedded idempotency keys live as long as the process.
 """
@@ -17,6 +22,8 @@ import mongomock
 from mongomock import helpers
 from mongomock.filtering import filter_applies
 
+from app.embedded_ranges import RangeBucket, bounds_kind, order_kind
+
 _SCALARS = (str, int, bool, bytes)
 
 
@@ -25,11 +32,12 @@ def _key(doc, fields):
 
 
 class IndexedDocuments(collections.OrderedDict):
-    """One collection's documents by ``_id``, plus equality hashes over them."""
+    """One collection's documents by ``_id``, plus equality hashes and range buckets over them."""
 
     def __init__(self):
         super().__init__()
         self.hashes = {}  # tuple of fields -> {tuple of values -> {_id: None}}
+        self.ranges = {}  # (leading fields, next field) -> {tuple of values -> RangeBucket}
 
     def add_hash(self, fields):
         if fields in self.hashes:
@@ -38,12 +46,24 @@ class IndexedDocuments(collections.OrderedDict):
         for _id, doc in self.items():
             buckets.setdefault(_key(doc, fields), {})[_id] = None
 
+    def add_range(self, leading, field):
+        if (leading, field) in self.ranges:
+            return
+        self.ranges[leading, field] = {}
+        for _id, doc in self.items():
+            self._place(_id, doc)
+
+    def _place(self, _id, doc):
+        for (leading, field), buckets in self.ranges.items():
+            buckets.setdefault(_key(doc, leading), RangeBucket()).add(_id, doc.get(field))
+
     def __setitem__(self, _id, doc):
         if _id in self:
             self._forget(_id, self[_id])
         super().__setitem__(_id, doc)
         for fields, buckets in self.hashes.items():
             buckets.setdefault(_key(doc, fields), {})[_id] = None
+        self._place(_id, doc)
 
     def __delitem__(self, _id):
         self._forget(_id, self[_id])
@@ -58,15 +78,34 @@ class IndexedDocuments(collections.OrderedDict):
                 buckets.get(old_keys[fields], {}).pop(_id, None)
                 if doc is not None:
                     buckets.setdefault(new_key, {})[_id] = None
+        for (leading, field), buckets in self.ranges.items():
+            (old_key, old_kind, old_value) = old_keys[leading, field]
+            if doc is None or (old_key, old_kind, old_value) != self._range_key(doc, leading, field):
+                if old_key in buckets:
+                    buckets[old_key].remove(_id, old_value)
+                if doc is not None:
+                    buckets.setdefault(_key(doc, leading), RangeBucket()).add(_id, doc.get(field))
+
+    @staticmethod
+    def _range_key(doc, leading, field):
+        value = doc.get(field)
+        return _key(doc, leading), order_kind(value), value
 
     def keys_of(self, doc):
-        return {fields: _key(doc, fields) for fields in self.hashes}
+        keys = {fields: _key(doc, fields) for fields in self.hashes}
+        keys.update({(leading, field): self._range_key(doc, leading, field)
+                     for leading, field in self.ranges})
+        return keys
 
     def _forget(self, _id, doc):
         for fields, buckets in self.hashes.items():
             bucket = buckets.get(_key(doc, fields))
             if bucket is not None:
                 bucket.pop(_id, None)
+        for (leading, field), buckets in self.ranges.items():
+            bucket = buckets.get(_key(doc, leading))
+            if bucket is not None:
+                bucket.remove(_id, doc.get(field))
 
     def candidates(self, filter):
         """The ids a filter can match, or None when no hash narrows it."""
@@ -83,10 +122,27 @@ class IndexedDocuments(collections.OrderedDict):
         for fields, buckets in self.hashes.items():
             if all(f in pinned for f in fields) and (best is None or len(fields) > len(best)):
                 best = fields
+        ranged = self.range_candidates(filter, pinned, best)
+        if ranged is not None:
+            return ranged
         if best is None:
             return None
         # list() of a dict is one C call: safe against a writer in another thread.
         return list(self.hashes[best].get(_key(pinned, best), ()))
+
+    def range_candidates(self, filter, pinned, best):
+        """The ids a range on an indexed field can match, when no hash pins more fields.
+
+        Unlike the hash path this is not safe against a concurrent writer; the app's
+        embedded reads hold the store's lock. Without a sort, the answer comes in index
+        order, as MongoDB's does when it reads an index."""
+        for (leading, field), buckets in self.ranges.items():
+            kind = bounds_kind(filter.get(field))
+            if kind is None or len(leading) < len(best or ()) or not all(f in pinned for f in leading):
+                continue
+            bucket = buckets.get(_key(pinned, leading))
+            return [] if bucket is None else bucket.between(kind, filter[field])
+        return None
 
 
 class IndexedCollection(mongomock.Collection):
@@ -100,6 +156,8 @@ class IndexedCollection(mongomock.Collection):
             fields = [field for field, _ in helpers.create_index_list(key_or_list)]
             for size in range(1, len(fields) + 1):
                 documents.add_hash(tuple(fields[:size]))
+                if size > 1:
+                    documents.add_range(tuple(fields[:size - 1]), fields[size - 1])
         return name
 
     def _update(self, spec, document, *args, **kwargs):

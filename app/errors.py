@@ -45,6 +45,8 @@ NotFound = _error("NotFound", 404, "not_found", "Not found")
 WalletNotFound = _error("WalletNotFound", 404, "wallet_not_found", "Wallet not found")
 TransferNotFound = _error("TransferNotFound", 404, "transfer_not_found", "Transfer not found")
 MethodNotAllowed = _error("MethodNotAllowed", 405, "method_not_allowed", "Method not allowed")
+NotAcceptable = _error("NotAcceptable", 406, "not_acceptable",
+                       "None of the media types in Accept can be produced")
 EmailTaken = _error("EmailTaken", 409, "email_taken", "Email already registered")
 PayloadTooLarge = _error("PayloadTooLarge", 413, "payload_too_large", "The body is too large")
 UnsupportedMediaType = _error("UnsupportedMediaType", 415, "unsupported_media_type",

@@ -1,5 +1,6 @@
-"""The embedded engine's hash indexes answer exactly what a full scan answers."""
+"""The embedded engine's hash indexes and range buckets answer exactly what a full scan answers."""
 import random
+from datetime import datetime
 
 import mongomock
 import pytest
@@ -28,6 +29,18 @@ QUERIES = [
     {"seq": {"$gte": 290}}, {"wallet_id": {"$in": ["w1", "w2"]}}, {}, {"wallet_id": "none"},
     {"_id": {"$in": ["op3", "op7", "op3", "nope"]}}, {"_id": {"$in": ["op3", "op8"]}, "kind": "a"},
     {"_id": {"$in": []}}, {"_id": {"$in": ["op3"], "$ne": "op3"}},
+    # ranges on the index's second field, read through the range buckets
+    {"wallet_id": "w3", "seq": {"$gt": 100, "$lte": 200}},
+    {"wallet_id": "w3", "seq": {"$gte": 17, "$lt": 150}},
+    {"wallet_id": "w3", "seq": {"$gt": 299}}, {"wallet_id": "w3", "seq": {"$lt": 0}},
+    {"wallet_id": "w3", "seq": {"$gte": 10.5, "$lte": 99.5}}, {"wallet_id": "w3", "seq": {"$lte": 40}},
+    {"wallet_id": "w3", "seq": {"$gt": 200, "$lt": 100}},
+    {"wallet_id": "w3", "seq": {"$gt": 10}, "kind": "a"},
+    {"wallet_id": "none", "seq": {"$gt": 1}},
+    # conditions the buckets leave to the hash and the full check
+    {"wallet_id": "w3", "seq": {"$gt": 10, "$ne": 20}}, {"wallet_id": "w3", "seq": {"$gt": "a"}},
+    {"wallet_id": "w3", "seq": {"$gt": 10, "$lt": "z"}}, {"wallet_id": "w3", "seq": {"$gt": float("nan")}},
+    {"wallet_id": "w3", "seq": {"$in": [1, 2, 3]}},
 ]
 
 
@@ -67,3 +80,61 @@ def test_the_read_only_scan_answers_like_find_and_sort(pair, query, order):
     scanned = list(embedded.ReadOnlyScan(indexed).find(query).sort(order).batch_size(7))
     assert [doc["_id"] for doc in scanned] == [doc["_id"] for doc in indexed.find(query).sort(order)]
     assert scanned
+
+
+def same(indexed, plain, query):
+    assert list(indexed.find(query).sort("_id")) == list(plain.find(query).sort("_id")), query
+
+
+def test_a_range_reads_only_the_entries_in_range(pair):
+    indexed, _ = pair
+    documents = indexed._store._documents
+    query = {"wallet_id": "w3", "seq": {"$gt": 100, "$lte": 200}}
+    matching = {doc["_id"] for doc in indexed.find(query)}
+    assert 0 < len(matching) < indexed.count_documents({"wallet_id": "w3"})
+    assert sorted(documents.candidates(query)) == sorted(matching)
+
+
+# Lists and documents are left out: the equality hash cannot key them (a known limit).
+MIXED = [3, 7, 7.0, 7.5, -1, 10**12, float("nan"), None, "7", "abc", True, False,
+         datetime(2024, 1, 1), datetime(2024, 6, 1), b"7"]
+
+
+@pytest.fixture
+def mixed():
+    """Values of every kind in one bucket of a non-unique compound index, some missing."""
+    _, indexed = embedded.open_database("t", ["ops"])
+    plain = mongomock.MongoClient().t.ops
+    for collection in (indexed["ops"], plain):
+        collection.create_index([("wallet_id", 1), ("at", 1)])
+        for i, value in enumerate(MIXED):
+            collection.insert_one({"_id": f"m{i}", "wallet_id": "wx", "at": value})
+        collection.insert_one({"_id": "missing", "wallet_id": "wx"})
+        collection.insert_one({"_id": "other", "wallet_id": "wy", "at": 5})
+    return indexed["ops"], plain
+
+
+@pytest.mark.parametrize("condition", [
+    {"$gt": 5}, {"$gte": 3, "$lte": 7}, {"$lt": 7}, {"$gt": 7.0}, {"$gte": -1, "$lt": 10**13},
+    {"$gt": datetime(2024, 3, 1)}, {"$lte": datetime(2024, 1, 1)}, {"$gt": "a"}, {"$lt": 1000, "$gt": 0},
+])
+def test_ranges_over_mixed_values_match_a_full_scan(mixed, condition):
+    same(*mixed, {"wallet_id": "wx", "at": condition})
+
+
+def test_writes_keep_range_buckets_in_step(pair):
+    indexed, plain = pair
+    for collection in (indexed, plain):
+        collection.update_one({"_id": "op10"}, {"$set": {"seq": 1000}})
+        collection.update_one({"_id": "op11"}, {"$set": {"wallet_id": "w3", "seq": 1001}})
+        collection.update_one({"_id": "op12"}, {"$inc": {"seq": 500}})
+        collection.update_many({"kind": "b", "seq": {"$lt": 40}}, {"$inc": {"seq": 2000}})
+        collection.update_one({"_id": "op13"}, {"$unset": {"seq": ""}})
+        collection.delete_one({"_id": "op14"})
+        collection.replace_one({"_id": "op15"}, {"wallet_id": "w3", "seq": 1002.5, "kind": "a"})
+        collection.insert_one({"_id": "late", "wallet_id": "w3", "seq": 999})
+        collection.delete_one({"_id": "late"})
+        collection.insert_one({"_id": "later", "wallet_id": "w3", "seq": 998})
+    for wallet in [f"w{i}" for i in range(10)]:
+        for condition in ({"$gte": 0}, {"$gt": 900}, {"$lt": 50}, {"$gte": 1000, "$lt": 3000}):
+            same(indexed, plain, {"wallet_id": wallet, "seq": condition})

@@ -1,0 +1,88 @@
+"""Statements: a wallet's journal for a period, streamed as CSV, JSON or XML."""
+from datetime import datetime, timedelta, timezone
+
+from flask import Blueprint, Response, current_app, request, stream_with_context
+
+import reports
+from app import auth, errors, statements
+from app.routes.wallets import readable_wallet
+
+bp = Blueprint("reports", __name__)
+# Asked for with Accept when there is no ?format=; the first is the answer to */*.
+MEDIA_TYPES = {"application/json": "json", "text/csv": "csv", "application/xml": "xml",
+               "text/xml": "xml"}
+BOUND_MESSAGE = "must be an ISO 8601 date or date-time, e.g. 2024-01-31 or 2024-01-31T12:00:00Z"
+
+
+def parse_bound(text):
+    """An ISO 8601 date or date-time as naive UTC (UTC when it has no offset), rounded up to
+    the millisecond: journal times are whole milliseconds, so ``created_at >= bound`` and
+    ``created_at < bound`` keep their meaning. ValueError or OverflowError if it is none."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    if moment.microsecond % 1000:
+        moment += timedelta(microseconds=1000 - moment.microsecond % 1000)
+    return moment
+
+
+def _bound(name, problems):
+    text = request.args.get(name, "")
+    if not text:
+        return None
+    try:
+        return parse_bound(text)
+    except (ValueError, OverflowError):
+        problems.append({"field": name, "message": BOUND_MESSAGE})
+        return None
+
+
+def _format(problems):
+    name = request.args.get("format")
+    if name is None:
+        if not request.accept_mimetypes.provided:
+            return "json"
+        best = request.accept_mimetypes.best_match(list(MEDIA_TYPES))
+        if best is None:
+            raise errors.NotAcceptable("Accept names none of text/csv, application/json, "
+                                       "application/xml; or ask with ?format=csv|json|xml")
+        return MEDIA_TYPES[best]
+    if name.lower() not in reports.FORMATS:
+        problems.append({"field": "format", "message": "must be one of csv, json, xml"})
+    return name.lower()
+
+
+def report_query():
+    """(format, from, to) from the query string and Accept; every problem at once."""
+    problems = []
+    kind = _format(problems)
+    start, end = _bound("from", problems), _bound("to", problems)
+    if start is not None and end is not None and start > end:
+        problems.append({"field": "from", "message": "must not be after to"})
+    if problems:
+        raise errors.ValidationFailed("the report parameters are not valid", errors=problems)
+    return reports.FORMATS[kind], start, end
+
+
+def _utf8(chunks):
+    # A lone surrogate (only the embedded engine can store one) has no UTF-8 form; "?" it is.
+    for chunk in chunks:
+        yield chunk.encode("utf-8", "replace")
+
+
+@bp.get("/wallets/<wallet_id>/report")
+@auth.required()
+def wallet_report(wallet_id):
+    """A wallet's statement for [from, to), streamed; fixed at the wallet's current version."""
+    report_format, start, end = report_query()
+    store = current_app.extensions["store"]
+    statement = statements.plan(store, readable_wallet(wallet_id), start, end)
+    entries = statements.journal(store, statement.wallet_id, statement.opening_seq,
+                                 statement.closing_seq)
+    body = stream_with_context(_utf8(report_format.build(statement, entries)))
+    response = Response(body, content_type=report_format.content_type)
+    name = reports.filename(statement, report_format.extension)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    response.vary.add("Accept")
+    return response
