@@ -70,9 +70,23 @@ def json_body(schema_name):
             f"send the body as application/json, not {request.mimetype or 'nothing'}")
     try:
         document = json.loads(request.get_data(), parse_constant=_reject_constant)
+        _check_unicode(document)
     except ValueError as exc:
         raise errors.MalformedJson(f"the body is not valid JSON: {exc}") from None
     return validate(schema_name, document)
+
+
+def _check_unicode(value):
+    """Refuse "\\ud800"-style lone surrogates: JSON lets them through, UTF-8 and BSON cannot."""
+    if isinstance(value, str):
+        value.encode("utf-8")  # UnicodeEncodeError is a ValueError
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_unicode(key)
+            _check_unicode(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_unicode(item)
 
 
 def init_app(app):

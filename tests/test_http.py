@@ -16,7 +16,8 @@ def test_health_names_the_engine(client):
     assert client.get("/health").json == {"status": "ok", "engine": "embedded"}
 
 
-@pytest.mark.parametrize("data", [b"{", b"", b"nul", b'{"a": NaN}', b"\xff\xfe"])
+@pytest.mark.parametrize("data", [b"{", b"", b"nul", b'{"a": NaN}', b"\xff\xfe",
+                                  b'{"name": "\\ud800"}', b'{"\\udfff": 1}', b'[["x\\ud83d"]]'])
 def test_malformed_json(client, data):
     response = client.post("/clients", data=data, content_type="application/json")
     assert_problem(response, 400, "malformed_json")

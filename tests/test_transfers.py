@@ -110,3 +110,13 @@ def test_details_are_kept(api, pair):
             "details": "rent, \"march\"\n<b>&"}
     response = api.client.post("/transfers", json=body, headers=alice)
     assert response.json["details"] == body["details"]
+
+
+def test_details_with_a_lone_surrogate_is_refused_and_moves_nothing(api, pair):
+    alice, alice_wallet, _, bob_wallet = pair
+    raw = ('{"from_wallet_id": "%s", "to_wallet_id": "%s", "amount": "1.00", "details": "a\\ud800b"}'
+           % (alice_wallet, bob_wallet))
+    response = api.client.post("/transfers", data=raw, content_type="application/json", headers=alice)
+    assert response.status_code == 400
+    assert response.json["code"] == "malformed_json"
+    assert api.balance(alice, alice_wallet) == "100.00"
