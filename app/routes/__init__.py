@@ -28,6 +28,7 @@ def created(payload, replayed):
 
 
 def register_blueprints(app):
-    from app.routes import clients, health, tokens, transfers, wallets
-    for module in (clients, health, tokens, transfers, wallets):
+    from app.routes import clients, docs, health, tokens, transfers, wallets
+    for module in (clients, docs, health, tokens, transfers, wallets):
         app.register_blueprint(module.bp)
+    app.register_blueprint(docs.swagger_ui())
