@@ -9,7 +9,7 @@ THREADS ?= 8
 LINTED := app reports tests scripts config.py
 ARGS ?=
 
-.PHONY: install run test test-mongo lint bench clean
+.PHONY: install run test test-mongo lint bench fuzz clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ test-mongo: $(STAMP)
 # Transfers/s over HTTP vs in-process, latency, invariants (not part of `make test`).
 bench: $(STAMP)
 	$(BIN)/python scripts/loadtest.py $(ARGS)
+
+# The long fuzz: 1000 examples per operation and identity, 500 stateful scenarios (CI runs 50 and 100).
+FUZZ_EXAMPLES ?= 1000
+FUZZ_SCENARIOS ?= 500
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_SCENARIOS=$(FUZZ_SCENARIOS) $(BIN)/python -m pytest -q -p no:cacheprovider \
+		--durations=5 tests/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

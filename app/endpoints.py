@@ -53,7 +53,8 @@ ENDPOINTS = (
              PUBLIC, (201, "Client", JSON), body="client_create", idempotent=True,
              errors={409: ("email_taken",)},
              links=dict(_wallet_links("$response.body#/wallet/id"), LogIn=_link(
-                 "createToken", {"email": "$request.body#/email", "password": "$request.body#/password"})),
+                 "createToken", {"email": "$request.body#/email", "password": "$request.body#/password"}),
+                 PayIn=_link("createTransfer", {"to_wallet_id": "$response.body#/wallet/id"})),
              description="The email is unique, compared without case. Keys of `Idempotency-Key` are "
                          "scoped to the key alone here, since there is no caller yet."),
     Endpoint("POST", "/auth/token", "createToken", "Clients", "Log in: a client bearer token",

@@ -119,3 +119,14 @@ def check_ledger(store):
             ("transfer_in", record["to_wallet_id"], record["amount_cents"]),
             ("transfer_out", record["from_wallet_id"], -record["amount_cents"])])
     return total_held
+
+
+def pytest_terminal_summary(terminalreporter):
+    """After a run that fuzzed: how many cases ran, per operation, and what failed."""
+    from tests import fuzz_report
+    if not fuzz_report.CASES:
+        return
+    failed = [report.nodeid for report in terminalreporter.stats.get("failed", [])
+              if "fuzz" in report.nodeid]
+    for line in fuzz_report.summary_lines(failed):
+        terminalreporter.write_line(line)
