@@ -71,7 +71,9 @@ def json_body(schema_name):
             f"send the body as application/json, not {request.mimetype or 'nothing'}")
     try:
         document = json.loads(request.get_data(), parse_constant=_reject_constant)
-    except ValueError as exc:
+        # "\ud800" parses, but no UTF-8 (so no MongoDB document) can hold a lone surrogate.
+        json.dumps(document, ensure_ascii=False).encode()
+    except ValueError as exc:  # UnicodeError is a ValueError
         raise errors.MalformedJson(f"the body is not valid JSON: {exc}") from None
     return validate(schema_name, document)
 

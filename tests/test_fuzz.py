@@ -183,3 +183,30 @@ def test_linked_calls_keep_the_contract():
     """Stateful: sequences that follow the document's links, each on a fresh app."""
     Scenario.run(settings=settings(max_examples=STATEFUL_SCENARIOS, stateful_step_count=STEPS,
                                    derandomize=True, database=None, deadline=None))
+
+
+@pytest.mark.parametrize("breakage, expected", [
+    ("extra_field", "Response violates schema"),
+    ("crash", "Server error"),
+    ("teapot", "Documented: 200, 401, 404"),
+    ("plain_text", "Undocumented Content-Type"),
+])
+def test_the_checks_catch_a_broken_server(monkeypatch, breakage, expected):
+    """The harness itself: each way of breaking GET /wallets/{id} fails the fuzz test's checks."""
+    from app import render
+    from app.routes import wallets
+    world = World()
+    wallet = render.wallet
+    broken = {
+        "extra_field": lambda doc: dict(wallet(doc), password_hash="x"),
+        "crash": lambda doc: 1 / 0,
+        "teapot": lambda doc: ({"error": "tea"}, 418),
+        "plain_text": lambda doc: (str(wallet(doc)), 200, {"Content-Type": "text/plain"}),
+    }[breakage]
+    monkeypatch.setattr(wallets.render, "wallet", broken)
+    monkeypatch.setattr(fuzz_report, "record", lambda *args: None)  # not a fuzz case
+    case = schema["/wallets/{wallet_id}"]["GET"].Case(path_parameters={"wallet_id": world.wallet})
+    with pytest.raises((AssertionError, BaseExceptionGroup)) as failure:
+        fuzz(case, world, "operator")
+    found = getattr(failure.value, "exceptions", (failure.value,))
+    assert [type(error).__name__ for error in found if expected in str(error)], found

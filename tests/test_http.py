@@ -16,7 +16,9 @@ def test_health_names_the_engine(client):
     assert client.get("/health").json == {"status": "ok", "engine": "embedded"}
 
 
-@pytest.mark.parametrize("data", [b"{", b"", b"nul", b'{"a": NaN}', b"\xff\xfe"])
+@pytest.mark.parametrize("data", [b"{", b"", b"nul", b'{"a": NaN}', b"\xff\xfe",
+                                  # a lone surrogate: valid JSON syntax, but no UTF-8 (or BSON) holds it
+                                  b'{"email": "a@b.cd", "name": "\\ud800", "password": "password123"}'])
 def test_malformed_json(client, data):
     response = client.post("/clients", data=data, content_type="application/json")
     assert_problem(response, 400, "malformed_json")
