@@ -75,6 +75,8 @@ def json_body(schema_name):
         json.dumps(document, ensure_ascii=False).encode()
     except ValueError as exc:  # UnicodeError is a ValueError
         raise errors.MalformedJson(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:  # [[[[... a thousand deep: the parser gives up (it was a 500)
+        raise errors.MalformedJson("the body nests too deeply to be read") from None
     return validate(schema_name, document)
 
 

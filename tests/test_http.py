@@ -18,7 +18,11 @@ def test_health_names_the_engine(client):
 
 @pytest.mark.parametrize("data", [b"{", b"", b"nul", b'{"a": NaN}', b"\xff\xfe",
                                   # a lone surrogate: valid JSON syntax, but no UTF-8 (or BSON) holds it
-                                  b'{"email": "a@b.cd", "name": "\\ud800", "password": "password123"}'])
+                                  b'{"email": "a@b.cd", "name": "\\ud800", "password": "password123"}',
+                                  # nested deeper than the parser goes (was a RecursionError, a 500)
+                                  b"[" * 990 + b"]" * 990, b'{"a":' * 5000 + b"0" + b"}" * 5000],
+                         ids=["open", "empty", "nul", "nan", "not-utf8", "lone-surrogate", "deep-990",
+                              "deep-5000"])
 def test_malformed_json(client, data):
     response = client.post("/clients", data=data, content_type="application/json")
     assert_problem(response, 400, "malformed_json")
