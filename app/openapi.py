@@ -51,8 +51,8 @@ PARAMETERS = {
 }
 HEADERS = {
     "Idempotent-Replayed": {"description": "Present when this is the replay of an earlier response.",
-                            "schema": {"const": "true"}},
-    "WWW-Authenticate": {"required": True, "schema": {"const": "Bearer"}},
+                            "schema": {"type": "string", "const": "true"}},
+    "WWW-Authenticate": {"required": True, "schema": {"type": "string", "const": "Bearer"}},
 }
 
 
@@ -174,7 +174,6 @@ def build_document(endpoints=ENDPOINTS, schema_dir=SCHEMA_DIR):
     bearer = {"type": "http", "scheme": "bearer"}
     return {
         "openapi": "3.1.0",
-        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "info": INFO,
         "servers": [{"url": "/", "description": "this server"}],
         "tags": [{"name": name} for name in dict.fromkeys(e.tag for e in endpoints)],

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from app.endpoints import ENDPOINTS, OPERATOR, PUBLIC
+from tests import fuzz_report
 from tests.conftest import Api, make_app
 from tests.contract import Document
 
@@ -82,6 +83,7 @@ def test_no_body_breaks_the_api(world, endpoint):
     def post(body):
         response = client.post(url, data=body, content_type="application/json",
                                headers=caller(endpoint.who))
+        fuzz_report.record("bodies", f"{endpoint.method} {endpoint.path}", response.status_code)
         problems = document.response_errors(endpoint.method, endpoint.path, response)
         assert not problems, (body[:200], response.status_code, response.get_data()[:300], problems)
         if holds_lone_surrogate(body):
