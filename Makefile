@@ -43,7 +43,7 @@ FUZZ_EXAMPLES ?= 1000
 FUZZ_SCENARIOS ?= 500
 fuzz: $(STAMP)
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_SCENARIOS=$(FUZZ_SCENARIOS) $(BIN)/python -m pytest -q -p no:cacheprovider \
-		--durations=5 tests/test_fuzz.py
+		--durations=5 tests/test_fuzz.py tests/test_fuzz_bodies.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
