@@ -20,7 +20,7 @@ class Endpoint:
     tag: str
     summary: str
     who: str                  # PUBLIC, CLIENT, OPERATOR or EITHER
-    ok: tuple                 # (status, response schema title, media type)
+    ok: tuple                 # (status, response schema title or None, media type or a tuple of them)
     body: str | None = None   # request schema: schemas/<body>.json
     idempotent: bool = False  # honours Idempotency-Key
     query: tuple = ()         # names in components.parameters

@@ -123,13 +123,22 @@ def _error_codes(endpoint):
     return {status: list(dict.fromkeys(codes)) for status, codes in sorted(shared.items())}
 
 
-def _success_response(endpoint, schemas):
-    status, title, media_type = endpoint.ok
-    content = {"schema": {"$ref": COMPONENT + title} if title else
-               {"type": "object" if media_type != "text/html" else "string"}}
-    if title and "examples" in schemas[title]:
+def _media(media_type, title, schemas):
+    """The content of one media type: the titled schema, else any JSON object or any text."""
+    if title is None:
+        return {"schema": {"type": "object" if media_type == "application/json" else "string"}}
+    content = {"schema": {"$ref": COMPONENT + title}}
+    if "examples" in schemas[title]:
         content["example"] = schemas[title]["examples"][0]
-    response = {"description": endpoint.summary, "content": {media_type: content}}
+    return content
+
+
+def _success_response(endpoint, schemas):
+    status, title, media_types = endpoint.ok
+    media_types = (media_types,) if isinstance(media_types, str) else media_types
+    response = {"description": endpoint.summary,
+                "content": {media_type: _media(media_type, title if media_type.endswith("json") else None,
+                                               schemas) for media_type in media_types}}
     if endpoint.idempotent:
         response["headers"] = {"Idempotent-Replayed": {"$ref": "#/components/headers/Idempotent-Replayed"}}
     if endpoint.links:
