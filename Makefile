@@ -10,7 +10,7 @@ WORKERS ?= 2
 LINTED := app reports tests scripts config.py
 ARGS ?=
 
-.PHONY: install run test test-mongo test-compose lint bench bench-reports clean
+.PHONY: install run test test-mongo test-compose lint bench bench-reports fuzz clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,13 @@ bench: $(STAMP)
 # embedded engine at 10k/100k rows. Takes a few minutes; prints a table.
 bench-reports: $(STAMP)
 	$(BIN)/python -m scripts.bench_reports
+
+# The long fuzz: 1000 examples per operation and identity, 500 stateful scenarios (CI runs 50 and 100).
+FUZZ_EXAMPLES ?= 1000
+FUZZ_SCENARIOS ?= 500
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_SCENARIOS=$(FUZZ_SCENARIOS) $(BIN)/python -m pytest -q -p no:cacheprovider \
+		--durations=5 tests/test_fuzz.py tests/test_fuzz_bodies.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

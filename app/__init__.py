@@ -43,10 +43,10 @@ def _banner(app):
 
 def create_app(test_config=None):
     """Build the Flask app; ``test_config`` overrides the environment's settings."""
-    from app import auth, cli, db, errors, observability, validation
+    from app import auth, cli, db, errors, observability, openapi, validation
     from app.routes import register_blueprints
 
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # no static files: /static would be an undocumented route
     app.config.from_object(Config)
     app.config.update(test_config or {})
     app.json.sort_keys = False
@@ -54,6 +54,7 @@ def create_app(test_config=None):
     _settle_secrets(app)
     errors.init_app(app)
     validation.init_app(app)
+    openapi.init_app(app)
     db.init_app(app)
     observability.init_app(app)
     auth.init_app(app)

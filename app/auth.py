@@ -67,7 +67,11 @@ class Auth:
             claims = self._tokens.loads(token, max_age=self.lifetime_s)
         except BadSignature:
             raise errors.Unauthenticated("the token is invalid or has expired") from None
-        return Caller(claims["sub"])
+        subject = claims.get("sub") if isinstance(claims, dict) else None
+        if not (isinstance(subject, str) and subject.startswith("cli_")):
+            # Never issued here; and a subject of None would otherwise be the operator.
+            raise errors.Unauthenticated("the token is invalid or has expired")
+        return Caller(subject)
 
 
 def required(*, operator=True, client=True):

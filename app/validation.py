@@ -10,7 +10,8 @@ from app import errors, money
 SCHEMA_DIR = pathlib.Path(__file__).resolve().parent.parent / "schemas"
 
 
-def _format_checker():
+def format_checker():
+    """The format checks the schemas use: email, and amount (see app/money.py)."""
     checker = FormatChecker(["email"])
     checker.checks("amount")(lambda value: not isinstance(value, str) or money.is_valid_amount(value))
     return checker
@@ -18,7 +19,7 @@ def _format_checker():
 
 def load_validators(schema_dir=SCHEMA_DIR):
     """Every schema in the folder, checked and compiled once, by file stem."""
-    checker = _format_checker()
+    checker = format_checker()
     validators = {}
     for path in sorted(schema_dir.glob("*.json")):
         schema = json.loads(path.read_text())
@@ -73,6 +74,8 @@ def json_body(schema_name):
         _check_unicode(document)
     except ValueError as exc:
         raise errors.MalformedJson(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:  # [[[[... a thousand deep: the parser gives up (it was a 500)
+        raise errors.MalformedJson("the body nests too deeply to be read") from None
     return validate(schema_name, document)
 
 

@@ -24,11 +24,17 @@ def pytest_configure(config):
 
 
 def pytest_terminal_summary(terminalreporter):
-    """One line per skip reason, so every run says plainly what it did not test."""
+    """What a run did not test (one line per skip reason), and, after a fuzz, what it ran."""
+    from tests import fuzz_report
     reasons = collections.Counter(report.longrepr[2].removeprefix("Skipped: ")
                                   for report in terminalreporter.stats.get("skipped", []))
     for reason, count in reasons.most_common():
         terminalreporter.write_line(f"skipped {count}: {reason}")
+    if fuzz_report.CASES:
+        failed = [report.nodeid for report in terminalreporter.stats.get("failed", [])
+                  if "fuzz" in report.nodeid]
+        for line in fuzz_report.summary_lines(failed):
+            terminalreporter.write_line(line)
 
 
 def make_app(engine="embedded", **overrides):

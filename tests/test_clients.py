@@ -1,5 +1,7 @@
 import logging
 
+import pytest
+
 
 def test_signup_returns_client_with_empty_usd_wallet(client):
     response = client.post("/clients", json={"email": "Ada@Example.com", "name": "Ada",
@@ -89,3 +91,13 @@ def test_token_signed_with_another_key_is_refused(api, client):
     body = api.signup()
     forged = URLSafeTimedSerializer("other-key", salt="access-token").dumps({"sub": body["id"]})
     assert client.get("/clients/me", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+
+
+@pytest.mark.parametrize("claims", [{"sub": None}, {}, [], "cli_x", {"sub": 5}, {"sub": "op_1"}])
+def test_token_with_claims_never_issued_is_refused(app, client, claims):
+    """Signed with the right key but not by /auth/token: 401, never the operator, never a 500."""
+    from itsdangerous import URLSafeTimedSerializer
+    forged = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="access-token").dumps(claims)
+    response = client.get("/wallets/wal_x", headers={"Authorization": f"Bearer {forged}"})
+    assert response.status_code == 401
+    assert response.json["code"] == "unauthenticated"

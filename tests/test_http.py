@@ -17,7 +17,13 @@ def test_health_names_the_engine(client):
 
 
 @pytest.mark.parametrize("data", [b"{", b"", b"nul", b'{"a": NaN}', b"\xff\xfe",
-                                  b'{"name": "\\ud800"}', b'{"\\udfff": 1}', b'[["x\\ud83d"]]'])
+                                  # lone surrogates: valid JSON syntax, but no UTF-8 (or BSON) holds them
+                                  b'{"email": "a@b.cd", "name": "\\ud800", "password": "password123"}',
+                                  b'{"\\udfff": 1}', b'[["x\\ud83d"]]',
+                                  # nested deeper than the parser goes (was a RecursionError, a 500)
+                                  b"[" * 990 + b"]" * 990, b'{"a":' * 5000 + b"0" + b"}" * 5000],
+                         ids=["open", "empty", "nul", "nan", "not-utf8", "lone-surrogate",
+                              "lone-surrogate-key", "lone-surrogate-nested", "deep-990", "deep-5000"])
 def test_malformed_json(client, data):
     response = client.post("/clients", data=data, content_type="application/json")
     assert_problem(response, 400, "malformed_json")

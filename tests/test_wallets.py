@@ -1,3 +1,5 @@
+import base64
+
 import pytest
 
 BAD_AMOUNTS = ["0", "0.00", "-5", "1.001", "1e3", "", " 1", "1000000000.01", "abc", None, 5, 1.5,
@@ -104,6 +106,9 @@ def test_default_page_is_twenty(api, client):
     ("limit=0", "validation_failed"), ("limit=101", "validation_failed"),
     ("limit=abc", "validation_failed"), ("limit=%C2%B2", "validation_failed"),
     ("after=!!!", "invalid_cursor"), ("after=c2VxOmFiYw", "invalid_cursor"),
+    # seq 2**63 and 5000 nines: MongoDB cannot hold them (a 500 there), int() refuses the second
+    ("after=" + base64.urlsafe_b64encode(b"seq:9223372036854775808").decode(), "invalid_cursor"),
+    ("after=" + base64.urlsafe_b64encode(b"seq:" + b"9" * 5000).decode(), "invalid_cursor"),
 ])
 def test_operations_bad_query(api, client, query, code):
     _, headers, wallet_id = api.member()

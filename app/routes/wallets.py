@@ -11,6 +11,7 @@ from app.validation import json_body
 
 bp = Blueprint("wallets", __name__)
 MAX_PAGE = 100
+MAX_SEQ = 2**63 - 1  # MongoDB refuses larger integers in a query: a bigger cursor would be a 500
 
 
 def readable_wallet(wallet_id):
@@ -48,7 +49,7 @@ def decode_cursor(cursor):
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, seq = text.partition(":")
-        if prefix != "seq" or not (seq.isascii() and seq.isdigit()):
+        if prefix != "seq" or not (seq.isascii() and seq.isdigit()) or int(seq) > MAX_SEQ:
             raise ValueError(text)
         return int(seq)
     except (ValueError, binascii.Error, UnicodeDecodeError):

@@ -1,0 +1,118 @@
+"""Every endpoint as the OpenAPI document describes it: one ``Endpoint`` per route and method.
+
+Adding a route means adding one entry here; ``tests/test_openapi.py`` fails until you do.
+The errors every endpoint of a kind shares are added by ``app/openapi.py``, so ``errors``
+lists only the endpoint's own: a JSON body brings 400 ``malformed_json``/``validation_failed``
+and 415, ``idempotent`` brings 400 ``invalid_idempotency_key`` and 422
+``idempotency_key_reused``, any ``who`` but ``PUBLIC`` brings 401, and ``CLIENT`` or
+``OPERATOR`` alone brings 403.
+"""
+from dataclasses import dataclass, field
+
+PUBLIC, CLIENT, OPERATOR, EITHER = "public", "client", "operator", "client or operator"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str                 # OpenAPI style: /wallets/{wallet_id}
+    operation_id: str
+    tag: str
+    summary: str
+    who: str                  # PUBLIC, CLIENT, OPERATOR or EITHER
+    ok: tuple                 # (status, response schema title or None, media type or a tuple of them)
+    body: str | None = None   # request schema: schemas/<body>.json
+    idempotent: bool = False  # honours Idempotency-Key
+    query: tuple = ()         # names in components.parameters
+    errors: dict = field(default_factory=dict)  # status -> the codes this endpoint adds
+    links: dict = field(default_factory=dict)   # name -> OpenAPI Link from the success response
+    description: str = ""
+
+
+JSON, HTML = "application/json", "text/html"
+CSV, XML, PROMETHEUS = "text/csv", "application/xml", "text/plain"
+
+
+def _link(operation_id, body=None, **parameters):
+    link = {"operationId": operation_id}
+    if parameters:
+        link["parameters"] = parameters
+    if body:
+        link["requestBody"] = body
+    return link
+
+
+def _wallet_links(expression):
+    """Links from a response that names a wallet to the operations on that wallet."""
+    return {"GetWallet": _link("getWallet", wallet_id=expression),
+            "ListOperations": _link("listOperations", wallet_id=expression),
+            "Deposit": _link("createDeposit", wallet_id=expression)}
+
+
+ENDPOINTS = (
+    Endpoint("POST", "/clients", "createClient", "Clients", "Sign up: a client and its USD wallet",
+             PUBLIC, (201, "Client", JSON), body="client_create", idempotent=True,
+             errors={409: ("email_taken",)},
+             links=dict(_wallet_links("$response.body#/wallet/id"), LogIn=_link(
+                 "createToken", {"email": "$request.body#/email", "password": "$request.body#/password"}),
+                 PayIn=_link("createTransfer", {"to_wallet_id": "$response.body#/wallet/id"})),
+             description="The email is unique, compared without case. Keys of `Idempotency-Key` are "
+                         "scoped to the key alone here, since there is no caller yet."),
+    Endpoint("POST", "/auth/token", "createToken", "Clients", "Log in: a client bearer token",
+             PUBLIC, (200, "Token", JSON), body="token_create",
+             errors={401: ("invalid_credentials",)}, links={"GetMe": _link("getMe")},
+             description="A wrong email and a wrong password get the same 401, in the same time."),
+    Endpoint("GET", "/clients/me", "getMe", "Clients", "The calling client with its wallet",
+             CLIENT, (200, "Client", JSON), errors={404: ("not_found",)},
+             links=_wallet_links("$response.body#/wallet/id")),
+    Endpoint("GET", "/wallets/{wallet_id}", "getWallet", "Wallets", "A wallet's balance and version",
+             EITHER, (200, "Wallet", JSON), errors={404: ("wallet_not_found",)},
+             description="Another client's wallet is 404, exactly like one that does not exist."),
+    Endpoint("POST", "/wallets/{wallet_id}/deposits", "createDeposit", "Wallets",
+             "Top a wallet up (operator only)", OPERATOR, (201, "Deposit", JSON),
+             body="deposit_create", idempotent=True, errors={404: ("wallet_not_found",)},
+             links={"GetWallet": _link("getWallet", wallet_id="$response.body#/wallet_id"),
+                    "TransferFromWallet": _link("createTransfer",
+                                                {"from_wallet_id": "$response.body#/wallet_id"})}),
+    Endpoint("GET", "/wallets/{wallet_id}/operations", "listOperations", "Wallets",
+             "The wallet's journal, newest first, a page at a time", EITHER,
+             (200, "OperationPage", JSON), query=("limit", "after"),
+             errors={400: ("validation_failed", "invalid_cursor"), 404: ("wallet_not_found",)}),
+    Endpoint("POST", "/transfers", "createTransfer", "Transfers",
+             "Move money from one of the caller's wallets to any other wallet", CLIENT,
+             (201, "Transfer", JSON), body="transfer_create", idempotent=True,
+             errors={404: ("wallet_not_found",), 422: ("wallet_not_found", "accounts_must_be_different",
+                                                       "insufficient_funds")},
+             links={"GetTransfer": _link("getTransfer", transfer_id="$response.body#/id"),
+                    "GetSender": _link("getWallet", wallet_id="$response.body#/from_wallet_id"),
+                    "ListSenderOperations": _link("listOperations",
+                                                  wallet_id="$response.body#/from_wallet_id")},
+             description="404 `wallet_not_found`: the caller owns no such `from` wallet. 422 "
+                         "`wallet_not_found`: no such receiver. Refusals that depend on balances "
+                         "are replayed for a repeated `Idempotency-Key`, so a retry never flips."),
+    Endpoint("GET", "/transfers/{transfer_id}", "getTransfer", "Transfers",
+             "One transfer, for either party or the operator", EITHER, (200, "Transfer", JSON),
+             errors={404: ("transfer_not_found",)}),
+    Endpoint("GET", "/wallets/{wallet_id}/report", "getStatement", "Wallets",
+             "A wallet's statement for a period, streamed as JSON, CSV or XML", EITHER,
+             (200, "Statement", (JSON, CSV, XML)), query=("format", "from", "to"),
+             errors={400: ("validation_failed",), 404: ("wallet_not_found",), 406: ("not_acceptable",)},
+             description="The period is [from, to). Without `format`, `Accept` chooses (JSON when it "
+                         "names none). The statement is fixed at the wallet's version when the request "
+                         "starts; opening balance + in - out = closing balance. Sent as an attachment "
+                         "(`Content-Disposition`)."),
+    Endpoint("GET", "/audit", "getAudit", "Service", "Whether the books balance (operator only)",
+             OPERATOR, (200, "Audit", JSON),
+             description="Every audit rule over all wallets, the journal and the transfers, read at "
+                         "one moment. 200 also when `ok` is false."),
+    Endpoint("GET", "/health", "getHealth", "Service", "Liveness, and which engine holds the data",
+             PUBLIC, (200, "Health", JSON)),
+    Endpoint("GET", "/ready", "getReady", "Service", "Readiness: the database answers a ping",
+             PUBLIC, (200, "Ready", JSON), errors={503: ("not_ready",)}),
+    Endpoint("GET", "/metrics", "getMetrics", "Service", "Prometheus metrics of this process",
+             PUBLIC, (200, None, PROMETHEUS)),
+    Endpoint("GET", "/openapi.json", "getOpenApi", "Service", "This OpenAPI 3.1 document",
+             PUBLIC, (200, None, JSON)),
+    Endpoint("GET", "/docs/", "getDocs", "Service", "Swagger UI for this document (`/docs` redirects here)",
+             PUBLIC, (200, None, HTML)),
+)

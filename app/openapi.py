@@ -1,0 +1,214 @@
+"""The OpenAPI 3.1 document, built once at start-up.
+
+Its schemas are the JSON Schema files themselves: ``schemas/*.json`` (request bodies, the
+same files the validator loads) and ``schemas/responses/*.json``, each embedded under its
+``title`` with its ``$ref``s pointed into ``components``. The operations come from the table
+in ``app/endpoints.py``; the error examples are rendered by the error classes themselves.
+"""
+import copy
+import json
+
+from app import errors
+from app.endpoints import CLIENT, ENDPOINTS, EITHER, OPERATOR, PUBLIC
+from app.validation import SCHEMA_DIR
+
+COMPONENT = "#/components/schemas/"
+SECURITY = {PUBLIC: [], CLIENT: [{"clientBearer": []}], OPERATOR: [{"operatorBearer": []}],
+            EITHER: [{"clientBearer": []}, {"operatorBearer": []}]}
+INFO = {
+    "title": "Wallet API",
+    "version": "1.0.0",
+    "description": (
+        "Wallets in USD, deposits by the operator, transfers between clients, and an append-only "
+        "journal.\n\n"
+        "* **Money** is a string of dollars: requests send at most two decimals (`\"12.34\"`), "
+        "responses always two; never a JSON number.\n"
+        "* **Errors** are `application/problem+json` (RFC 9457) with a stable `code`; "
+        "`validation_failed` lists every field at once in `errors`. Unknown routes are 404 "
+        "`not_found`, a wrong method 405 `method_not_allowed` with `Allow`, and an unexpected "
+        "failure a bare 500 `internal_error` that reveals nothing.\n"
+        "* **Auth**: clients send the token from `POST /auth/token`; the operator sends the "
+        "`OPERATOR_TOKEN`. Another client's wallet or transfer is 404, like a missing one.\n"
+        "* **Idempotency**: `POST /clients`, deposits and transfers take an `Idempotency-Key`. "
+        "The same key and body replay the first answer with `Idempotent-Replayed: true`; the same "
+        "key with another body is 422 `idempotency_key_reused`."),
+}
+PARAMETERS = {
+    "wallet_id": {"name": "wallet_id", "in": "path", "required": True,
+                  "schema": {"$ref": COMPONENT + "Common/$defs/wallet_id"}},
+    "transfer_id": {"name": "transfer_id", "in": "path", "required": True,
+                    "schema": {"$ref": COMPONENT + "Common/$defs/transfer_id"}},
+    "limit": {"name": "limit", "in": "query", "description": "Entries per page.",
+              "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
+    "after": {"name": "after", "in": "query",
+              "description": "The `next_cursor` of the previous page.",
+              "schema": {"type": "string", "examples": ["c2VxOjI"]}},
+    "format": {"name": "format", "in": "query",
+               "description": "The statement's format; without it, `Accept` chooses.",
+               "schema": {"enum": ["csv", "json", "xml"]}},
+    "from": {"name": "from", "in": "query",
+             "description": "Start of the period, inclusive: an ISO 8601 date or date-time (UTC "
+                            "without an offset).",
+             "schema": {"type": "string", "examples": ["2025-11-01"]}},
+    "to": {"name": "to", "in": "query", "description": "End of the period, exclusive.",
+           "schema": {"type": "string", "examples": ["2025-12-01T00:00:00Z"]}},
+    "idempotency_key": {
+        "name": "Idempotency-Key", "in": "header",
+        "description": "Makes a retry safe: the same key and body replay the first response.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$",
+                   "examples": ["order-1042"]}},
+}
+HEADERS = {
+    "Idempotent-Replayed": {"description": "Present when this is the replay of an earlier response.",
+                            "schema": {"type": "string", "const": "true"}},
+    "WWW-Authenticate": {"required": True, "schema": {"type": "string", "const": "Bearer"}},
+}
+
+
+def _point_refs(node, name, titles):
+    """Rewrite ``$ref``s of the schema file embedded as ``name`` to point into components."""
+    if isinstance(node, list):
+        return [_point_refs(item, name, titles) for item in node]
+    if not isinstance(node, dict):
+        return node
+    result = {key: _point_refs(value, name, titles) for key, value in node.items()}
+    if "$ref" in node:
+        target, _, fragment = node["$ref"].partition("#")
+        result["$ref"] = COMPONENT + (titles[target] if target else name) + fragment
+    return result
+
+
+def load_schemas(schema_dir=SCHEMA_DIR):
+    """Request and response schema files as components, keyed by title."""
+    files = sorted(schema_dir.glob("*.json")) + sorted((schema_dir / "responses").glob("*.json"))
+    raw = {path.name: json.loads(path.read_text()) for path in files}
+    titles = {file_name: schema["title"] for file_name, schema in raw.items()}
+    components = {}
+    for file_name, schema in raw.items():
+        embedded = {key: value for key, value in schema.items() if key not in ("$schema", "$id")}
+        components[titles[file_name]] = _point_refs(embedded, titles[file_name], titles)
+    return components, titles
+
+
+def _problem_response(status, codes, endpoint):
+    classes = {(cls.status, cls.code): cls for cls in errors.ApiError.__subclasses__()}
+    refusals = [classes[(status, code)] for code in codes]  # KeyError: no such error class
+    examples = {}
+    for cls in refusals:
+        problem = cls().to_problem()
+        if cls is errors.ValidationFailed:
+            problem.update(detail="1 field(s) are not valid; see errors",
+                           errors=[{"field": "/amount", "message": "must be a string of dollars"}])
+        examples[cls.code] = {"summary": cls.title, "value": problem}
+    schema = {"allOf": [{"$ref": COMPONENT + "Problem"},
+                        {"properties": {"status": {"const": status}, "code": {"enum": list(codes)}}}]}
+    response = {"description": "; ".join(f"`{cls.code}`: {cls.title}" for cls in refusals),
+                "content": {errors.PROBLEM_JSON: {"schema": schema, "examples": examples}}}
+    headers = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = {"$ref": "#/components/headers/WWW-Authenticate"}
+    if status == 422 and endpoint.idempotent:
+        headers["Idempotent-Replayed"] = {"$ref": "#/components/headers/Idempotent-Replayed"}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def _error_codes(endpoint):
+    """Status -> codes: the endpoint's own plus those every endpoint of its kind shares."""
+    shared = {}
+    if endpoint.body:
+        shared.setdefault(400, []).extend(["malformed_json", "validation_failed"])
+        shared[415] = ["unsupported_media_type"]
+    if endpoint.idempotent:
+        shared.setdefault(400, []).append("invalid_idempotency_key")
+        shared.setdefault(422, []).append("idempotency_key_reused")
+    if endpoint.who != PUBLIC:
+        shared[401] = ["unauthenticated"]
+    if endpoint.who in (CLIENT, OPERATOR):
+        shared[403] = ["forbidden"]
+    for status, codes in endpoint.errors.items():
+        shared.setdefault(status, []).extend(codes)
+    return {status: list(dict.fromkeys(codes)) for status, codes in sorted(shared.items())}
+
+
+def _media(media_type, title, schemas):
+    """The content of one media type: the titled schema, else any JSON object or any text."""
+    if title is None:
+        return {"schema": {"type": "object" if media_type == "application/json" else "string"}}
+    content = {"schema": {"$ref": COMPONENT + title}}
+    if "examples" in schemas[title]:
+        content["example"] = schemas[title]["examples"][0]
+    return content
+
+
+def _success_response(endpoint, schemas):
+    status, title, media_types = endpoint.ok
+    media_types = (media_types,) if isinstance(media_types, str) else media_types
+    response = {"description": endpoint.summary,
+                "content": {media_type: _media(media_type, title if media_type.endswith("json") else None,
+                                               schemas) for media_type in media_types}}
+    if endpoint.idempotent:
+        response["headers"] = {"Idempotent-Replayed": {"$ref": "#/components/headers/Idempotent-Replayed"}}
+    if endpoint.links:
+        response["links"] = copy.deepcopy(endpoint.links)
+    return str(status), response
+
+
+def _request_body(endpoint, schemas, titles):
+    title = titles[endpoint.body + ".json"]
+    example = {name: prop["examples"][0]
+               for name, prop in schemas[title]["properties"].items() if "examples" in prop}
+    return {"required": True, "content": {"application/json": {
+        "schema": {"$ref": COMPONENT + title}, "example": example}}}
+
+
+def _operation(endpoint, schemas, titles):
+    names = [part[1:-1] for part in endpoint.path.split("/") if part.startswith("{")]
+    if endpoint.idempotent:
+        names.append("idempotency_key")
+    operation = {"operationId": endpoint.operation_id, "tags": [endpoint.tag],
+                 "summary": endpoint.summary, "security": SECURITY[endpoint.who]}
+    if endpoint.description:
+        operation["description"] = endpoint.description
+    parameters = [{"$ref": f"#/components/parameters/{name}"} for name in names + list(endpoint.query)]
+    if parameters:
+        operation["parameters"] = parameters
+    if endpoint.body:
+        operation["requestBody"] = _request_body(endpoint, schemas, titles)
+    status, success = _success_response(endpoint, schemas)
+    operation["responses"] = {status: success}
+    for error_status, codes in _error_codes(endpoint).items():
+        operation["responses"][str(error_status)] = _problem_response(error_status, codes, endpoint)
+    return operation
+
+
+def build_document(endpoints=ENDPOINTS, schema_dir=SCHEMA_DIR):
+    """The whole OpenAPI 3.1 document as a dict."""
+    schemas, titles = load_schemas(schema_dir)
+    paths = {}
+    for endpoint in endpoints:
+        paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = _operation(endpoint, schemas, titles)
+    bearer = {"type": "http", "scheme": "bearer"}
+    return {
+        "openapi": "3.1.0",
+        "info": INFO,
+        "servers": [{"url": "/", "description": "this server"}],
+        "tags": [{"name": name} for name in dict.fromkeys(e.tag for e in endpoints)],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "parameters": PARAMETERS,
+            "headers": HEADERS,
+            "securitySchemes": {
+                "clientBearer": dict(bearer, description="A client: the `access_token` from "
+                                                         "`POST /auth/token`."),
+                "operatorBearer": dict(bearer, description="The operator (the bank side): "
+                                                           "`OPERATOR_TOKEN`."),
+            },
+        },
+    }
+
+
+def init_app(app):
+    app.extensions["openapi"] = build_document()

@@ -1,0 +1,165 @@
+"""Real responses of every operation, success and refusal, against the OpenAPI document."""
+import pytest
+
+from tests.contract import Document
+
+# Documented, but no walk through the API can reach it: a valid token for a client that is gone.
+UNREACHABLE = {("GET", "/clients/me", 404)}
+# Reached, but by its own test: the database must stop answering.
+SEEN_ELSEWHERE = {("GET", "/ready", 503)}
+
+
+class Walk:
+    """Sends requests, checks each response against the document, and notes what it saw."""
+
+    def __init__(self, client, document):
+        self.client = client
+        self.doc = Document(document)
+        self.seen = set()
+
+    def call(self, method, template, url=None, **kwargs):
+        response = self.client.open(url or template, method=method, **kwargs)
+        problems = self.doc.response_errors(method, template, response)
+        assert not problems, (method, url or template, response.status_code, response.json, problems)
+        self.seen.add((method, template, response.status_code))
+        return response
+
+    def documented(self):
+        return {(method.upper(), path, int(status))
+                for path, operations in self.doc.document["paths"].items()
+                for method, operation in operations.items() for status in operation["responses"]}
+
+
+@pytest.fixture
+def walk(client):
+    return Walk(client, client.get("/openapi.json").json)
+
+
+def test_every_documented_response_matches_a_real_one(api, walk):
+    operator = api.operator
+    ada_body, ada, ada_wallet = api.member(balance="100.00")
+    _, bob, bob_wallet = api.member()
+    walk_clients(walk, operator)
+    walk_wallets(walk, operator, ada, ada_wallet)
+    transfer_id = walk_transfers(walk, operator, ada, ada_wallet, bob_wallet)
+    walk.call("GET", "/transfers/{transfer_id}", f"/transfers/{transfer_id}", headers=bob)
+    walk.call("GET", "/transfers/{transfer_id}", f"/transfers/{transfer_id}", headers=operator)
+    walk.call("GET", "/transfers/{transfer_id}", "/transfers/tr_nope", headers=ada)
+    walk.call("GET", "/transfers/{transfer_id}", f"/transfers/{transfer_id}")
+    walk_service(walk, operator, ada, ada_wallet)
+    for path in ("/health", "/openapi.json", "/docs/"):
+        walk.call("GET", path)
+    missed = walk.documented() - walk.seen - UNREACHABLE - SEEN_ELSEWHERE
+    assert not missed, f"documented but never seen: {sorted(missed)}"
+    assert not walk.seen - walk.documented()
+
+
+def walk_clients(walk, operator):
+    body = {"email": "ada.contract@example.com", "name": "Ada", "password": "password123"}
+    key = {"Idempotency-Key": "signup-1"}
+    created = walk.call("POST", "/clients", json=body, headers=key)
+    replayed = walk.call("POST", "/clients", json=body, headers=key)
+    assert replayed.headers["Idempotent-Replayed"] == "true" and replayed.json == created.json
+    walk.call("POST", "/clients", json=dict(body, name="Eve"), headers=key)  # 422 reused
+    walk.call("POST", "/clients", json=dict(body, email="ADA.contract@example.com"))  # 409
+    walk.call("POST", "/clients", json={"email": "x"})  # 400 validation_failed
+    walk.call("POST", "/clients", data="{", content_type="application/json")  # 400 malformed_json
+    walk.call("POST", "/clients", data="{}", content_type="text/plain")  # 415
+    walk.call("POST", "/clients", json=body, headers={"Idempotency-Key": "k" * 256})  # 400
+    login = {"email": body["email"], "password": body["password"]}
+    token = walk.call("POST", "/auth/token", json=login).json["access_token"]
+    walk.call("POST", "/auth/token", json=dict(login, password="wrong password"))  # 401
+    walk.call("POST", "/auth/token", json={})  # 400
+    walk.call("POST", "/auth/token", data="[", content_type="application/json")
+    walk.call("POST", "/auth/token", data="x", content_type="text/csv")
+    walk.call("GET", "/clients/me", headers={"Authorization": f"Bearer {token}"})
+    walk.call("GET", "/clients/me", headers=operator)  # 403
+    assert walk.call("GET", "/clients/me").headers["WWW-Authenticate"] == "Bearer"
+
+
+def walk_wallets(walk, operator, ada, wallet_id):
+    wallet, deposits, operations = (f"/wallets/{wallet_id}", f"/wallets/{wallet_id}/deposits",
+                                    f"/wallets/{wallet_id}/operations")
+    for headers in (ada, operator):
+        walk.call("GET", "/wallets/{wallet_id}", wallet, headers=headers)
+    walk.call("GET", "/wallets/{wallet_id}", "/wallets/wal_nope", headers=ada)
+    walk.call("GET", "/wallets/{wallet_id}", wallet)
+    template = "/wallets/{wallet_id}/deposits"
+    key = dict(operator, **{"Idempotency-Key": "dep-1"})
+    walk.call("POST", template, deposits, json={"amount": "5.00", "details": "top-up"}, headers=key)
+    walk.call("POST", template, deposits, json={"amount": "5.00", "details": "top-up"}, headers=key)
+    walk.call("POST", template, deposits, json={"amount": "6.00"}, headers=key)  # 422 reused
+    walk.call("POST", template, deposits, json={"amount": "0"}, headers=operator)  # 400
+    walk.call("POST", template, deposits, data="x", content_type="text/plain", headers=operator)
+    walk.call("POST", template, "/wallets/wal_nope/deposits", json={"amount": "1"}, headers=operator)
+    walk.call("POST", template, deposits, json={"amount": "1"}, headers=ada)  # 403
+    walk.call("POST", template, deposits, json={"amount": "1"})  # 401
+    template = "/wallets/{wallet_id}/operations"
+    page = walk.call("GET", template, operations + "?limit=1", headers=ada).json
+    assert page["has_more"] and page["next_cursor"]
+    walk.call("GET", template, operations + f"?limit=1&after={page['next_cursor']}", headers=operator)
+    walk.call("GET", template, operations + "?limit=0", headers=ada)  # 400 validation_failed
+    walk.call("GET", template, operations + "?after=%%%", headers=ada)  # 400 invalid_cursor
+    walk.call("GET", template, "/wallets/wal_nope/operations", headers=ada)
+    walk.call("GET", template, operations)
+
+
+def walk_transfers(walk, operator, ada, ada_wallet, bob_wallet):
+    def send(amount, to=bob_wallet, source=ada_wallet, headers=ada, **extra):
+        body = {"from_wallet_id": source, "to_wallet_id": to, "amount": amount}
+        return walk.call("POST", "/transfers", json=body, headers=dict(headers, **extra))
+
+    key = {"Idempotency-Key": "order-1"}
+    transfer_id = send("12.34", details="x", **key).json["id"]
+    assert send("12.34", **key).headers["Idempotent-Replayed"] == "true"
+    send("1.00", **key)  # 422 idempotency_key_reused
+    send("1.00", source=bob_wallet, to=ada_wallet)  # 404: not the caller's wallet
+    send("1.00", to="wal_nope")  # 422 wallet_not_found
+    send("1.00", to=ada_wallet)  # 422 accounts_must_be_different
+    refused = send("999.00", **{"Idempotency-Key": "order-2"})  # 422 insufficient_funds
+    replayed = send("999.00", **{"Idempotency-Key": "order-2"})
+    assert refused.json["code"] == replayed.json["code"] == "insufficient_funds"
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    send("1.001")  # 400
+    walk.call("POST", "/transfers", data="{", content_type="application/json", headers=ada)
+    walk.call("POST", "/transfers", data="{}", content_type="text/plain", headers=ada)
+    send("1.00", headers=operator)  # 403
+    send("1.00", headers={})  # 401
+    return transfer_id
+
+
+def walk_service(walk, operator, ada, wallet_id):
+    template, report = "/wallets/{wallet_id}/report", f"/wallets/{wallet_id}/report"
+    for query in ("", "?format=csv", "?format=xml&from=2020-01-01", "?format=json&to=2999-01-01T00:00:00Z"):
+        walk.call("GET", template, report + query, headers=ada)
+    walk.call("GET", template, report, headers=dict(operator, Accept="text/csv"))
+    walk.call("GET", template, report + "?format=pdf&from=yesterday", headers=ada)  # 400
+    walk.call("GET", template, report, headers=dict(ada, Accept="image/png"))  # 406
+    walk.call("GET", template, "/wallets/wal_nope/report", headers=ada)  # 404
+    walk.call("GET", template, report)  # 401
+    assert walk.call("GET", "/audit", headers=operator).json["ok"] is True
+    walk.call("GET", "/audit", headers=ada)  # 403
+    walk.call("GET", "/audit")  # 401
+    walk.call("GET", "/ready")
+    walk.call("GET", "/metrics")
+
+
+def test_ready_says_503_when_the_database_does_not_answer(app, walk, monkeypatch):
+    monkeypatch.setattr(app.extensions["store"], "ping", lambda: False)
+    assert walk.call("GET", "/ready").status_code == 503
+    assert ("GET", "/ready", 503) in walk.seen
+
+
+def test_the_document_refuses_what_the_api_never_sends(client):
+    doc = Document(client.get("/openapi.json").json)
+    schemas = doc.document["components"]["schemas"]
+    deposit, operation = schemas["Deposit"]["examples"][0], schemas["Operation"]["examples"][0]
+    assert not doc.errors("/components/schemas/Deposit", deposit)
+    assert doc.errors("/components/schemas/Deposit", dict(deposit, password_hash="x"))
+    assert doc.errors("/components/schemas/Operation", dict(operation, balance="1.00"))
+    assert doc.errors("/components/schemas/Operation", dict(operation, amount="1.5"))
+    assert doc.errors("/components/schemas/Wallet", dict(schemas["Wallet"]["examples"][0], balance="-1.00"))
+    problem = {"type": "/problems/x", "title": "X", "status": 422, "detail": "x", "code": "no_such_code"}
+    pointer = "/paths/~1transfers/post/responses/422/content/application~1problem+json/schema"
+    assert doc.errors(pointer, problem)
+    assert not doc.errors(pointer, dict(problem, code="insufficient_funds"))
