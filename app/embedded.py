@@ -17,6 +17,7 @@ TTL indexes are not enforced here (mongomock would rescan the collection on
 every access): embedded idempotency keys live as long as the process.
 """
 import collections
+import copy
 
 import mongomock
 from mongomock import helpers
@@ -91,6 +92,12 @@ class IndexedDocuments(collections.OrderedDict):
         value = doc.get(field)
         return _key(doc, leading), order_kind(value), value
 
+    def indexed_fields(self):
+        """Top-level fields some hash or range bucket keys on."""
+        fields = {f for key in self.hashes for f in key}
+        fields.update(f for leading, field in self.ranges for f in (*leading, field))
+        return {f.split(".")[0] for f in fields}
+
     def keys_of(self, doc):
         keys = {fields: _key(doc, fields) for fields in self.hashes}
         keys.update({(leading, field): self._range_key(doc, leading, field)
@@ -164,11 +171,23 @@ class IndexedCollection(mongomock.Collection):
         documents = self._store._documents
         if not isinstance(documents, IndexedDocuments):
             return super()._update(spec, document, *args, **kwargs)
+        if _touches_only(document, documents.indexed_fields()) is False:
+            return super()._update(spec, document, *args, **kwargs)  # no bucket can change
         before = {doc["_id"]: documents.keys_of(doc) for doc in self._iter_documents(spec)}
         result = super()._update(spec, document, *args, **kwargs)
         for _id, old_keys in before.items():
             documents.rehash(_id, old_keys)
         return result
+
+    def find_one(self, filter=None, *args, **kwargs):
+        """By ``_id`` alone: the stored document copied, without building a cursor."""
+        documents = self._store._documents
+        if (all(a is None for a in args) and all(v is None for v in kwargs.values())
+                and isinstance(filter, dict) and len(filter) == 1
+                and isinstance(filter.get("_id"), _SCALARS) and isinstance(documents, IndexedDocuments)):
+            found = documents.get(filter["_id"])
+            return None if found is None else copy.deepcopy(found)
+        return super().find_one(filter, *args, **kwargs)
 
     def _iter_documents(self, filter):
         documents = self._store._documents
@@ -177,6 +196,16 @@ class IndexedCollection(mongomock.Collection):
             return super()._iter_documents(filter)
         found = [documents[i] for i in ids if i in documents]
         return (doc for doc in found if filter_applies(filter, doc))
+
+
+def _touches_only(update, indexed):
+    """False when an operator update (``$inc``, ``$set`` ...) names no indexed field; else None."""
+    if not isinstance(update, dict) or not update or not all(op.startswith("$") for op in update):
+        return None  # a replacement or a pipeline: anything may change
+    named = {path.split(".")[0] for fields in update.values() if isinstance(fields, dict) for path in fields}
+    if any(not isinstance(fields, dict) for fields in update.values()) or named & indexed:
+        return None
+    return False
 
 
 def open_database(name, collection_names):

@@ -138,3 +138,24 @@ def test_writes_keep_range_buckets_in_step(pair):
     for wallet in [f"w{i}" for i in range(10)]:
         for condition in ({"$gte": 0}, {"$gt": 900}, {"$lt": 50}, {"$gte": 1000, "$lt": 3000}):
             same(indexed, plain, {"wallet_id": wallet, "seq": condition})
+
+
+def test_find_one_by_id_returns_a_copy_like_mongomock(pair):
+    indexed, plain = pair
+    for collection in (indexed, plain):
+        found = collection.find_one({"_id": "op1"})
+        found["kind"] = "changed"
+        assert collection.find_one({"_id": "op1"})["kind"] != "changed"
+    assert indexed.find_one({"_id": "op1"}) == plain.find_one({"_id": "op1"})
+    assert indexed.find_one({"_id": "nope"}) is None
+    assert indexed.find_one({"_id": "op1"}, {"kind": 1}) == plain.find_one({"_id": "op1"}, {"kind": 1})
+
+
+def test_updates_of_unindexed_fields_leave_the_buckets_alone(pair):
+    indexed, plain = pair
+    for collection in (indexed, plain):
+        collection.update_one({"_id": "op3"}, {"$inc": {"kind_count": 1}, "$set": {"note": "x"}})
+        collection.update_one({"_id": "op4"}, {"$set": {"seq": 4000}})  # indexed: re-hashed
+    for query in ({"wallet_id": plain.find_one({"_id": "op4"})["wallet_id"], "seq": 4000},
+                  {"_id": "op3"}):
+        assert list(indexed.find(query)) == list(plain.find(query))
