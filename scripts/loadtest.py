@@ -169,7 +169,7 @@ def http_load(base_url, wallets, args):
 
 def ledger_load(args):
     """The same random transfers through app.ledger in this process: the engine's own rate."""
-    from app import create_app, errors, ledger
+    from app import audit, create_app, errors, ledger
     from app.idempotency import IdempotencyKey
 
     app = create_app({"OPERATOR_TOKEN": "bench", "SECRET_KEY": "bench",
@@ -195,7 +195,13 @@ def ledger_load(args):
         return outcome, time.perf_counter() - started
 
     try:
-        return run_threads(args.threads, args.seconds, step)
+        results, elapsed = run_threads(args.threads, args.seconds, step)
+        books = audit.verify(store)
+        problems = [f"{v['rule']} {v['id']}: {v['detail']}" for v in books.violations]
+        if books.total_held_cents != START_BALANCE_CENTS * len(wallets):
+            problems.append(f"ledger run holds {books.total_held_cents} cents, "
+                            f"deposited {START_BALANCE_CENTS * len(wallets)}")
+        return results, elapsed, problems
     finally:
         if store.engine == "mongodb":
             store._client.drop_database(app.config["MONGO_DB"])
@@ -278,10 +284,13 @@ def main():
             server.wait()
     failed = sum(n for o, n in outcomes.items() if o.startswith("5") or o == "connection error")
     if not args.skip_ledger:
-        ledger_rate, _ = report("ledger in-process", *ledger_load(args))
+        results, elapsed, ledger_problems = ledger_load(args)
+        ledger_rate, _ = report("ledger in-process", results, elapsed)
         print(f"HTTP / ledger ratio: {http_rate / ledger_rate:.2f}")
-    print("invariants:", "intact (money conserved, every journal sums to its balance, seq contiguous)"
-          if not problems else "BROKEN")
+        problems += [f"ledger run: {problem}" for problem in ledger_problems]
+    runs = "the HTTP run" + ("" if args.skip_ledger else " and the ledger run")
+    print(f"invariants after {runs}:", "intact (money conserved, every journal sums to its balance, "
+          "seq contiguous)" if not problems else "BROKEN")
     for problem in problems:
         print("   ", problem)
     return 1 if problems or failed else 0
