@@ -5,9 +5,9 @@ appends the journal entries; the guard (``balance_cents >= amount``) lives in
 the update filter, never in a Python comparison. The journal is append-only:
 each entry carries the wallet's ``seq`` (1, 2, 3 ...) and ``balance_after``.
 """
+import secrets
 from datetime import datetime, timezone
 
-from bson import ObjectId
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
@@ -18,7 +18,8 @@ AFTER = ReturnDocument.AFTER
 
 
 def new_id(prefix):
-    return f"{prefix}_{ObjectId()}"
+    """96 random bits: an id cannot be guessed from another (an ObjectId's counter can)."""
+    return f"{prefix}_{secrets.token_hex(12)}"
 
 
 def now():
@@ -118,10 +119,11 @@ def deposit(store, wallet_id, amount_cents, details=None, idem=None):
 def transfer(store, client_id, from_wallet_id, to_wallet_id, amount_cents, details=None, idem=None):
     """Move money from the client's wallet to another; returns (transfer, replayed)."""
     assert 0 < amount_cents <= MAX_AMOUNT_CENTS, amount_cents
-    if from_wallet_id == to_wallet_id:
-        raise errors.AccountsMustBeDifferent("from_wallet_id and to_wallet_id are the same wallet")
 
     def work(tx):
+        # Inside the unit, after the key's lookup: a reused key is reported as reused.
+        if from_wallet_id == to_wallet_id:
+            raise errors.AccountsMustBeDifferent("from_wallet_id and to_wallet_id are the same wallet")
         moment = now()
         # Owners and existence never change, so one read settles both before any write.
         owners = {w["_id"]: w["client_id"] for w in tx.wallets.find(

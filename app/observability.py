@@ -17,6 +17,7 @@ from flask import g, has_request_context, request
 from app.metrics import Metrics
 
 REQUEST_ID_HEADER = "X-Request-ID"
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # An incoming id is echoed into headers and logs, so only a short, plain one is kept.
 VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 BEARER = re.compile(r"(?i)bearer\s+[^\s\"',]+")
@@ -101,7 +102,9 @@ def _finish_request(metrics, response):
     response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
     route = request.url_rule.rule if request.url_rule is not None else "unmatched"
     status = response.status_code
-    metrics.request(request.method, route, status, duration_s)
+    # Any token of 3-20 capitals is a method to gunicorn: unknown ones share one label.
+    method = request.method if request.method in KNOWN_METHODS else "other"
+    metrics.request(method, route, status, duration_s)
     _count(metrics, route, status, response.headers.get("Idempotent-Replayed") == "true")
     level = logging.ERROR if status >= 500 else logging.INFO
     if log.isEnabledFor(level):

@@ -100,3 +100,11 @@ def pair_with_key(api):
     _, alice, alice_wallet = api.member(balance="100.00")
     _, bob, bob_wallet = api.member()
     return alice, alice_wallet, bob, bob_wallet
+
+
+def test_reused_key_is_reported_even_when_the_new_body_is_refused_for_another_reason(api, pair_with_key):
+    alice, alice_wallet, _, bob_wallet = pair_with_key
+    api.transfer(alice, alice_wallet, bob_wallet, "1.00", **{"Idempotency-Key": "k-same"})
+    response = api.transfer(alice, alice_wallet, alice_wallet, "1.00", **{"Idempotency-Key": "k-same"})
+    assert response.status_code == 422
+    assert response.json["code"] == "idempotency_key_reused"

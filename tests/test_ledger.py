@@ -1,5 +1,6 @@
 """The money rules without HTTP, on every engine: atomicity and invariants under concurrency."""
 import random
+import re
 import threading
 
 import pytest
@@ -92,3 +93,12 @@ def test_amounts_must_be_positive_cents(store):
         ledger.transfer(store, owner, source, target, 0)
     with pytest.raises(AssertionError):
         ledger.deposit(store, source, -1)
+
+
+def test_ids_are_random_not_counted():
+    """ObjectIds from one process differ by a small counter step; guessable neighbours are refused."""
+    ids = [ledger.new_id("wal") for _ in range(200)]
+    assert all(re.fullmatch(r"wal_[0-9a-f]{24}", i) for i in ids)
+    assert len(set(ids)) == 200
+    steps = [abs(int(b[4:], 16) - int(a[4:], 16)) for a, b in zip(ids, ids[1:])]
+    assert min(steps) > 2 ** 32

@@ -132,3 +132,12 @@ def test_the_mongodb_password_is_a_secret_too():
     secrets = observability._secrets({"SECRET_KEY": "k", "OPERATOR_TOKEN": "t",
                                       "MONGO_URI": "mongodb://auditor:pa55word@db:27017/?replicaSet=rs0"})
     assert secrets == ["k", "t", "pa55word"]
+
+
+def test_invented_methods_share_one_metric_label(client):
+    """A method name is chosen by the caller: unknown ones must not each add a series."""
+    for i in range(40):
+        assert client.open("/health", method=f"ZZ{i}").status_code == 405
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "ZZ" not in text
+    assert 'wallet_http_requests_total{method="other",route="unmatched",status="405"} 40.0' in text
