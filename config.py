@@ -21,8 +21,12 @@ class Config:
     PASSWORD_HASH_METHOD = os.environ.get("PASSWORD_HASH_METHOD", "scrypt:32768:8:1")
     # Request bodies are a few hundred bytes; refuse anything past this before reading it.
     MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)
-    # How long MongoDB may keep retrying one transaction on write conflicts.
+    # The commit's time limit (maxCommitTimeMS). pymongo's own retries of a conflicting
+    # transaction stop after 120 s, a fixed limit of with_transaction.
     TRANSACTION_TIMEOUT_MS = _int("TRANSACTION_TIMEOUT_MS", 10000)
+    # How long an operation waits for a primary; longer than an election (~10-12 s), so
+    # requests during a failover wait rather than fail. Past it: 503 database_unavailable.
+    SERVER_SELECTION_TIMEOUT_MS = _int("SERVER_SELECTION_TIMEOUT_MS", 30000)
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
     # Documents the audit fetches per round trip; it never holds more than a batch.
     AUDIT_BATCH_SIZE = _int("AUDIT_BATCH_SIZE", 1000)

@@ -17,6 +17,7 @@ from pymongo.write_concern import WriteConcern
 from app import embedded
 
 COLLECTIONS = ("clients", "wallets", "operations", "transfers", "idempotency")
+INDEX_OPTIONS_CONFLICT = 85  # an index with these keys exists with other options
 WRITE_CONFLICT = 112  # MongoDB's error code when two transactions write the same document
 PING_TIMEOUT_S = 2  # a readiness probe must answer long before the transaction timeout
 
@@ -34,8 +35,19 @@ def create_indexes(collections, idempotency_ttl_s):
     collections["transfers"].create_index([("from_wallet_id", ASCENDING), ("created_at", DESCENDING)])
     collections["idempotency"].create_index(
         [("scope", ASCENDING), ("key", ASCENDING)], unique=True)
-    collections["idempotency"].create_index(
-        [("created_at", ASCENDING)], expireAfterSeconds=idempotency_ttl_s)
+    _ttl_index(collections["idempotency"], "created_at", idempotency_ttl_s)
+
+
+def _ttl_index(collection, field, ttl_s):
+    """A TTL index on ``field``; when IDEMPOTENCY_TTL_S changed since it was made, retime it."""
+    try:
+        collection.create_index([(field, ASCENDING)], expireAfterSeconds=ttl_s)
+    except OperationFailure as exc:
+        if exc.code != INDEX_OPTIONS_CONFLICT:
+            raise
+        # Same keys, other options: MongoDB refuses to re-create it, but collMod changes it in place.
+        collection.database.command("collMod", collection.name, index={
+            "keyPattern": {field: 1}, "expireAfterSeconds": ttl_s})
 
 
 class Tx:
@@ -182,9 +194,9 @@ def hosts_of(uri):
     return authority.rsplit("@", 1)[-1]
 
 
-def _connect_mongodb(uri, database_name, timeout_ms):
+def _connect_mongodb(uri, database_name, timeout_ms, selection_timeout_ms):
     client = MongoClient(uri, w="majority", readPreference="primary", tz_aware=False,
-                         serverSelectionTimeoutMS=timeout_ms)
+                         serverSelectionTimeoutMS=selection_timeout_ms)
     hello = client.admin.command("hello")
     if "setName" not in hello:
         client.close()
@@ -201,7 +213,8 @@ def open_store(config):
     """Connect to MongoDB when MONGO_URI is set, else open the embedded engine."""
     if config["MONGO_URI"]:
         store = _connect_mongodb(config["MONGO_URI"], config["MONGO_DB"],
-                                 config["TRANSACTION_TIMEOUT_MS"])
+                                 config["TRANSACTION_TIMEOUT_MS"],
+                                 config["SERVER_SELECTION_TIMEOUT_MS"])
     else:
         _, collections = embedded.open_database(config["MONGO_DB"], COLLECTIONS)
         store = Store(collections, "embedded")

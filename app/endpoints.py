@@ -27,6 +27,7 @@ class Endpoint:
     errors: dict = field(default_factory=dict)  # status -> the codes this endpoint adds
     links: dict = field(default_factory=dict)   # name -> OpenAPI Link from the success response
     description: str = ""
+    storage: bool = True      # reads or writes the database: 503 database_unavailable if it is gone
 
 
 JSON, HTML = "application/json", "text/html"
@@ -106,13 +107,13 @@ ENDPOINTS = (
              description="Every audit rule over all wallets, the journal and the transfers, read at "
                          "one moment. 200 also when `ok` is false."),
     Endpoint("GET", "/health", "getHealth", "Service", "Liveness, and which engine holds the data",
-             PUBLIC, (200, "Health", JSON)),
+             PUBLIC, (200, "Health", JSON), storage=False),
     Endpoint("GET", "/ready", "getReady", "Service", "Readiness: the database answers a ping",
-             PUBLIC, (200, "Ready", JSON), errors={503: ("not_ready",)}),
+             PUBLIC, (200, "Ready", JSON), errors={503: ("not_ready",)}, storage=False),
     Endpoint("GET", "/metrics", "getMetrics", "Service", "Prometheus metrics of this process",
-             PUBLIC, (200, None, PROMETHEUS)),
+             PUBLIC, (200, None, PROMETHEUS), storage=False),
     Endpoint("GET", "/openapi.json", "getOpenApi", "Service", "This OpenAPI 3.1 document",
-             PUBLIC, (200, None, JSON)),
+             PUBLIC, (200, None, JSON), storage=False),
     Endpoint("GET", "/docs/", "getDocs", "Service", "Swagger UI for this document (`/docs` redirects here)",
-             PUBLIC, (200, None, HTML)),
+             PUBLIC, (200, None, HTML), storage=False),
 )

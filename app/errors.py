@@ -2,6 +2,7 @@
 import logging
 
 from flask import g
+from pymongo.errors import ConnectionFailure
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -59,6 +60,8 @@ InsufficientFunds = _error("InsufficientFunds", 422, "insufficient_funds",
                            "The wallet balance is lower than the amount")
 IdempotencyKeyReused = _error("IdempotencyKeyReused", 422, "idempotency_key_reused",
                               "This Idempotency-Key was used with a different request")
+DatabaseUnavailable = _error("DatabaseUnavailable", 503, "database_unavailable",
+                             "The database cannot be reached; retry later")
 InternalError = _error("InternalError", 500, "internal_error", "Internal server error")
 NotReady = _error("NotReady", 503, "not_ready", "The database does not answer")
 
@@ -97,6 +100,15 @@ def init_app(app):
             api_error.status, api_error.code, api_error.title = error.code, "http_error", error.name
         allow = getattr(error, "valid_methods", None)
         return problem_response(app, api_error, {"Allow": ", ".join(allow)} if allow else None)
+
+    @app.errorhandler(ConnectionFailure)
+    def handle_database_unreachable(error):
+        # No primary within SERVER_SELECTION_TIMEOUT_MS (a long failover, a network cut). A unit
+        # of work is all or nothing, so its effect is whole or absent; a retry with the same
+        # Idempotency-Key gets the right answer either way.
+        log.warning("database unreachable: %s", type(error).__name__)
+        return problem_response(app, DatabaseUnavailable(
+            "the database did not answer in time; retry later, with the same Idempotency-Key"))
 
     @app.errorhandler(Exception)
     def handle_unexpected(error):

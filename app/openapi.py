@@ -127,6 +127,8 @@ def _error_codes(endpoint):
         shared[401] = ["unauthenticated"]
     if endpoint.who in (CLIENT, OPERATOR):
         shared[403] = ["forbidden"]
+    if endpoint.storage:
+        shared[503] = ["database_unavailable"]
     for status, codes in endpoint.errors.items():
         shared.setdefault(status, []).extend(codes)
     return {status: list(dict.fromkeys(codes)) for status, codes in sorted(shared.items())}

@@ -257,6 +257,18 @@ def wait_for_new_primary(admin, old_primary, timeout_s=60):
     pytest.fail(f"no new primary within {timeout_s} s")
 
 
+def test_a_changed_idempotency_ttl_is_applied_at_start_up(mongo_apps):
+    first = mongo_apps()  # creates the TTL index with the default lifetime
+    database = first.extensions["store"].collections["idempotency"].database
+    second = make_app("mongodb", MONGO_DB=database.name, IDEMPOTENCY_TTL_S=7200)
+    try:
+        indexes = second.extensions["store"].collections["idempotency"].list_indexes()
+        (ttl,) = [index for index in indexes if dict(index["key"]) == {"created_at": 1}]
+        assert ttl["expireAfterSeconds"] == 7200
+    finally:
+        second.extensions["store"]._client.close()
+
+
 @pytest.mark.skipif(not STANDALONE_URI, reason="needs MONGO_STANDALONE_URI naming a standalone mongod")
 def test_the_api_refuses_a_standalone_server_with_a_clear_message():
     with pytest.raises(ConfigurationError) as refused:

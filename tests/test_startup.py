@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+from pymongo.errors import OperationFailure
 
 from app import create_app, db
 
@@ -70,3 +71,34 @@ def test_with_secrets_it_goes_on_to_connect(no_connection):
 ])
 def test_messages_name_the_hosts_without_credentials(uri, hosts):
     assert db.hosts_of(uri) == hosts
+
+
+class _ConflictingCollection:
+    """Stands in for MongoDB refusing create_index with other options (IndexOptionsConflict).
+
+    Only the branch is tested here; tests/test_mongo.py checks the real server's answer.
+    """
+
+    name = "idempotency"
+
+    def __init__(self, code):
+        self.code, self.commands = code, []
+        self.database = self
+
+    def create_index(self, keys, **options):
+        raise OperationFailure("an index with these keys has other options", code=self.code)
+
+    def command(self, *args, **kwargs):
+        self.commands.append((args, kwargs))
+
+
+def test_a_changed_ttl_is_retimed_in_place_not_refused():
+    collection = _ConflictingCollection(code=85)
+    db._ttl_index(collection, "created_at", 7200)
+    assert collection.commands == [(("collMod", "idempotency"), {
+        "index": {"keyPattern": {"created_at": 1}, "expireAfterSeconds": 7200}})]
+
+
+def test_other_index_failures_still_stop_the_start():
+    with pytest.raises(OperationFailure):
+        db._ttl_index(_ConflictingCollection(code=86), "created_at", 7200)
