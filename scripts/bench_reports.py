@@ -69,7 +69,7 @@ def seeded_app(count):
 
     The entries are inserted directly (100k deposits through the ledger would take minutes
     and measure the ledger, not the report)."""
-    app = create_app({"TESTING": True, "MONGO_URI": None, "SECRET_KEY": "bench",
+    app = create_app({"TESTING": True, "MONGO_URI": None, "SECRET_KEY": "bench", "LOG_LEVEL": "WARNING",
                       "OPERATOR_TOKEN": OPERATOR_TOKEN})
     store = app.extensions["store"]
     created, _ = ledger.create_client(store, "bench@example.com", "Bench", "not a hash")
