@@ -113,6 +113,10 @@ class Store:
         self.write_conflicts = 0
         self._retry_lock = threading.Lock()
 
+    def _view(self, wrap):
+        """The collections, each wrapped (a session, an undo log, a read-only scan)."""
+        return Tx({name: wrap(coll) for name, coll in self.collections.items()})
+
     def transaction(self, work):
         """Run ``work(tx)`` atomically and return its result."""
         if self._client is None:
@@ -134,7 +138,7 @@ class Store:
                 raise
 
         with self._client.start_session() as session:
-            tx = Tx({name: _SessionCollection(coll, session) for name, coll in self.collections.items()})
+            tx = self._view(lambda coll: _SessionCollection(coll, session))
             return session.with_transaction(
                 callback,
                 read_concern=ReadConcern("snapshot"),
@@ -145,7 +149,7 @@ class Store:
 
     def _embedded_transaction(self, work):
         undo = []
-        tx = Tx({name: _UndoCollection(coll, undo) for name, coll in self.collections.items()})
+        tx = self._view(lambda coll: _UndoCollection(coll, undo))
         with self._lock:
             try:
                 return work(tx)
@@ -169,11 +173,9 @@ class Store:
         """
         if self._client is None:
             with self._lock:
-                return work(Tx({name: embedded.ReadOnlyScan(coll)
-                                for name, coll in self.collections.items()}))
+                return work(self._view(embedded.ReadOnlyScan))
         with self._client.start_session(snapshot=True) as session:
-            return work(Tx({name: _SessionCollection(coll, session)
-                            for name, coll in self.collections.items()}))
+            return work(self._view(lambda coll: _SessionCollection(coll, session)))
 
     def ping(self):
         """True when the database answers a trivial request."""

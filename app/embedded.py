@@ -39,11 +39,13 @@ class IndexedDocuments(collections.OrderedDict):
         super().__init__()
         self.hashes = {}  # tuple of fields -> {tuple of values -> {_id: None}}
         self.ranges = {}  # (leading fields, next field) -> {tuple of values -> RangeBucket}
+        self.indexed_fields = set()  # top-level fields some hash or range keys on
 
     def add_hash(self, fields):
         if fields in self.hashes:
             return
         buckets = self.hashes[fields] = {}
+        self.indexed_fields.update(f.split(".")[0] for f in fields)
         for _id, doc in self.items():
             buckets.setdefault(_key(doc, fields), {})[_id] = None
 
@@ -51,6 +53,7 @@ class IndexedDocuments(collections.OrderedDict):
         if (leading, field) in self.ranges:
             return
         self.ranges[leading, field] = {}
+        self.indexed_fields.update(f.split(".")[0] for f in (*leading, field))
         for _id, doc in self.items():
             self._place(_id, doc)
 
@@ -91,12 +94,6 @@ class IndexedDocuments(collections.OrderedDict):
     def _range_key(doc, leading, field):
         value = doc.get(field)
         return _key(doc, leading), order_kind(value), value
-
-    def indexed_fields(self):
-        """Top-level fields some hash or range bucket keys on."""
-        fields = {f for key in self.hashes for f in key}
-        fields.update(f for leading, field in self.ranges for f in (*leading, field))
-        return {f.split(".")[0] for f in fields}
 
     def keys_of(self, doc):
         keys = {fields: _key(doc, fields) for fields in self.hashes}
@@ -171,7 +168,7 @@ class IndexedCollection(mongomock.Collection):
         documents = self._store._documents
         if not isinstance(documents, IndexedDocuments):
             return super()._update(spec, document, *args, **kwargs)
-        if _touches_only(document, documents.indexed_fields()) is False:
+        if not _may_move(document, documents.indexed_fields):
             return super()._update(spec, document, *args, **kwargs)  # no bucket can change
         before = {doc["_id"]: documents.keys_of(doc) for doc in self._iter_documents(spec)}
         result = super()._update(spec, document, *args, **kwargs)
@@ -198,14 +195,14 @@ class IndexedCollection(mongomock.Collection):
         return (doc for doc in found if filter_applies(filter, doc))
 
 
-def _touches_only(update, indexed):
-    """False when an operator update (``$inc``, ``$set`` ...) names no indexed field; else None."""
+def _may_move(update, indexed):
+    """Whether an update can change an indexed field: False only for operator updates
+    (``$inc``, ``$set`` ...) that name none of them; a replacement or pipeline may change anything."""
     if not isinstance(update, dict) or not update or not all(op.startswith("$") for op in update):
-        return None  # a replacement or a pipeline: anything may change
-    named = {path.split(".")[0] for fields in update.values() if isinstance(fields, dict) for path in fields}
-    if any(not isinstance(fields, dict) for fields in update.values()) or named & indexed:
-        return None
-    return False
+        return True
+    if any(not isinstance(fields, dict) for fields in update.values()):
+        return True
+    return any(path.split(".")[0] in indexed for fields in update.values() for path in fields)
 
 
 def open_database(name, collection_names):
