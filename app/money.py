@@ -2,13 +2,14 @@
 import re
 
 MAX_AMOUNT_CENTS = 1_000_000_000_00
-# Dollars with at most two decimals, no sign, no exponent, no leading zeros.
-AMOUNT_TEXT = re.compile(r"^(0|[1-9][0-9]*)(\.[0-9]{1,2})?$")
+# Dollars with at most two decimals, no sign, no exponent, no leading zeros. Always used with
+# fullmatch: "$" would also match before a final newline, and "1.5\n" would read as 1.05.
+AMOUNT_TEXT = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]{1,2})?")
 
 
 def parse_cents(text):
     """ "12.34" -> 1234; ValueError for anything that is not such an amount."""
-    if not isinstance(text, str) or not AMOUNT_TEXT.match(text):
+    if not isinstance(text, str) or not AMOUNT_TEXT.fullmatch(text):
         raise ValueError(f"not an amount: {text!r}")
     dollars, _, fraction = text.partition(".")
     return int(dollars) * 100 + int(fraction.ljust(2, "0"))
