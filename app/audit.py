@@ -4,7 +4,7 @@ Two merge-joins of sorted cursors keep memory flat however large the data:
 wallets by ``_id`` against the journal by ``(wallet_id, seq)``, and transfers by
 ``_id`` against transfer legs by ``transfer_id``. Both orders are index scans on
 MongoDB. The whole walk runs inside ``store.snapshot``, so a live system is
-audited at one point in time (see the README, "Audit and operations").
+audited at one point in time (see docs/operations.md, "Audit and operations").
 
 ``scripts/audit_pipelines.json`` states the same rules as aggregation pipelines
 for the mongo shell; ``tests/test_audit_pipelines.py`` keeps the two in step.
