@@ -1,64 +1,11 @@
-"""The wallet API: ``create_app()`` wires config, storage, errors and routes."""
-import secrets
-import sys
+"""The wallet API. Gunicorn runs ``app:create_app()``.
 
-from flask import Flask
-from flask.sessions import SessionInterface
-
-from config import Config
-
-
-class _NoSessions(SessionInterface):
-    """A bearer-token API keeps no cookie session: skip signing one on every request."""
-
-    def open_session(self, app, request):
-        return None
-
-    def save_session(self, app, session, response):
-        return None
-
-
-def _settle_secrets(app):
-    """Embedded: generate missing secrets. MongoDB: refuse to start without them."""
-    missing = [name for name in ("SECRET_KEY", "OPERATOR_TOKEN") if not app.config.get(name)]
-    if missing and app.config["MONGO_URI"]:
-        raise RuntimeError(f"set {' and '.join(missing)} in the environment: they are required "
-                           "with MONGO_URI (data outlives the process, so secrets must too)")
-    if "SECRET_KEY" in missing:
-        app.config["SECRET_KEY"] = secrets.token_urlsafe(32)
-    if "OPERATOR_TOKEN" in missing:
-        app.config["OPERATOR_TOKEN"] = secrets.token_urlsafe(32)
-        print(f"OPERATOR_TOKEN was unset; generated for this process: "
-              f"{app.config['OPERATOR_TOKEN']}", file=sys.stderr)
-
-
-def _banner(app):
-    engine = app.extensions["store"].engine
-    if engine == "embedded":
-        where = "embedded engine (mongomock, in memory): data lives only as long as this process"
-    else:
-        where = f"MongoDB replica set, database {app.config['MONGO_DB']!r}"
-    print(f"wallet API on {where}", file=sys.stderr)
+Importing ``app`` (or ``app.ledger``) imports no Flask: the factory module is
+loaded only when an app is built, so the money rules stay usable without it.
+"""
 
 
 def create_app(test_config=None):
-    """Build the Flask app; ``test_config`` overrides the environment's settings."""
-    from app import auth, cli, db, errors, observability, openapi, validation
-    from app.routes import register_blueprints
-
-    app = Flask(__name__, static_folder=None)  # no static files: /static would be an undocumented route
-    app.config.from_object(Config)
-    app.config.update(test_config or {})
-    app.json.sort_keys = False
-    app.session_interface = _NoSessions()
-    _settle_secrets(app)
-    errors.init_app(app)
-    validation.init_app(app)
-    openapi.init_app(app)
-    db.init_app(app)
-    observability.init_app(app)
-    auth.init_app(app)
-    cli.init_app(app)
-    register_blueprints(app)
-    _banner(app)
-    return app
+    """Build the Flask app (see app/factory.py); ``test_config`` overrides the environment."""
+    from app.factory import create_app as build
+    return build(test_config)

@@ -2,15 +2,20 @@
 
 Two merge-joins of sorted cursors keep memory flat however large the data:
 wallets by ``_id`` against the journal by ``(wallet_id, seq)``, and transfers by
-``_id`` against transfer legs by ``transfer_id``. Both orders are index scans on
-MongoDB. The whole walk runs inside ``store.snapshot``, so a live system is
-audited at one point in time (see docs/operations.md, "Audit and operations").
+``_id`` against their journal entries by ``transfer_id``. Both orders are index
+scans on MongoDB. The system accounts are a few shard documents, read whole. The
+walk runs inside ``store.snapshot``, so a live system is audited at one point in
+time (see docs/operations.md, "Audit").
 
 ``scripts/audit_pipelines.json`` states the same rules as aggregation pipelines
 for the mongo shell; ``tests/test_audit_pipelines.py`` keeps the two in step.
 """
+from collections import Counter
 from dataclasses import dataclass, field
 from itertools import groupby
+
+from app.ledger import accounts
+from app.ledger.entry_types import CREDIT, ENTRY_TYPES, TRANSFER_LEG_TYPES
 
 RULES = {
     "balance_equals_last_entry": "a wallet's balance equals balance_after of its last entry (0 if none)",
@@ -18,13 +23,22 @@ RULES = {
     "version_equals_last_seq": "a wallet's version equals the seq of its last entry (0 if none)",
     "seq_contiguous": "a wallet's entries have seq 1..n with no gap and no repeat",
     "no_negative_balance": "no wallet balance and no entry's balance_after is below zero",
+    "held_not_negative": "no wallet's held money is below zero",
+    "available_not_negative": "no wallet's available money is below zero",
+    "available_equals_balance_minus_held": "a wallet's available equals its balance minus held",
     "entry_has_wallet": "every journal entry belongs to an existing wallet",
-    "transfer_has_two_legs": "a transfer has exactly one debit of -amount in the sending wallet and "
-                             "one credit of +amount in the receiving wallet, each naming the other",
-    "leg_has_transfer": "every transfer_in and transfer_out entry belongs to an existing transfer",
-    "money_conserved": "the total of all balances equals the total deposited",
+    "entry_type_known": "every entry's type is in the table of entry types, with that type's sign",
+    "leg_has_transfer": "every journal entry belongs to an existing transfer",
+    "postings_balance": "a transfer's postings sum to zero",
+    "entries_match_postings": "a transfer's journal entries are exactly one per wallet posting, "
+                              "in that wallet, of that amount",
+    "transfer_has_two_legs": "a wallet-to-wallet transfer has exactly one debit of -amount in the "
+                             "sending wallet and one credit of +amount in the receiving wallet, "
+                             "each naming the other",
+    "system_balance_equals_postings": "a system account shard that has postings has a balance "
+                                      "equal to their sum (one with none: accounts_sum_zero)",
+    "accounts_sum_zero": "the balances of all accounts, system accounts included, sum to zero",
 }
-LEG_TYPES = ("transfer_in", "transfer_out")
 MAX_LISTED = 100
 BATCH_SIZE = 1000
 
@@ -37,7 +51,9 @@ class Report:
     wallets: int = 0
     entries: int = 0
     total_deposited_cents: int = 0
-    total_held_cents: int = 0
+    total_held_cents: int = 0      # the sum of client wallet balances (money clients hold)
+    accounts_sum_cents: int = 0
+    system_balances: dict = field(default_factory=lambda: dict.fromkeys(accounts.SYSTEM_ACCOUNTS, 0))
     violation_count: int = 0
     violations: list = field(default_factory=list)
 
@@ -69,11 +85,11 @@ def verify(store, batch_size=BATCH_SIZE, max_listed=MAX_LISTED):
     def run(db):
         report = Report(max_listed=max_listed)
         _check_wallets(db, report, batch_size)
-        _check_transfers(db, report, batch_size)
-        if report.total_held_cents != report.total_deposited_cents:
-            report.flag("money_conserved", None,
-                        f"balances hold {report.total_held_cents} cents, deposits total "
-                        f"{report.total_deposited_cents} cents")
+        posted = _check_transfers(db, report, batch_size)
+        _check_system_accounts(db, report, posted)
+        if report.accounts_sum_cents != 0:
+            report.flag("accounts_sum_zero", None,
+                        f"all account balances sum to {report.accounts_sum_cents} cents")
         return report
 
     return store.snapshot(run)
@@ -84,28 +100,36 @@ def _key(value):
     return value if isinstance(value, str) else ""
 
 
-def _groups(cursor, field_name):
-    """(key, documents) runs of a cursor sorted by ``field_name``."""
-    return groupby(cursor, key=lambda doc: _key(doc.get(field_name)))
+def _merge(left, right, left_key, right_field):
+    """(left document or None, run of right documents) for each key of two sorted cursors.
+
+    Each run is consumed by the caller before the next is read: a hot wallet's whole
+    journal streams through without ever being held in memory.
+    """
+    groups = groupby(right, key=lambda doc: _key(doc.get(right_field)))
+    current = next(groups, None)
+    for document in left:
+        key = _key(document[left_key])
+        while current is not None and current[0] < key:
+            yield None, current[1]
+            current = next(groups, None)
+        if current is not None and current[0] == key:
+            yield document, current[1]
+            current = next(groups, None)
+        else:
+            yield document, ()
+    while current is not None:
+        yield None, current[1]
+        current = next(groups, None)
 
 
 def _check_wallets(db, report, batch_size):
-    journal_cursor = db.operations.find().sort([("wallet_id", 1), ("seq", 1)]).batch_size(batch_size)
-    journals = _groups(journal_cursor, "wallet_id")
-    current = next(journals, None)
-    for wallet in db.wallets.find().sort("_id", 1).batch_size(batch_size):
-        wallet_id = _key(wallet["_id"])
-        while current is not None and current[0] < wallet_id:
-            _summarise(current[1], report, orphan=True)
-            current = next(journals, None)
-        journal = _Journal()
-        if current is not None and current[0] == wallet_id:
-            journal = _summarise(current[1], report, orphan=False)
-            current = next(journals, None)
-        _check_wallet(wallet, journal, report)
-    while current is not None:
-        _summarise(current[1], report, orphan=True)
-        current = next(journals, None)
+    journal = db.operations.find().sort([("wallet_id", 1), ("seq", 1)]).batch_size(batch_size)
+    wallets = db.wallets.find().sort("_id", 1).batch_size(batch_size)
+    for wallet, entries in _merge(wallets, journal, "_id", "wallet_id"):
+        summary = _summarise(entries, report, orphan=wallet is None)
+        if wallet is not None:
+            _check_wallet(wallet, summary, report)
 
 
 def _summarise(entries, report, orphan):
@@ -113,13 +137,7 @@ def _summarise(entries, report, orphan):
     journal = _Journal()
     for entry in entries:
         report.entries += 1
-        if entry["type"] == "deposit":
-            report.total_deposited_cents += entry["amount_cents"]
-        if entry["balance_after_cents"] < 0:
-            report.flag("no_negative_balance", entry["_id"],
-                        f"balance_after is {entry['balance_after_cents']} cents")
-        if orphan:
-            report.flag("entry_has_wallet", entry["_id"], f"no wallet {entry.get('wallet_id')}")
+        _check_entry(entry, report, orphan)
         if journal.entries == 0:
             journal.first_seq = entry["seq"]
         if journal.entries == 0 or entry["seq"] != journal.last_seq:
@@ -131,10 +149,26 @@ def _summarise(entries, report, orphan):
     return journal
 
 
+def _check_entry(entry, report, orphan):
+    if entry["type"] == "deposit":
+        report.total_deposited_cents += entry["amount_cents"]
+    if entry["balance_after_cents"] < 0:
+        report.flag("no_negative_balance", entry["_id"],
+                    f"balance_after is {entry['balance_after_cents']} cents")
+    if orphan:
+        report.flag("entry_has_wallet", entry["_id"], f"no wallet {entry.get('wallet_id')}")
+    entry_type = ENTRY_TYPES.get(entry["type"])
+    if entry_type is None or (entry["amount_cents"] > 0) != (entry_type.sign == CREDIT):
+        report.flag("entry_type_known", entry["_id"],
+                    f"type {entry['type']!r} with amount {entry['amount_cents']} cents")
+
+
 def _check_wallet(wallet, journal, report):
     wallet_id, balance = wallet["_id"], wallet["balance_cents"]
+    held, available = wallet.get("held_cents"), wallet.get("available_cents")
     report.wallets += 1
     report.total_held_cents += balance
+    report.accounts_sum_cents += balance
     if balance != journal.last_balance_cents:
         report.flag("balance_equals_last_entry", wallet_id,
                     f"balance {balance} cents, last entry says {journal.last_balance_cents}")
@@ -152,31 +186,46 @@ def _check_wallet(wallet, journal, report):
                     f"{journal.first_seq} to {journal.last_seq}; expected 1..{journal.entries}")
     if balance < 0:
         report.flag("no_negative_balance", wallet_id, f"balance is {balance} cents")
+    if held < 0:
+        report.flag("held_not_negative", wallet_id, f"held is {held} cents")
+    if available < 0:
+        report.flag("available_not_negative", wallet_id, f"available is {available} cents")
+    if available != balance - held:
+        report.flag("available_equals_balance_minus_held", wallet_id,
+                    f"available {available} cents, balance {balance} - held {held}")
 
 
 def _check_transfers(db, report, batch_size):
-    leg_cursor = (db.operations.find({"type": {"$in": list(LEG_TYPES)}})
-                  .sort("transfer_id", 1).batch_size(batch_size))
-    groups = _groups(leg_cursor, "transfer_id")
-    current = next(groups, None)
-    for transfer in db.transfers.find().sort("_id", 1).batch_size(batch_size):
-        transfer_id = _key(transfer["_id"])
-        while current is not None and current[0] < transfer_id:
-            _flag_orphan_legs(current[1], report)
-            current = next(groups, None)
-        legs = []
-        if current is not None and current[0] == transfer_id:
-            legs = list(current[1])  # two, unless the books are broken
-            current = next(groups, None)
-        _check_legs(transfer, legs, report)
-    while current is not None:
-        _flag_orphan_legs(current[1], report)
-        current = next(groups, None)
+    """Walk transfers against their entries; return the postings summed per system shard."""
+    posted = Counter()
+    legs = db.operations.find().sort("transfer_id", 1).batch_size(batch_size)
+    transfers = db.transfers.find().sort("_id", 1).batch_size(batch_size)
+    for transfer, run in _merge(transfers, legs, "_id", "transfer_id"):
+        entries = list(run)  # a transfer has a few entries
+        if transfer is None:
+            for leg in entries:
+                report.flag("leg_has_transfer", leg["_id"], f"no transfer {leg.get('transfer_id')}")
+            continue
+        postings = transfer.get("postings", [])
+        for posting in postings:
+            if accounts.is_system(posting["account_id"]):
+                posted[posting["account_id"]] += posting["amount_cents"]
+        _check_postings(transfer, postings, entries, report)
+        if transfer["type"] == "transfer":
+            _check_legs(transfer, entries, report)
+    return posted
 
 
-def _flag_orphan_legs(legs, report):
-    for leg in legs:
-        report.flag("leg_has_transfer", leg["_id"], f"no transfer {leg.get('transfer_id')}")
+def _check_postings(transfer, postings, entries, report):
+    total = sum(posting["amount_cents"] for posting in postings)
+    if total != 0:
+        report.flag("postings_balance", transfer["_id"], f"postings sum to {total} cents")
+    wanted = sorted((p.get("entry_id") or "", p["account_id"], p["amount_cents"])
+                    for p in postings if not accounts.is_system(p["account_id"]))
+    found = sorted((leg["_id"], leg["wallet_id"], leg["amount_cents"]) for leg in entries)
+    if wanted != found:
+        report.flag("entries_match_postings", transfer["_id"],
+                    f"{len(wanted)} wallet posting(s), {len(found)} journal entries, not matching")
 
 
 def _check_legs(transfer, legs, report):
@@ -186,7 +235,21 @@ def _check_legs(transfer, legs, report):
               and leg["amount_cents"] == -amount and leg.get("counterparty_wallet_id") == receiver]
     credits = [leg for leg in legs if leg["type"] == "transfer_in" and leg["wallet_id"] == receiver
                and leg["amount_cents"] == amount and leg.get("counterparty_wallet_id") == sender]
-    if not (len(legs) == 2 and len(debits) == 1 and len(credits) == 1):
+    if not (len(legs) == 2 and len(debits) == 1 and len(credits) == 1
+            and all(leg["type"] in TRANSFER_LEG_TYPES for leg in legs)):
         report.flag("transfer_has_two_legs", transfer["_id"],
                     f"{len(legs)} legs: {len(debits)} matching debit(s), "
                     f"{len(credits)} matching credit(s) of {amount} cents")
+
+
+def _check_system_accounts(db, report, posted):
+    shards = {shard["_id"]: shard for shard in db.system_accounts.find()}
+    for shard_id, shard in shards.items():
+        report.accounts_sum_cents += shard["balance_cents"]
+        report.system_balances[shard["name"]] = (report.system_balances.get(shard["name"], 0)
+                                                 + shard["balance_cents"])
+    for shard_id in sorted(posted):
+        balance = shards[shard_id]["balance_cents"] if shard_id in shards else None
+        if balance != posted[shard_id]:
+            report.flag("system_balance_equals_postings", shard_id,
+                        f"balance {balance} cents, postings sum to {posted[shard_id]}")

@@ -12,11 +12,17 @@ import pymongo
 from pymongo import ASCENDING, DESCENDING, MongoClient, ReadPreference, ReturnDocument
 from pymongo.errors import ConfigurationError, OperationFailure, PyMongoError
 from pymongo.read_concern import ReadConcern
+from pymongo.results import InsertManyResult
 from pymongo.write_concern import WriteConcern
 
 from app import embedded
+from app.ledger import accounts
 
-COLLECTIONS = ("clients", "wallets", "operations", "transfers", "idempotency")
+COLLECTIONS = ("clients", "wallets", "system_accounts", "operations", "transfers", "idempotency",
+               "meta")
+# The data model's version, recorded in meta at initialisation. 2: double-entry (system
+# accounts, postings, held and available). No version-1 database was ever deployed.
+SCHEMA_VERSION = 2
 INDEX_OPTIONS_CONFLICT = 85  # an index with these keys exists with other options
 WRITE_CONFLICT = 112  # MongoDB's error code when two transactions write the same document
 PING_TIMEOUT_S = 2  # a readiness probe must answer long before the transaction timeout
@@ -84,6 +90,11 @@ class _UndoCollection:
         result = self._collection.insert_one(document)
         self._undo.append(lambda: self._collection.delete_one({"_id": result.inserted_id}))
         return result
+
+    def insert_many(self, documents):
+        # One at a time, each with its undo step, so a failure part-way is undone too.
+        inserted = [self.insert_one(document).inserted_id for document in documents]
+        return InsertManyResult(inserted, acknowledged=True)
 
     def find_one_and_update(self, filter, update, return_document=ReturnDocument.BEFORE, **kwargs):
         projection = kwargs.pop("projection", None)  # the undo step needs the whole document
@@ -221,7 +232,20 @@ def open_store(config):
         _, collections = embedded.open_database(config["MONGO_DB"], COLLECTIONS)
         store = Store(collections, "embedded")
     create_indexes(store.collections, config["IDEMPOTENCY_TTL_S"])
+    record_schema_version(store.collections["meta"])
+    accounts.ensure_system_accounts(store.collections["system_accounts"])
     return store
+
+
+def record_schema_version(meta):
+    """Record SCHEMA_VERSION in a new database; refuse a database of another version."""
+    meta.update_one({"_id": "schema"}, {"$setOnInsert": {"version": SCHEMA_VERSION}}, upsert=True)
+    found = meta.find_one({"_id": "schema"})["version"]
+    if found != SCHEMA_VERSION:
+        raise RuntimeError(
+            f"the database holds data model version {found!r}; this build needs version "
+            f"{SCHEMA_VERSION}. Point MONGO_DB at a database made by this version, or run the "
+            "build that matches the data (docs/changelog.md lists the versions).")
 
 
 def init_app(app):

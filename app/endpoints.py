@@ -106,6 +106,12 @@ ENDPOINTS = (
              OPERATOR, (200, "Audit", JSON),
              description="Every audit rule over all wallets, the journal and the transfers, read at "
                          "one moment. 200 also when `ok` is false."),
+    Endpoint("GET", "/system-accounts", "listSystemAccounts", "Service",
+             "The system accounts and their balances (operator only)", OPERATOR,
+             (200, "SystemAccountList", JSON),
+             description="`bank`: money enters here (a deposit is a transfer bank -> wallet), so its "
+                         "balance is minus the money clients hold. `payouts`: money that left. Each "
+                         "is the sum of its shard documents (docs/ledger.md)."),
     Endpoint("GET", "/health", "getHealth", "Service", "Liveness, and which engine holds the data",
              PUBLIC, (200, "Health", JSON), storage=False),
     Endpoint("GET", "/ready", "getReady", "Service", "Readiness: the database answers a ping",

@@ -13,7 +13,8 @@ def client(doc):
 
 def wallet(doc):
     return {"id": doc["_id"], "client_id": doc["client_id"], "currency": doc["currency"],
-            "balance": format_cents(doc["balance_cents"]), "version": doc["version"],
+            "balance": format_cents(doc["balance_cents"]), "held": format_cents(doc["held_cents"]),
+            "available": format_cents(doc["available_cents"]), "version": doc["version"],
             "created_at": timestamp(doc["created_at"]), "updated_at": timestamp(doc["updated_at"])}
 
 
@@ -35,10 +36,16 @@ def deposit(doc):
 
 
 def transfer(doc):
-    return {"id": doc["_id"], "from_wallet_id": doc["from_wallet_id"],
+    return {"id": doc["_id"], "type": doc["type"], "from_wallet_id": doc["from_wallet_id"],
             "to_wallet_id": doc["to_wallet_id"], "amount": format_cents(doc["amount_cents"]),
             "details": doc["details"], "status": doc["status"],
             "created_at": timestamp(doc["created_at"])}
+
+
+def system_account(total):
+    return {"id": total["id"], "name": total["name"], "currency": total["currency"],
+            "balance": format_cents(total["balance_cents"]),
+            "updated_at": timestamp(total["updated_at"])}
 
 
 def audit(report):
@@ -46,4 +53,6 @@ def audit(report):
     return {"ok": report.ok, "wallets": report.wallets, "entries": report.entries,
             "total_deposited": format_cents(report.total_deposited_cents),
             "total_held": format_cents(report.total_held_cents),
+            "accounts_sum": format_cents(report.accounts_sum_cents),
+            "system_accounts": {name: format_cents(cents) for name, cents in report.system_balances.items()},
             "violation_count": report.violation_count, "violations": report.violations}

@@ -56,10 +56,14 @@ for (const total of spec.totals) {
   const rows = database.getCollection(total.collection).aggregate(total.pipeline, options).toArray();
   Object.assign(totals, rows[0] || {});
 }
-const held = totals[spec.conservation.held] || 0;
-const deposited = totals[spec.conservation.deposited] || 0;
-if (String(held) !== String(deposited)) {
-  flag(spec.conservation.rule, null, { total_held_cents: held, total_deposited_cents: deposited });
+const held = totals.total_held_cents || 0;
+const deposited = totals.total_deposited_cents || 0;
+// Double-entry: every account's balance, the system accounts' too, sums to zero.
+const sum = spec.conservation.sum_of.reduce((acc, name) => acc + BigInt(String(totals[name] || 0)), 0n);
+if (sum !== 0n) {
+  const facts = {};
+  for (const name of spec.conservation.sum_of) facts[name] = totals[name] || 0;
+  flag(spec.conservation.rule, null, facts);
 }
 session.endSession();
 

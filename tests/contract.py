@@ -1,9 +1,8 @@
 """Checks against the OpenAPI document itself: examples, and real responses, against its schemas."""
-from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from app.validation import format_checker
+from app.validation import SchemaValidator, format_checker
 
 BASE = "urn:wallet-openapi"
 DATA_KEYS = ("example", "examples", "const", "enum", "default")
@@ -24,8 +23,8 @@ class Document:
 
     def errors(self, pointer, instance):
         """Messages for each way ``instance`` breaks the schema at ``pointer`` (none: valid)."""
-        validator = Draft202012Validator({"$ref": f"{BASE}#{pointer}"}, registry=self._registry,
-                                         format_checker=self._checker)
+        validator = SchemaValidator({"$ref": f"{BASE}#{pointer}"}, registry=self._registry,
+                                    format_checker=self._checker)
         return [f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
                 for error in validator.iter_errors(instance)]
 

@@ -10,7 +10,8 @@ from app import ledger
 
 @dataclass
 class World:
-    """Wallets a, b (with history) and c (empty), transfers t1 (a->b 300) and t2 (b->a 100)."""
+    """Wallets a, b (with history) and c (empty); deposits da (bank->a 1000) and db (bank->b 500),
+    transfers t1 (a->b 300) and t2 (b->a 100)."""
 
     db: dict
     a: str
@@ -18,6 +19,8 @@ class World:
     c: str
     t1: str
     t2: str
+    da: str
+    db_: str
     a_client: str
     b_client: str
 
@@ -26,6 +29,11 @@ class World:
 
     def leg(self, transfer_id, kind):
         return self.db["operations"].find_one({"transfer_id": transfer_id, "type": kind})
+
+    def bank_shard(self, transfer_id):
+        (posting,) = [p for p in self.db["transfers"].find_one({"_id": transfer_id})["postings"]
+                      if p["account_id"].startswith("sys_")]
+        return posting["account_id"]
 
     def set_entry(self, wallet_id, at_seq, **fields):
         self.db["operations"].update_one({"wallet_id": wallet_id, "seq": at_seq}, {"$set": fields})
@@ -38,17 +46,18 @@ def build_world(store):
         result, _ = ledger.create_client(store, f"{name}@example.com", name.upper(), "hash")
         people.append((result["client"]["_id"], result["wallet"]["_id"]))
     (client_a, a), (client_b, b), (_, c) = people
-    ledger.deposit(store, a, 1000)
-    ledger.deposit(store, b, 500)
+    da, _ = ledger.deposit(store, a, 1000)
+    db_, _ = ledger.deposit(store, b, 500)
     t1, _ = ledger.transfer(store, client_a, a, b, 300)
     t2, _ = ledger.transfer(store, client_b, b, a, 100)
-    return World(store.collections, a, b, c, t1["_id"], t2["_id"], client_a, client_b)
+    return World(store.collections, a, b, c, t1["_id"], t2["_id"], da["transfer_id"],
+                 db_["transfer_id"], client_a, client_b)
 
 
 def balance_changed(w):
     w.db["wallets"].update_one({"_id": w.a}, {"$inc": {"balance_cents": 7}})
     return {("balance_equals_last_entry", w.a), ("balance_equals_journal_sum", w.a),
-            ("money_conserved", None)}
+            ("available_equals_balance_minus_held", w.a), ("accounts_sum_zero", None)}
 
 
 def last_balance_after_changed(w):
@@ -58,7 +67,7 @@ def last_balance_after_changed(w):
 
 def deposit_amount_changed(w):
     w.set_entry(w.a, 1, amount_cents=900)
-    return {("balance_equals_journal_sum", w.a), ("money_conserved", None)}
+    return {("balance_equals_journal_sum", w.a), ("entries_match_postings", w.da)}
 
 
 def seq_gap(w):
@@ -73,11 +82,11 @@ def seq_repeated(w):
 
 
 def seq_repeated_at_the_end(w):
-    """1, 2, 3, 3: only the count of distinct seqs against entries can see this one."""
+    """1, 2, 3, 3: of a's rules only the count of distinct seqs against entries sees this one."""
     w.db["operations"].drop_index("wallet_id_1_seq_1")
     w.db["operations"].insert_one(dict(w.entry(w.a, 3), _id="op_copy", type="deposit",
                                        amount_cents=0, transfer_id=None, counterparty_wallet_id=None))
-    return {("seq_contiguous", w.a)}
+    return {("seq_contiguous", w.a), ("leg_has_transfer", "op_copy"), ("entry_type_known", "op_copy")}
 
 
 def version_changed(w):
@@ -87,21 +96,24 @@ def version_changed(w):
 
 def debit_deleted(w):
     w.db["operations"].delete_one({"_id": w.leg(w.t1, "transfer_out")["_id"]})
-    return {("transfer_has_two_legs", w.t1), ("seq_contiguous", w.a),
-            ("balance_equals_journal_sum", w.a)}
+    return {("transfer_has_two_legs", w.t1), ("entries_match_postings", w.t1),
+            ("seq_contiguous", w.a), ("balance_equals_journal_sum", w.a)}
 
 
 def credit_amount_changed(w):
     w.set_entry(w.b, 2, amount_cents=301)
-    return {("transfer_has_two_legs", w.t1), ("balance_equals_journal_sum", w.b)}
+    return {("transfer_has_two_legs", w.t1), ("entries_match_postings", w.t1),
+            ("balance_equals_journal_sum", w.b)}
 
 
 def credit_duplicated(w):
     """Money printed: a second credit for t1, with b's balance and version moved to match."""
     copy = dict(w.leg(w.t1, "transfer_in"), _id="op_duplicate", seq=4, balance_after_cents=1000)
     w.db["operations"].insert_one(copy)
-    w.db["wallets"].update_one({"_id": w.b}, {"$set": {"balance_cents": 1000, "version": 4}})
-    return {("transfer_has_two_legs", w.t1), ("money_conserved", None)}
+    w.db["wallets"].update_one({"_id": w.b}, {"$set": {"balance_cents": 1000, "available_cents": 1000,
+                                                       "version": 4}})
+    return {("transfer_has_two_legs", w.t1), ("entries_match_postings", w.t1),
+            ("accounts_sum_zero", None)}
 
 
 def credit_names_wrong_counterparty(w):
@@ -123,13 +135,15 @@ def transfer_deleted(w):
 def legs_point_elsewhere(w):
     legs = [w.leg(w.t1, kind)["_id"] for kind in ("transfer_out", "transfer_in")]
     w.db["operations"].update_many({"_id": {"$in": legs}}, {"$set": {"transfer_id": "tr_ghost"}})
-    return {("transfer_has_two_legs", w.t1), ("leg_has_transfer", legs[0]), ("leg_has_transfer", legs[1])}
+    return {("transfer_has_two_legs", w.t1), ("entries_match_postings", w.t1),
+            ("leg_has_transfer", legs[0]), ("leg_has_transfer", legs[1])}
 
 
 def negative_wallet_balance(w):
-    w.db["wallets"].update_one({"_id": w.c}, {"$set": {"balance_cents": -50}})
+    w.db["wallets"].update_one({"_id": w.c}, {"$set": {"balance_cents": -50, "available_cents": -50}})
     return {("no_negative_balance", w.c), ("balance_equals_last_entry", w.c),
-            ("balance_equals_journal_sum", w.c), ("money_conserved", None)}
+            ("balance_equals_journal_sum", w.c), ("available_not_negative", w.c),
+            ("accounts_sum_zero", None)}
 
 
 def negative_balance_after(w):
@@ -142,13 +156,50 @@ def entry_without_wallet(w):
         "_id": "op_ghost", "wallet_id": "wal_ghost", "seq": 1, "type": "deposit", "amount_cents": 50,
         "balance_after_cents": 50, "counterparty_wallet_id": None, "transfer_id": None,
         "details": None, "created_at": w.entry(w.a, 1)["created_at"]})
-    return {("entry_has_wallet", "op_ghost"), ("money_conserved", None)}
+    return {("entry_has_wallet", "op_ghost"), ("leg_has_transfer", "op_ghost")}
 
 
 def wallet_deleted(w):
     entries = [w.entry(w.b, seq)["_id"] for seq in (1, 2, 3)]
     w.db["wallets"].delete_one({"_id": w.b})
-    return {("entry_has_wallet", entry_id) for entry_id in entries} | {("money_conserved", None)}
+    return {("entry_has_wallet", entry_id) for entry_id in entries} | {("accounts_sum_zero", None)}
+
+
+def held_negative(w):
+    w.db["wallets"].update_one({"_id": w.c}, {"$set": {"held_cents": -5, "available_cents": 5}})
+    return {("held_not_negative", w.c)}
+
+
+def available_changed(w):
+    w.db["wallets"].update_one({"_id": w.a}, {"$inc": {"available_cents": -1}})
+    return {("available_equals_balance_minus_held", w.a)}
+
+
+def entry_type_unknown(w):
+    w.set_entry(w.a, 1, type="gift")
+    return {("entry_type_known", w.entry(w.a, 1)["_id"])}
+
+
+def posting_changed(w):
+    """t1 credits b 301 while its debit is 300: money out of nowhere in the postings."""
+    w.db["transfers"].update_one({"_id": w.t1}, {"$set": {"postings.1.amount_cents": 301}})
+    return {("postings_balance", w.t1), ("entries_match_postings", w.t1)}
+
+
+def system_shard_changed(w):
+    shard = w.bank_shard(w.da)
+    w.db["system_accounts"].update_one({"_id": shard}, {"$inc": {"balance_cents": 10}})
+    return {("system_balance_equals_postings", shard), ("accounts_sum_zero", None)}
+
+
+def deposit_without_bank_posting(w):
+    """The bank side of a deposit is lost: its postings no longer balance, nor (if the shard has
+    other postings) does the shard; a shard left with none is seen only by the accounts' sum,
+    which still holds here."""
+    shard = w.bank_shard(w.db_)
+    w.db["transfers"].update_one({"_id": w.db_}, {"$pull": {"postings": {"account_id": shard}}})
+    shared = shard == w.bank_shard(w.da)
+    return {("postings_balance", w.db_)} | ({("system_balance_equals_postings", shard)} if shared else set())
 
 
 CORRUPTIONS = [
@@ -156,4 +207,6 @@ CORRUPTIONS = [
     seq_repeated_at_the_end, version_changed, debit_deleted, credit_amount_changed, credit_duplicated,
     credit_names_wrong_counterparty, transfer_amount_changed, transfer_deleted, legs_point_elsewhere,
     negative_wallet_balance, negative_balance_after, entry_without_wallet, wallet_deleted,
+    held_negative, available_changed, entry_type_unknown, posting_changed, system_shard_changed,
+    deposit_without_bank_posting,
 ]

@@ -52,7 +52,7 @@ def test_only_the_first_violations_are_listed_but_all_are_counted(store):
          "amount_cents": 0, "balance_after_cents": 0, "counterparty_wallet_id": None,
          "transfer_id": None, "details": None} for i in range(150)])
     report = audit.verify(store)
-    assert report.violation_count == 300  # each stray entry has no wallet and no transfer
+    assert report.violation_count == 450  # each stray entry: no wallet, no transfer, a credit of 0
     assert len(report.violations) == audit.MAX_LISTED == 100
 
 
@@ -93,12 +93,14 @@ def test_http_audit_is_for_the_operator_only(client):
 def test_http_audit_reports_totals_and_violations(client, store):
     assert client.get("/audit", headers=OPERATOR).json == {
         "ok": True, "wallets": 0, "entries": 0, "total_deposited": "0.00", "total_held": "0.00",
+        "accounts_sum": "0.00", "system_accounts": {"bank": "0.00", "payouts": "0.00"},
         "violation_count": 0, "violations": []}
     world = build_world(store)
     balance_changed(world)
     body = client.get("/audit", headers=OPERATOR).json
     assert (body["ok"], body["wallets"], body["entries"]) == (False, 3, 6)
     assert (body["total_deposited"], body["total_held"]) == ("15.00", "15.07")
+    assert (body["accounts_sum"], body["system_accounts"]) == ("0.07", {"bank": "-15.00", "payouts": "0.00"})
     assert {(v["rule"], v["id"]) for v in body["violations"]} == balance_changed(world)
 
 
@@ -116,8 +118,8 @@ def test_console_verify_lists_violations_and_exits_non_zero(app, store):
     result = app.test_cli_runner().invoke(args=["ledger", "verify", "--batch-size", "1"])
     assert result.exit_code == 1
     assert f"VIOLATION balance_equals_journal_sum {world.a}: balance 807 cents" in result.output
-    assert "VIOLATION money_conserved None" in result.output
-    assert "FAILED: 3 violation(s)" in result.output
+    assert "VIOLATION accounts_sum_zero None" in result.output
+    assert "FAILED: 4 violation(s)" in result.output
 
 
 def test_console_verify_json_matches_http(app, client, store):

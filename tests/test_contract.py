@@ -144,6 +144,10 @@ def walk_service(walk, operator, ada, wallet_id):
     assert walk.call("GET", "/audit", headers=operator).json["ok"] is True
     walk.call("GET", "/audit", headers=ada)  # 403
     walk.call("GET", "/audit")  # 401
+    bank = walk.call("GET", "/system-accounts", headers=operator).json["data"][0]
+    assert bank["name"] == "bank" and bank["balance"].startswith("-")
+    walk.call("GET", "/system-accounts", headers=ada)  # 403
+    walk.call("GET", "/system-accounts")  # 401
     walk.call("GET", "/ready")
     walk.call("GET", "/metrics")
 

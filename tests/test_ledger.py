@@ -6,6 +6,7 @@ import threading
 import pytest
 
 from app import errors, ledger
+from app.ledger import postings
 from conftest import check_ledger
 
 
@@ -44,12 +45,12 @@ def test_random_transfers_from_many_threads_keep_the_books_whole(store):
     assert outcomes["ok"] + outcomes["insufficient"] == 480
     assert outcomes["ok"] > 0
     assert check_ledger(store) == 5 * 1_000
-    assert store.collections["transfers"].count_documents({}) == outcomes["ok"]
+    assert store.collections["transfers"].count_documents({"type": "transfer"}) == outcomes["ok"]
 
 
 def test_failure_inside_a_transfer_leaves_no_trace(store, monkeypatch):
     (owner, source), (_, target) = open_wallets(store, 2, 500)
-    original = ledger._entry
+    original = postings._entry
     calls = []
 
     def failing_entry(*args, **kwargs):
@@ -58,13 +59,13 @@ def test_failure_inside_a_transfer_leaves_no_trace(store, monkeypatch):
             raise RuntimeError("forced failure")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(ledger, "_entry", failing_entry)
+    monkeypatch.setattr(postings, "_entry", failing_entry)
     with pytest.raises(RuntimeError, match="forced failure"):
         ledger.transfer(store, owner, source, target, 100)
-    monkeypatch.setattr(ledger, "_entry", original)
+    monkeypatch.setattr(postings, "_entry", original)
     assert store.collections["wallets"].find_one({"_id": source})["balance_cents"] == 500
     assert store.collections["wallets"].find_one({"_id": target})["balance_cents"] == 500
-    assert store.collections["transfers"].count_documents({}) == 0
+    assert store.collections["transfers"].count_documents({"type": "transfer"}) == 0
     assert store.collections["operations"].count_documents({"type": {"$ne": "deposit"}}) == 0
     check_ledger(store)
 

@@ -27,7 +27,7 @@ DETAILS = [
 def clock(monkeypatch):
     """ledger.now() starts at 2024-01-01T00:00Z and moves one hour at every call."""
     moments = (START + STEP * i for i in range(10**6))
-    monkeypatch.setattr(ledger, "now", lambda: next(moments))
+    monkeypatch.setattr(ledger.units, "now", lambda: next(moments))
 
 
 def stamp(moment):

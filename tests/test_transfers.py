@@ -16,9 +16,9 @@ def test_transfer_moves_money_and_journals_both_sides(api, client, store, pair):
     response = api.transfer(alice, alice_wallet, bob_wallet, "30.25")
     assert response.status_code == 201
     body = response.json
-    assert set(body) == {"id", "from_wallet_id", "to_wallet_id", "amount", "details", "status",
-                         "created_at"}
-    assert (body["amount"], body["status"]) == ("30.25", "completed")
+    assert set(body) == {"id", "type", "from_wallet_id", "to_wallet_id", "amount", "details",
+                         "status", "created_at"}
+    assert (body["type"], body["amount"], body["status"]) == ("transfer", "30.25", "posted")
     assert api.balance(alice, alice_wallet) == "69.75"
     assert api.balance(bob, bob_wallet) == "30.25"
     out = client.get(f"/wallets/{alice_wallet}/operations", headers=alice).json["data"][0]

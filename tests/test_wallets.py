@@ -11,8 +11,8 @@ def test_wallet_for_owner_and_operator(api, client):
     for who in (headers, api.operator):
         response = client.get(f"/wallets/{wallet_id}", headers=who)
         assert response.status_code == 200
-        assert set(response.json) == {"id", "client_id", "currency", "balance", "version",
-                                      "created_at", "updated_at"}
+        assert set(response.json) == {"id", "client_id", "currency", "balance", "held",
+                                      "available", "version", "created_at", "updated_at"}
         assert response.json["client_id"] == body["id"]
 
 

@@ -1,0 +1,93 @@
+"""Accounts: client wallets and the system accounts, in one model.
+
+Every account has ``balance_cents`` (posted), ``held_cents`` (reserved by pending
+holds) and ``available_cents`` = balance - held. Available is stored, not computed,
+so the guard on a debit is a plain comparison in the update filter
+(``available_cents >= amount``) that both engines evaluate the same way and an
+index could serve; the audit proves available = balance - held for every wallet.
+
+System accounts (``bank``: money enters; ``payouts``: money leaves) may go negative
+and are never guarded. Each is kept as SHARDS documents and a posting picks one at
+random, so no single document is written by every deposit: on MongoDB two
+transactions writing one document abort each other (WriteConflict), and a single
+bank document would serialise every deposit in the cluster. Its balance is the sum
+of its shards.
+"""
+import random
+
+from app.ledger.units import new_id, now
+
+SYSTEM_ACCOUNTS = ("bank", "payouts")
+SHARDS = 16
+SYSTEM_PREFIX = "sys_"
+CURRENCY = "USD"
+
+
+def is_system(account_id):
+    return account_id.startswith(SYSTEM_PREFIX)
+
+
+def shard_ids(name):
+    return [f"{SYSTEM_PREFIX}{name}_{shard:02d}" for shard in range(SHARDS)]
+
+
+def system_shard(name):
+    """One of the account's shards, at random: concurrent postings rarely meet on one document."""
+    assert name in SYSTEM_ACCOUNTS, name
+    return f"{SYSTEM_PREFIX}{name}_{random.randrange(SHARDS):02d}"
+
+
+def move_system(tx, shard_id, amount_cents, moment):
+    shard = tx.system_accounts.find_one_and_update(
+        {"_id": shard_id}, {"$inc": {"balance_cents": amount_cents}, "$set": {"updated_at": moment}})
+    assert shard is not None, f"system_account_missing: {shard_id} (run `flask --app app db init`)"
+
+
+def ensure_system_accounts(collection):
+    """Create the system accounts' shards if missing (idempotent), then check every one."""
+    moment = now()
+    for name in SYSTEM_ACCOUNTS:
+        for shard_id in shard_ids(name):
+            collection.update_one({"_id": shard_id}, {"$setOnInsert": {
+                "kind": "system", "name": name, "currency": CURRENCY, "balance_cents": 0,
+                "held_cents": 0, "created_at": moment, "updated_at": moment}}, upsert=True)
+    check_system_accounts(collection)
+
+
+def check_system_accounts(collection):
+    """Raise RuntimeError naming every missing or corrupt system account shard."""
+    expected = {shard_id: name for name in SYSTEM_ACCOUNTS for shard_id in shard_ids(name)}
+    found = {doc["_id"]: doc for doc in collection.find({"_id": {"$in": list(expected)}})}
+    problems = []
+    for shard_id, name in expected.items():
+        doc = found.get(shard_id)
+        if doc is None:
+            problems.append(f"{shard_id} is missing")
+        elif (doc.get("kind"), doc.get("name"), doc.get("currency")) != ("system", name, CURRENCY):
+            problems.append(f"{shard_id} is corrupt: kind {doc.get('kind')!r}, name "
+                            f"{doc.get('name')!r}, currency {doc.get('currency')!r}; expected "
+                            f"'system', {name!r}, {CURRENCY!r}")
+        elif not isinstance(doc.get("balance_cents"), int) or isinstance(doc["balance_cents"], bool):
+            problems.append(f"{shard_id} is corrupt: balance_cents {doc.get('balance_cents')!r}")
+    if problems:
+        raise RuntimeError("system accounts are not as this version needs them: "
+                           + "; ".join(problems) + ". Restore them from a backup, or run "
+                           "`flask --app app db init` on a database that has none.")
+
+
+def system_balances(db):
+    """[{id, name, currency, balance_cents, updated_at}], one per system account, shards summed."""
+    totals = {}
+    for shard in db.system_accounts.find({"kind": "system"}):
+        total = totals.setdefault(shard["name"], {
+            "id": f"{SYSTEM_PREFIX}{shard['name']}", "name": shard["name"],
+            "currency": shard["currency"], "balance_cents": 0, "updated_at": shard["updated_at"]})
+        total["balance_cents"] += shard["balance_cents"]
+        total["updated_at"] = max(total["updated_at"], shard["updated_at"])
+    return [totals[name] for name in SYSTEM_ACCOUNTS if name in totals]
+
+
+def new_wallet(client_id, moment):
+    return {"_id": new_id("wal"), "client_id": client_id, "currency": CURRENCY, "kind": "wallet",
+            "balance_cents": 0, "held_cents": 0, "available_cents": 0, "version": 0,
+            "created_at": moment, "updated_at": moment}

@@ -1,0 +1,35 @@
+"""The one table of journal entry types: each type's sign and the balance it touches.
+
+The ledger writes entries only of these types, the audit (Python, GET /audit and
+scripts/audit_pipelines.json), the statements and schemas/responses/operation.json
+are read from or tested against this table (tests/test_entry_types.py). A new
+type (the refund, capture and withdrawal issues add theirs) joins here first.
+"""
+from dataclasses import dataclass
+
+CREDIT, DEBIT = 1, -1
+
+
+@dataclass(frozen=True)
+class EntryType:
+    name: str
+    sign: int            # CREDIT: the amount is > 0; DEBIT: < 0
+    balance: str         # the balance field of the wallet it changes
+    description: str
+
+
+ENTRY_TYPES = {entry.name: entry for entry in (
+    EntryType("deposit", CREDIT, "balance_cents", "money in from the bank system account"),
+    EntryType("transfer_in", CREDIT, "balance_cents", "the receiving side of a transfer"),
+    EntryType("transfer_out", DEBIT, "balance_cents", "the sending side of a transfer"),
+)}
+# Entries that belong to a wallet-to-wallet transfer (two legs, each naming the other wallet).
+TRANSFER_LEG_TYPES = ("transfer_in", "transfer_out")
+
+
+def check(name, amount_cents):
+    """Assert an entry of ``name`` may carry ``amount_cents``: the type exists and the sign fits."""
+    entry_type = ENTRY_TYPES.get(name)
+    assert entry_type is not None, f"entry_type_unknown: {name!r} is not in ENTRY_TYPES"
+    assert amount_cents != 0 and (amount_cents > 0) == (entry_type.sign == CREDIT), (
+        f"entry_sign_mismatch: a {name} entry cannot carry {amount_cents} cents")

@@ -1,0 +1,111 @@
+"""The one writer of money: a transfer record and its postings, which must sum to zero.
+
+No other code changes ``balance_cents``. ``post`` refuses (AssertionError naming the
+rule, as medici refuses an unbalanced journal) any set of postings that does not
+balance, before anything is written. Client wallets are debited only if their
+available money covers the debit, a guard in the update filter itself; system
+accounts are not guarded (the bank goes negative as money comes in).
+
+Order of writes: guarded debits first, so a refusal happens before any write;
+then system shards; the credited wallets last, so the document most likely to be
+hot (a receiver many pay) is held for the shortest time. All journal entries go
+in one ``insert_many``.
+"""
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from pymongo import ReturnDocument
+
+from app import errors
+from app.ledger import accounts, entry_types
+from app.ledger.units import new_id
+
+
+@dataclass(frozen=True)
+class Posting:
+    """One side of a movement: + credits, - debits ``account_id`` (a wallet or a system shard)."""
+
+    account_id: str
+    amount_cents: int
+    entry_type: str | None = None       # the journal entry type, for a client wallet
+    counterparty: str | None = None     # the other wallet, named on the entry
+
+
+class Posted(NamedTuple):
+    transfer: dict   # the record as stored, with its postings
+    wallets: dict    # wallet id -> the wallet document after the move
+    entries: dict    # wallet id -> its new journal entry
+
+
+def post(tx, transfer, postings, moment):
+    """Apply ``postings`` and write ``transfer`` with them; return what was written (Posted).
+
+    ``transfer`` is the record without postings (``_id``, ``type``, amounts, parties).
+    Raises InsufficientFunds (nothing written) when a client wallet's available money
+    is short.
+    """
+    _assert_balanced(postings)
+    wallets = [p for p in postings if not accounts.is_system(p.account_id)]
+    ordered = ([p for p in wallets if p.amount_cents < 0]
+               + [p for p in postings if accounts.is_system(p.account_id)]
+               + [p for p in wallets if p.amount_cents > 0])
+    after, entries = {}, []
+    for posting in ordered:
+        if accounts.is_system(posting.account_id):
+            accounts.move_system(tx, posting.account_id, posting.amount_cents, moment)
+            continue
+        wallet = _move_wallet(tx, posting, moment)
+        after[posting.account_id] = wallet
+        entries.append(_entry(wallet, posting, transfer, moment))
+    by_account = {entry["wallet_id"]: entry for entry in entries}
+    record = dict(transfer, status="posted", created_at=moment, postings=[
+        {"account_id": p.account_id, "amount_cents": p.amount_cents,
+         "entry_id": by_account[p.account_id]["_id"] if p.account_id in by_account else None}
+        for p in postings])
+    tx.operations.insert_many(entries)
+    tx.transfers.insert_one(record)
+    return Posted(record, after, by_account)
+
+
+def _assert_balanced(postings):
+    assert len(postings) >= 2, "postings_must_balance: a movement needs two postings or more"
+    assert sum(p.amount_cents for p in postings) == 0, (
+        f"postings_must_balance: {[(p.account_id, p.amount_cents) for p in postings]} "
+        "do not sum to zero")
+    assert all(isinstance(p.amount_cents, int) and p.amount_cents != 0 for p in postings), (
+        "postings_must_balance: every posting moves a whole, non-zero number of cents")
+    touched = [p.account_id for p in postings]
+    assert len(set(touched)) == len(touched), f"postings_must_balance: {touched} repeats an account"
+    for p in postings:
+        if not accounts.is_system(p.account_id):
+            entry_types.check(p.entry_type, p.amount_cents)
+
+
+def _move_wallet(tx, posting, moment):
+    """``$inc`` one client wallet; a debit only while its available money covers it."""
+    amount = posting.amount_cents
+    wallet_filter = {"_id": posting.account_id}
+    if amount < 0:
+        wallet_filter["available_cents"] = {"$gte": -amount}
+    wallet = tx.wallets.find_one_and_update(
+        wallet_filter,
+        {"$inc": {"balance_cents": amount, "available_cents": amount, "version": 1},
+         "$set": {"updated_at": moment}},
+        return_document=ReturnDocument.AFTER)
+    if wallet is None and amount < 0:
+        raise errors.InsufficientFunds(
+            f"wallet {posting.account_id} has less available money than the amount")
+    if wallet is None:
+        raise errors.ReceiverNotFound(f"no wallet {posting.account_id}")
+    return wallet
+
+
+def _entry(wallet, posting, transfer, moment):
+    """The journal entry for a wallet just moved by ``$inc`` (its new version is the seq)."""
+    return {
+        "_id": new_id("op"), "wallet_id": wallet["_id"], "seq": wallet["version"],
+        "type": posting.entry_type, "amount_cents": posting.amount_cents,
+        "balance_after_cents": wallet["balance_cents"],
+        "counterparty_wallet_id": posting.counterparty, "transfer_id": transfer["_id"],
+        "details": transfer.get("details"), "created_at": moment,
+    }

@@ -1,0 +1,82 @@
+"""Deposits (bank -> wallet) and transfers (wallet -> wallet), each one posted transfer."""
+from pymongo import DESCENDING
+
+from app import errors
+from app.ledger import accounts
+from app.ledger.postings import Posting, post
+from app.ledger import units
+from app.ledger.units import new_id, run, success
+from app.money import MAX_AMOUNT_CENTS
+
+
+def deposit(store, wallet_id, amount_cents, details=None, idem=None):
+    """Credit a wallet from the bank system account; returns (journal entry, replayed)."""
+    assert 0 < amount_cents <= MAX_AMOUNT_CENTS, amount_cents
+
+    def work(tx):
+        wallet = tx.wallets.find_one({"_id": wallet_id}, {"client_id": 1})
+        if wallet is None:
+            raise errors.WalletNotFound(f"no wallet {wallet_id}")
+        record = {"_id": new_id("tr"), "type": "deposit", "from_wallet_id": None,
+                  "to_wallet_id": wallet_id, "from_client_id": None,
+                  "to_client_id": wallet["client_id"], "amount_cents": amount_cents,
+                  "details": details}
+        posted = post(tx, record, [
+            Posting(accounts.system_shard("bank"), -amount_cents),
+            Posting(wallet_id, amount_cents, "deposit")], units.now())
+        return success(posted.entries[wallet_id])
+
+    return run(store, idem, work)
+
+
+def transfer(store, client_id, from_wallet_id, to_wallet_id, amount_cents, details=None, idem=None):
+    """Move money from the client's wallet to another; returns (transfer, replayed)."""
+    assert 0 < amount_cents <= MAX_AMOUNT_CENTS, amount_cents
+
+    def work(tx):
+        # Inside the unit, after the key's lookup: a reused key is reported as reused.
+        if from_wallet_id == to_wallet_id:
+            raise errors.AccountsMustBeDifferent("from_wallet_id and to_wallet_id are the same wallet")
+        # Owners and existence never change, so one read settles both before any write.
+        owners = {w["_id"]: w["client_id"] for w in tx.wallets.find(
+            {"_id": {"$in": [from_wallet_id, to_wallet_id]}}, {"client_id": 1})}
+        if owners.get(from_wallet_id) != client_id:
+            raise errors.WalletNotFound(f"you have no wallet {from_wallet_id}")
+        if to_wallet_id not in owners:
+            raise errors.ReceiverNotFound(f"no wallet {to_wallet_id}")
+        record = {"_id": new_id("tr"), "type": "transfer", "from_wallet_id": from_wallet_id,
+                  "to_wallet_id": to_wallet_id, "from_client_id": client_id,
+                  "to_client_id": owners[to_wallet_id], "amount_cents": amount_cents,
+                  "details": details}
+        posted = post(tx, record, [
+            Posting(from_wallet_id, -amount_cents, "transfer_out", to_wallet_id),
+            Posting(to_wallet_id, amount_cents, "transfer_in", from_wallet_id)], units.now())
+        return success(posted.transfer)
+
+    return run(store, idem, work)
+
+
+def get_transfer(store, transfer_id):
+    return store.read(lambda db: db.transfers.find_one({"_id": transfer_id}))
+
+
+def get_wallet(store, wallet_id):
+    return store.read(lambda db: db.wallets.find_one({"_id": wallet_id}))
+
+
+def get_client_wallet(store, client_id):
+    return store.read(lambda db: db.wallets.find_one({"client_id": client_id}))
+
+
+def system_accounts(store):
+    return store.read(accounts.system_balances)
+
+
+def list_operations(store, wallet_id, limit, before_seq=None):
+    """Newest first: up to ``limit`` entries with seq < before_seq, and whether more exist."""
+    query = {"wallet_id": wallet_id}
+    if before_seq is not None:
+        query["seq"] = {"$lt": before_seq}
+    page = store.read(lambda db: list(
+        db.operations.find(query).sort("seq", DESCENDING).limit(limit + 1)))
+    return page[:limit], len(page) > limit

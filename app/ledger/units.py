@@ -1,0 +1,70 @@
+"""What every money rule shares: ids, the clock, and the idempotent unit of work."""
+import secrets
+from datetime import datetime, timezone
+
+from pymongo.errors import DuplicateKeyError
+
+from app import errors, idempotency
+
+# Refusals that depend on stored state: recorded under an Idempotency-Key and replayed.
+REPLAYED = tuple(errors.REPLAYED_REFUSALS.values())
+
+
+def new_id(prefix):
+    """96 random bits: an id cannot be guessed from another (an ObjectId's counter can)."""
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def now():
+    """UTC now at millisecond precision, naive, as both engines store it."""
+    moment = datetime.now(timezone.utc).replace(tzinfo=None)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def success(result):
+    return {"status": 201, "result": result}
+
+
+def refusal(error):
+    return {"status": error.status, "error": error.code, "detail": error.detail}
+
+
+def run(store, idem, work):
+    """Run ``work(tx) -> outcome`` once per idempotency key; return (result, replayed).
+
+    ``work`` raises a REPLAYED refusal to refuse: the unit aborts, so nothing it wrote
+    stays, and a second short unit records the refusal under the key, so a retry is
+    refused the same way even if the balance has changed since.
+    """
+    try:
+        outcome, replayed = _once(store, idem, work)
+    except REPLAYED as error:
+        if idem is None:
+            raise
+        refused = refusal(error)
+        outcome, replayed = _once(store, idem, lambda tx: refused)
+    if "error" in outcome:
+        error = errors.REPLAYED_REFUSALS[outcome["error"]](outcome["detail"])
+        error.replayed = replayed
+        raise error
+    return outcome["result"], replayed
+
+
+def _once(store, idem, work):
+    def unit(tx):
+        if idem is not None:
+            recorded = idempotency.lookup(tx, idem)
+            if recorded is not None:
+                return recorded, True
+        outcome = work(tx)
+        if idem is not None:
+            idempotency.record(tx, idem, outcome)
+        return outcome, False
+
+    try:
+        return store.transaction(unit)
+    except DuplicateKeyError:
+        if idem is None:
+            raise
+        # A concurrent request with the same key committed first: replay its outcome.
+        return store.transaction(unit)

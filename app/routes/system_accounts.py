@@ -1,0 +1,14 @@
+"""The system accounts (bank, payouts), for the operator."""
+from flask import Blueprint, current_app
+
+from app import auth, ledger, render
+
+bp = Blueprint("system_accounts", __name__)
+
+
+@bp.get("/system-accounts")
+@auth.required(client=False)
+def list_system_accounts():
+    """Each system account with its balance, the sum of its shards."""
+    totals = ledger.system_accounts(current_app.extensions["store"])
+    return {"data": [render.system_account(total) for total in totals]}
