@@ -1,8 +1,8 @@
 """Deposits (bank -> wallet) and transfers (wallet -> wallet), each one posted transfer."""
 from pymongo import DESCENDING
 
-from app import errors
-from app.ledger import accounts
+from app import errors, render
+from app.ledger import accounts, events
 from app.ledger.postings import Posting, post
 from app.ledger import units
 from app.ledger.units import new_id, run, success
@@ -21,10 +21,13 @@ def deposit(store, wallet_id, amount_cents, details=None, idem=None):
                   "to_wallet_id": wallet_id, "from_client_id": None,
                   "to_client_id": wallet["client_id"], "amount_cents": amount_cents,
                   "details": details}
+        moment = units.now()
         posted = post(tx, record, [
             Posting(accounts.system_shard("bank"), -amount_cents),
-            Posting(wallet_id, amount_cents, "deposit")], units.now())
-        return success(posted.entries[wallet_id])
+            Posting(wallet_id, amount_cents, "deposit")], moment)
+        entry = posted.entries[wallet_id]
+        events.emit(tx, "deposit.posted", [wallet_id], render.deposit(entry), moment)
+        return success(entry)
 
     return run(store, idem, work)
 
@@ -48,9 +51,12 @@ def transfer(store, client_id, from_wallet_id, to_wallet_id, amount_cents, detai
                   "to_wallet_id": to_wallet_id, "from_client_id": client_id,
                   "to_client_id": owners[to_wallet_id], "amount_cents": amount_cents,
                   "details": details}
+        moment = units.now()
         posted = post(tx, record, [
             Posting(from_wallet_id, -amount_cents, "transfer_out", to_wallet_id),
-            Posting(to_wallet_id, amount_cents, "transfer_in", from_wallet_id)], units.now())
+            Posting(to_wallet_id, amount_cents, "transfer_in", from_wallet_id)], moment)
+        events.emit(tx, "transfer.posted", [from_wallet_id, to_wallet_id],
+                    render.transfer(posted.transfer), moment)
         return success(posted.transfer)
 
     return run(store, idem, work)
