@@ -22,8 +22,9 @@ install: $(STAMP)
 # The API. Embedded engine: one process (the data lives in it), several threads.
 # With MONGO_URI (state in MongoDB): WORKERS processes.
 # No gunicorn access log: the app writes one JSON line per request (app/observability.py).
+# The embedded engine's data lives in the server, so its sweeper is a thread there.
 run: $(STAMP)
-	$(BIN)/gunicorn --workers $(if $(MONGO_URI),$(WORKERS),1) --threads $(THREADS) \
+	$(if $(MONGO_URI),,SWEEPER_THREAD=1) $(BIN)/gunicorn --workers $(if $(MONGO_URI),$(WORKERS),1) --threads $(THREADS) \
 		--bind $(HOST):$(PORT) "app:create_app()"
 
 lint: $(STAMP)
