@@ -67,5 +67,5 @@ InternalError = _error("InternalError", 500, "internal_error", "Internal server 
 NotReady = _error("NotReady", 503, "not_ready", "The database does not answer")
 
 # Refusals that depend on stored state: recorded with an Idempotency-Key and replayed.
-REPLAYED_REFUSALS = {cls.code: cls for cls in (ReceiverNotFound, InsufficientFunds, HoldNotPending,
-                                                ExceedsHoldAmount)}
+REPLAYED_REFUSALS = {cls.code: cls for cls in (
+    ReceiverNotFound, InsufficientFunds, HoldNotPending, ExceedsHoldAmount)}

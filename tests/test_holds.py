@@ -157,7 +157,8 @@ def test_capture_replays_its_first_answer(escrow, store):
     assert api.client.post(url, json={"amount": "25.00"}, headers=big).json["code"] == "exceeds_hold_amount"
     assert api.client.post(url, json={"amount": "20.00"}, headers=bob).status_code == 200
     replayed = api.client.post(url, json={"amount": "25.00"}, headers=big)
-    assert replayed.json["code"] == "exceeds_hold_amount" and replayed.headers["Idempotent-Replayed"] == "true"
+    assert replayed.json["code"] == "exceeds_hold_amount"
+    assert replayed.headers["Idempotent-Replayed"] == "true"
     check_ledger(store)
 
 

@@ -126,7 +126,8 @@ def void_hold(store, caller_client_id, hold_id, idem=None):
         if voided is None:
             raise errors.HoldNotPending(f"hold {hold_id} changed while being voided")
         accounts.release(tx, hold["from_wallet_id"], hold["remaining_cents"], moment)
-        events.emit(tx, "hold.voided", [hold["from_wallet_id"], hold["to_wallet_id"]], render.hold(voided), moment)
+        events.emit(tx, "hold.voided", [hold["from_wallet_id"], hold["to_wallet_id"]],
+                    render.hold(voided), moment)
         return ok(voided)
 
     return run(store, idem, work)
