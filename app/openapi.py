@@ -119,6 +119,7 @@ def _error_codes(endpoint):
     shared = {}
     if endpoint.body:
         shared.setdefault(400, []).extend(["malformed_json", "validation_failed"])
+        shared[413] = ["payload_too_large"]  # past MAX_CONTENT_LENGTH, chunked or not
         shared[415] = ["unsupported_media_type"]
     if endpoint.idempotent:
         shared.setdefault(400, []).append("invalid_idempotency_key")
