@@ -11,16 +11,17 @@ field moves the document to its new bucket, so answers equal a full scan's.
 A compound index also keeps, per value of its leading fields, its next field in
 sorted order (``RangeBucket``): a filter that pins ``wallet_id`` and bounds
 ``seq`` with $gt/$gte/$lt/$lte reads only the entries in range, where the hash
-alone would read the wallet's whole journal for every page of a statement.
-
-TTL indexes are not enforced here (mongomock would rescan the collection on
-every access): embedded idempotency keys live as long as the process.
+alone would read the wallet's whole journal for every page of a statement. A
+``find(...).sort(seq).limit(k)`` on such a filter walks the bucket in order and
+stops after k matches, as MongoDB walks an index: a page of ``/operations``
+costs the same at entry 50,000 of 100,000 as on a short journal.
 """
 import collections
 import copy
 
 import mongomock
 from mongomock import helpers
+from mongomock.collection import Cursor
 from mongomock.filtering import filter_applies
 
 from app.embedded_ranges import RangeBucket, bounds_kind, order_kind
@@ -134,6 +135,26 @@ class IndexedDocuments(collections.OrderedDict):
         # list() of a dict is one C call: safe against a writer in another thread.
         return list(self.hashes[best].get(_key(pinned, best), ()))
 
+    def in_order(self, filter, field, descending):
+        """Candidate ids for ``filter`` in ``field`` order, lazily, from a range bucket; or None."""
+        if not isinstance(filter, dict):
+            return None
+        kind = bounds_kind(filter.get(field)) if field in filter else None
+        if field in filter and kind is None:
+            return None  # equality, $in, $ne ...: not a range this index can walk
+        pinned = {k: v for k, v in filter.items() if isinstance(v, _SCALARS)}
+        for (leading, ranged), buckets in self.ranges.items():
+            if ranged != field or not all(f in pinned for f in leading):
+                continue
+            bucket = buckets.get(_key(pinned, leading))
+            if bucket is None:
+                return iter(())
+            if field in filter:
+                return bucket.in_order(kind, filter[field], descending)
+            kinds = list(bucket.columns)
+            return bucket.in_order(kinds[0] if kinds else None, {}, descending) if len(kinds) < 2 else None
+        return None
+
     def range_candidates(self, filter, pinned, best):
         """The ids a range on an indexed field can match, when no hash pins more fields.
 
@@ -149,8 +170,52 @@ class IndexedDocuments(collections.OrderedDict):
         return None
 
 
+class IndexedCursor(Cursor):
+    """A cursor that serves a sorted, limited page from a range bucket when it can.
+
+    mongomock builds the whole result, sorts it and then slices it: a page at entry
+    50,000 of a 100,000-entry journal took 0.5-3 s. Anything else goes the mongomock way."""
+
+    _page_key = None
+
+    def _compute_results(self, with_limit_and_skip=False):
+        if with_limit_and_skip:
+            key = (self._factory, self._skip, self._limit)
+            if self._page_key != key:
+                self._page = self.collection.page_in_order(
+                    self._spec, self._sort, self._projection, self._skip, self._limit)
+                self._page_key = key
+            if self._page is not None:
+                return self._page
+        return super()._compute_results(with_limit_and_skip)
+
+
 class IndexedCollection(mongomock.Collection):
     """A mongomock collection that reads through the equality hashes."""
+
+    def find(self, filter=None, projection=None, skip=0, limit=0, sort=None, **kwargs):
+        cursor = super().find(filter, projection, skip, limit, sort=sort, **kwargs)
+        cursor.__class__ = IndexedCursor  # the same state; only how results are computed differs
+        return cursor
+
+    def page_in_order(self, spec, sort, projection, skip, limit):
+        """The page (copies) for a one-field sort with a limit, read in index order; or None."""
+        documents = self._store._documents
+        if (not limit or limit < 0 or not sort or len(sort) != 1 or self.codec_options.tz_aware
+                or not isinstance(documents, IndexedDocuments)):
+            return None
+        (field, direction), = sort
+        ids = documents.in_order(spec, field, direction < 0)
+        if ids is None:
+            return None
+        found = []
+        for _id in ids:
+            doc = documents.get(_id)
+            if doc is not None and filter_applies(spec, doc):
+                found.append(doc)
+                if len(found) == skip + limit:
+                    break
+        return [self._copy_only_fields(doc, projection, dict) for doc in found[skip:]]
 
     def create_index(self, key_or_list, **kwargs):
         kwargs.pop("expireAfterSeconds", None)
