@@ -43,7 +43,7 @@ def _banner(app):
 
 def create_app(test_config=None):
     """Build the Flask app; ``test_config`` overrides the environment's settings."""
-    from app import auth, cli, db, errors, observability, openapi, validation
+    from app import auth, cli, db, errors, idempotency, observability, openapi, validation
     from app.routes import register_blueprints
 
     app = Flask(__name__, static_folder=None)  # no static files: /static would be an undocumented route
@@ -56,6 +56,7 @@ def create_app(test_config=None):
     validation.init_app(app)
     openapi.init_app(app)
     db.init_app(app)
+    idempotency.init_app(app)
     observability.init_app(app)
     auth.init_app(app)
     cli.init_app(app)

@@ -15,6 +15,10 @@ alone would read the wallet's whole journal for every page of a statement. A
 ``find(...).sort(seq).limit(k)`` on such a filter walks the bucket in order and
 stops after k matches, as MongoDB walks an index: a page of ``/operations``
 costs the same at entry 50,000 of 100,000 as on a short journal.
+
+TTL indexes are honoured, and a collection can be capped per value of a field
+(app/embedded_retention.py): idempotency records do not outlive IDEMPOTENCY_TTL_S
+here either, and one caller cannot keep more than IDEMPOTENCY_MAX_PER_SCOPE.
 """
 import collections
 import copy
@@ -25,6 +29,7 @@ from mongomock.collection import Cursor
 from mongomock.filtering import filter_applies
 
 from app.embedded_ranges import RangeBucket, bounds_kind, order_kind
+from app.embedded_retention import Retention
 
 _SCALARS = (str, int, bool, bytes)
 
@@ -41,6 +46,7 @@ class IndexedDocuments(collections.OrderedDict):
         self.hashes = {}  # tuple of fields -> {tuple of values -> {_id: None}}
         self.ranges = {}  # (leading fields, next field) -> {tuple of values -> RangeBucket}
         self.indexed_fields = set()  # top-level fields some hash or range keys on
+        self.retention = Retention()
 
     def add_hash(self, fields):
         if fields in self.hashes:
@@ -63,16 +69,27 @@ class IndexedDocuments(collections.OrderedDict):
             buckets.setdefault(_key(doc, leading), RangeBucket()).add(_id, doc.get(field))
 
     def __setitem__(self, _id, doc):
-        if _id in self:
+        replaced = _id in self
+        if replaced:
             self._forget(_id, self[_id])
+        else:
+            self.expire()
         super().__setitem__(_id, doc)
         for fields, buckets in self.hashes.items():
             buckets.setdefault(_key(doc, fields), {})[_id] = None
         self._place(_id, doc)
+        over_cap = self.retention.added(_id, doc)
+        if over_cap is not None and over_cap != _id:
+            del self[over_cap]
 
     def __delitem__(self, _id):
         self._forget(_id, self[_id])
         super().__delitem__(_id)
+
+    def expire(self):
+        """Drop the documents past the collection's TTL (a no-op without a TTL index)."""
+        for _id in self.retention.expired(self):
+            del self[_id]
 
     def rehash(self, _id, old_keys):
         """Move a document updated in place out of the buckets of its old keys."""
@@ -103,6 +120,7 @@ class IndexedDocuments(collections.OrderedDict):
         return keys
 
     def _forget(self, _id, doc):
+        self.retention.removed(_id, doc)
         for fields, buckets in self.hashes.items():
             bucket = buckets.get(_key(doc, fields))
             if bucket is not None:
@@ -205,6 +223,7 @@ class IndexedCollection(mongomock.Collection):
                 or not isinstance(documents, IndexedDocuments)):
             return None
         (field, direction), = sort
+        documents.expire()
         ids = documents.in_order(spec, field, direction < 0)
         if ids is None:
             return None
@@ -218,11 +237,13 @@ class IndexedCollection(mongomock.Collection):
         return [self._copy_only_fields(doc, projection, dict) for doc in found[skip:]]
 
     def create_index(self, key_or_list, **kwargs):
-        kwargs.pop("expireAfterSeconds", None)
+        ttl_s = kwargs.pop("expireAfterSeconds", None)
         name = super().create_index(key_or_list, **kwargs)
         documents = self._store._documents
         if isinstance(documents, IndexedDocuments):
             fields = [field for field, _ in helpers.create_index_list(key_or_list)]
+            if ttl_s is not None:  # a second call with another TTL re-times it, as collMod does
+                documents.retention.set_ttl(fields[0], ttl_s, documents)
             for size in range(1, len(fields) + 1):
                 documents.add_hash(tuple(fields[:size]))
                 if size > 1:
@@ -247,12 +268,15 @@ class IndexedCollection(mongomock.Collection):
         if (all(a is None for a in args) and all(v is None for v in kwargs.values())
                 and isinstance(filter, dict) and len(filter) == 1
                 and isinstance(filter.get("_id"), _SCALARS) and isinstance(documents, IndexedDocuments)):
+            documents.expire()
             found = documents.get(filter["_id"])
             return None if found is None else copy.deepcopy(found)
         return super().find_one(filter, *args, **kwargs)
 
     def _iter_documents(self, filter):
         documents = self._store._documents
+        if isinstance(documents, IndexedDocuments):
+            documents.expire()
         ids = documents.candidates(filter) if isinstance(documents, IndexedDocuments) else None
         if ids is None:
             return super()._iter_documents(filter)
@@ -268,6 +292,12 @@ def _may_move(update, indexed):
     if any(not isinstance(fields, dict) for fields in update.values()):
         return True
     return any(path.split(".")[0] in indexed for fields in update.values() for path in fields)
+
+
+def cap_per_value(collection, field, most):
+    """Keep at most ``most`` documents per value of ``field``; an insert past it drops the oldest."""
+    documents = collection._store._documents
+    documents.retention.set_cap(field, most, documents)
 
 
 def open_database(name, collection_names):
