@@ -27,9 +27,10 @@ def _settle_secrets(app):
     if "SECRET_KEY" in missing:
         app.config["SECRET_KEY"] = secrets.token_urlsafe(32)
     if "OPERATOR_TOKEN" in missing:
+        # Never printed here: create_app also runs for console commands and scripts, whose
+        # output lands in logs. gunicorn.conf.py generates and shows one to whoever starts
+        # the server; any other process gets one nobody knows (set OPERATOR_TOKEN to choose).
         app.config["OPERATOR_TOKEN"] = secrets.token_urlsafe(32)
-        print(f"OPERATOR_TOKEN was unset; generated for this process: "
-              f"{app.config['OPERATOR_TOKEN']}", file=sys.stderr)
 
 
 def _banner(app):
