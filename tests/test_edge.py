@@ -151,3 +151,30 @@ def test_a_chunked_body_over_the_limit_is_413_through_gunicorn(server):
     assert _problem(port, head + _chunked(valid + b" " * 70_000)) == (413, "payload_too_large")
     status, _, body = _exchange(port, head + _chunked(valid))
     assert status == 201, body
+
+
+def test_password_hashing_runs_beside_the_loop(monkeypatch):
+    """A sign-up's scrypt (50-100 ms on purpose) must not stop every other request on the worker."""
+    import hashlib
+
+    import gevent
+
+    from app import edge
+    monkeypatch.setattr(hashlib, "scrypt", hashlib.scrypt)  # restored after the test
+    expected = hashlib.scrypt(b"pw", salt=b"salt", n=2**15, r=8, p=1, maxmem=2**26)
+    edge.hash_off_the_loop()
+    ticks = []
+
+    def tick():
+        while True:
+            ticks.append(time.monotonic())
+            gevent.sleep(0.005)
+
+    ticker = gevent.spawn(tick)
+    gevent.sleep(0)
+    began = time.monotonic()
+    assert hashlib.scrypt(b"pw", salt=b"salt", n=2**15, r=8, p=1, maxmem=2**26) == expected
+    took = time.monotonic() - began
+    ticker.kill()
+    during = [t for t in ticks if began < t < began + took]
+    assert len(during) >= 3, (len(during), took)  # on the loop, not one tick would have happened
