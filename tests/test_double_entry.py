@@ -104,8 +104,8 @@ def test_debits_are_guarded_on_available_money_under_concurrency(store):
         (ledger.create_client(store, f"{n}@example.com", n, "hash")[0] for n in ("a", "b"))]
     ledger.deposit(store, source, 1000)
     # Reserve 600 the way a hold does: held up, available down, balance unchanged.
-    store.collections["wallets"].update_one({"_id": source}, {"$inc": {"held_cents": 600,
-                                                                      "available_cents": -600}})
+    reserve = {"$inc": {"held_cents": 600, "available_cents": -600}}
+    store.collections["wallets"].update_one({"_id": source}, reserve)
     outcomes, lock = [], threading.Lock()
 
     def pay():
