@@ -153,6 +153,7 @@ def walk_holds(walk, operator, ada, ada_wallet, bob, bob_wallet):
     place("999.00")  # 422 insufficient_funds
     place("1.001")  # 400
     walk.call("POST", "/holds", data="x", content_type="text/plain", headers=ada)  # 415
+    walk.call("POST", "/holds", data=TOO_LARGE, content_type="application/json", headers=ada)  # 413
     place("1.00", headers=operator)  # 403
     place("1.00", headers={})  # 401
     one, capture = "/holds/{hold_id}", "/holds/{hold_id}/capture"
@@ -171,6 +172,8 @@ def walk_holds(walk, operator, ada, ada_wallet, bob, bob_wallet):
     walk.call("POST", capture, url + "/capture", json={"final": "yes"}, headers=bob)  # 400
     walk.call("POST", capture, url + "/capture", data="x", content_type="text/plain", headers=bob)
     walk.call("POST", capture, url + "/capture", json={})  # 401
+    walk.call("POST", capture, url + "/capture", data=TOO_LARGE, content_type="application/json",
+              headers=bob)  # 413
     void = "/holds/{hold_id}/void"
     walk.call("POST", void, url + "/void", headers=ada)  # 403: the payer cannot void
     walk.call("POST", void, "/holds/hold_nope/void", headers=bob)  # 404

@@ -230,8 +230,10 @@ def test_an_expired_hold_frees_its_money_with_no_sweeper(escrow, store):
 
 def test_listing_filters_by_status_as_holds_read_now(escrow, monkeypatch):
     api, ada, ada_wallet, bob, bob_wallet = escrow
-    ids = [place(api, ada, ada_wallet, bob_wallet, "1.00", expires_in_s=60 * (n + 1)).json["id"]
-           for n in range(4)]
+    ids = []
+    for n in range(4):
+        ids.append(place(api, ada, ada_wallet, bob_wallet, "1.00", expires_in_s=60 * (n + 1)).json["id"])
+        time.sleep(0.002)  # one millisecond apart at least: newest first is then creation order
     api.client.post(f"/holds/{ids[0]}/void", headers=bob)
     page = api.client.get(f"/wallets/{bob_wallet}/holds?limit=2", headers=bob).json
     assert [h["id"] for h in page["data"]] == ids[:1:-1] and page["has_more"]
