@@ -36,5 +36,12 @@ class Config:
     # (`flask --app app ledger sweep`, the compose service "sweeper").
     SWEEPER_THREAD = os.environ.get("SWEEPER_THREAD", "") in ("1", "true", "yes")
     SWEEP_INTERVAL_S = float(os.environ.get("SWEEP_INTERVAL_S", "1"))
+    # Who pays withdrawals out: "sandbox" (settles by itself; the default on the embedded
+    # engine) or "manual" (an operator settles each one; the default with MONGO_URI).
+    WITHDRAWAL_PROVIDER = os.environ.get("WITHDRAWAL_PROVIDER") or None
+    # The sandbox settles a withdrawal this long after it was handed over, and returns a
+    # `return...` account's this long after it succeeded.
+    SANDBOX_SETTLE_S = float(os.environ.get("SANDBOX_SETTLE_S", "2"))
+    SANDBOX_RETURN_S = float(os.environ.get("SANDBOX_RETURN_S", "3"))
     # Documents the audit fetches per round trip; it never holds more than a batch.
     AUDIT_BATCH_SIZE = _int("AUDIT_BATCH_SIZE", 1000)

@@ -28,7 +28,8 @@ RULES = {
     "available_equals_balance_minus_held": "a wallet's available equals its balance minus held",
     "held_equals_pending_holds": "a wallet's held equals the sum of remaining of the holds it pays "
                                  "whose stored status is pending (one past expires_at counts "
-                                 "until it is written down)",
+                                 "until it is written down) plus the amounts of its pending and "
+                                 "processing withdrawals",
     "entry_has_wallet": "every journal entry belongs to an existing wallet",
     "entry_type_known": "every entry's type is in the table of entry types, with that type's sign",
     "leg_has_transfer": "every journal entry belongs to an existing transfer",
@@ -41,7 +42,11 @@ RULES = {
     "system_balance_equals_postings": "a system account shard that has postings has a balance "
                                       "equal to their sum (one with none: accounts_sum_zero)",
     "accounts_sum_zero": "the balances of all accounts, system accounts included, sum to zero",
+    "payouts_equal_withdrawals": "the payouts system account holds exactly the amounts of succeeded "
+                                 "withdrawals (a returned one went in and came back out)",
 }
+# A withdrawal's amount stays reserved in its wallet's held while it is in one of these.
+WITHDRAWALS_IN_FLIGHT = ("pending", "processing")
 MAX_LISTED = 100
 BATCH_SIZE = 1000
 
@@ -90,6 +95,7 @@ def verify(store, batch_size=BATCH_SIZE, max_listed=MAX_LISTED):
         _check_wallets(db, report, batch_size)
         posted = _check_transfers(db, report, batch_size)
         _check_system_accounts(db, report, posted)
+        _check_payouts(db, report)
         if report.accounts_sum_cents != 0:
             report.flag("accounts_sum_zero", None,
                         f"all account balances sum to {report.accounts_sum_cents} cents")
@@ -129,21 +135,26 @@ def _merge(left, right, left_key, right_field):
 def _check_wallets(db, report, batch_size):
     journal = db.operations.find().sort([("wallet_id", 1), ("seq", 1)]).batch_size(batch_size)
     wallets = db.wallets.find().sort("_id", 1).batch_size(batch_size)
-    held = _HeldByHolds(db.holds.find({"status": "pending"})
-                        .sort("from_wallet_id", 1).batch_size(batch_size))
+    held = _SumByWallet(db.holds.find({"status": "pending"})
+                        .sort("from_wallet_id", 1).batch_size(batch_size), "from_wallet_id",
+                        "remaining_cents")
+    in_flight = _SumByWallet(db.withdrawals.find({"status": {"$in": list(WITHDRAWALS_IN_FLIGHT)}})
+                             .sort("wallet_id", 1).batch_size(batch_size), "wallet_id", "amount_cents")
     for wallet, entries in _merge(wallets, journal, "_id", "wallet_id"):
         summary = _summarise(entries, report, orphan=wallet is None)
         if wallet is not None:
             _check_wallet(wallet, summary, report)
-            _check_held(wallet, held.of(wallet["_id"]), report)
+            _check_held(wallet, held.of(wallet["_id"]) + in_flight.of(wallet["_id"]), report)
 
 
-class _HeldByHolds:
-    """Pending holds' remaining summed per payer, read in step with wallets sorted by id."""
+class _SumByWallet:
+    """``amount_field`` summed per ``wallet_field`` (pending holds' remaining per payer, in-flight
+    withdrawals per wallet), read in step with wallets sorted by id."""
 
-    def __init__(self, holds):
-        self._runs = groupby(holds, key=lambda hold: _key(hold.get("from_wallet_id")))
+    def __init__(self, documents, wallet_field, amount_field):
+        self._runs = groupby(documents, key=lambda doc: _key(doc.get(wallet_field)))
         self._current = next(self._runs, None)
+        self._amount_field = amount_field
 
     def of(self, wallet_id):
         key = _key(wallet_id)
@@ -151,7 +162,7 @@ class _HeldByHolds:
             self._current = next(self._runs, None)
         if self._current is None or self._current[0] != key:
             return 0
-        total = sum(hold["remaining_cents"] for hold in self._current[1])
+        total = sum(doc[self._amount_field] for doc in self._current[1])
         self._current = next(self._runs, None)
         return total
 
@@ -159,7 +170,8 @@ class _HeldByHolds:
 def _check_held(wallet, pending_cents, report):
     if wallet.get("held_cents", 0) != pending_cents:
         report.flag("held_equals_pending_holds", wallet["_id"],
-                    f"held {wallet.get('held_cents', 0)} cents, pending holds' remaining {pending_cents}")
+                    f"held {wallet.get('held_cents', 0)} cents, pending holds' remaining and "
+                    f"in-flight withdrawals {pending_cents}")
 
 
 def _summarise(entries, report, orphan):
@@ -283,3 +295,13 @@ def _check_system_accounts(db, report, posted):
         if balance != posted[shard_id]:
             report.flag("system_balance_equals_postings", shard_id,
                         f"balance {balance} cents, postings sum to {posted[shard_id]}")
+
+
+def _check_payouts(db, report):
+    """Money leaves through withdrawals only: payouts = the sum of the succeeded ones."""
+    succeeded = sum(doc["amount_cents"] for doc in db.withdrawals.find(
+        {"status": "succeeded", "system_account": "payouts"}, {"amount_cents": 1}))
+    balance = report.system_balances.get("payouts", 0)
+    if balance != succeeded:
+        report.flag("payouts_equal_withdrawals", "sys_payouts",
+                    f"payouts hold {balance} cents, succeeded withdrawals {succeeded}")

@@ -41,13 +41,13 @@ def verify(batch_size, as_json):
               show_default=True, help="Seconds between sweeps.")
 @click.option("--once", is_flag=True, help="Sweep once, print what was written down, and exit.")
 def sweep(interval_s, once):
-    """Write down expired holds (and every other sweeper step), in a loop."""
-    store = current_app.extensions["store"]
+    """Write down expired holds, drive withdrawals (and every other sweeper step), in a loop."""
+    store, steps = current_app.extensions["store"], current_app.extensions["sweep_steps"]
     if once:
-        click.echo(json.dumps(sweeper.sweep(store)))
+        click.echo(json.dumps(sweeper.sweep(store, steps=steps)))
         return
     click.echo(f"sweeping every {interval_s} s on the {store.engine} engine", err=True)
-    sweeper.run(store, interval_s, threading.Event())
+    sweeper.run(store, interval_s, threading.Event(), steps)
 
 
 def _print_report(engine, result):

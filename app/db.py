@@ -19,7 +19,7 @@ from app import embedded
 from app.ledger import accounts
 
 COLLECTIONS = ("clients", "wallets", "system_accounts", "operations", "transfers", "idempotency",
-               "events", "meta", "holds")
+               "events", "meta", "holds", "withdrawals")
 # The data model's version, recorded in meta at initialisation. 2: double-entry (system
 # accounts, postings, held and available). No version-1 database was ever deployed.
 SCHEMA_VERSION = 2
@@ -47,6 +47,11 @@ def create_indexes(collections, idempotency_ttl_s):
     for party in ("from_wallet_id", "to_wallet_id"):
         collections["holds"].create_index(
             [(party, ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)])
+    # Withdrawals: a wallet's, newest first (the listing; the audit's held rule by wallet), and
+    # the background steps' queue of those pending or processing, oldest first.
+    collections["withdrawals"].create_index(
+        [("wallet_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)])
+    collections["withdrawals"].create_index([("status", ASCENDING), ("updated_at", ASCENDING)])
     collections["idempotency"].create_index(
         [("scope", ASCENDING), ("key", ASCENDING)], unique=True)
     _ttl_index(collections["idempotency"], "created_at", idempotency_ttl_s)

@@ -55,6 +55,11 @@ def _hold_links():
             "GetPayer": _link("getWallet", wallet_id="$response.body#/from_wallet_id")}
 
 
+def _withdrawal_links():
+    return {"GetWithdrawal": _link("getWithdrawal", withdrawal_id="$response.body#/id"),
+            "GetWallet": _link("getWallet", wallet_id="$response.body#/wallet_id")}
+
+
 ENDPOINTS = (
     Endpoint("POST", "/clients", "createClient", "Clients", "Sign up: a client and its USD wallet",
              PUBLIC, (201, "Client", JSON), body="client_create", idempotent=True,
@@ -147,6 +152,34 @@ ENDPOINTS = (
              OPERATOR, (200, "Audit", JSON),
              description="Every audit rule over all wallets, the journal and the transfers, read at "
                          "one moment. 200 also when `ok` is false."),
+    Endpoint("POST", "/withdrawals", "createWithdrawal", "Withdrawals",
+             "Pay money of one of the caller's wallets out to a bank account", CLIENT,
+             (201, "Withdrawal", JSON), body="withdrawal_create", idempotent=True,
+             errors={404: ("wallet_not_found",), 422: ("insufficient_funds",)},
+             links=_withdrawal_links(),
+             description="The amount is held at once (`available` shrinks, `balance` does not) and "
+                         "the withdrawal is `pending` until the payout provider takes it "
+                         "(`processing`), then `succeeded` (the money moves to the `payouts` system "
+                         "account), `failed` (it is available again) and, after a success, perhaps "
+                         "`returned` (it comes back as a new entry). With the `sandbox` provider an "
+                         "`account` starting with `fail` fails (`sandbox_declined`) and one starting "
+                         "with `return` is returned a few seconds after it succeeded."),
+    Endpoint("POST", "/withdrawals/{withdrawal_id}/settle", "settleWithdrawal", "Withdrawals",
+             "Record how the provider settled a withdrawal (operator only)", OPERATOR,
+             (200, "Withdrawal", JSON), body="withdrawal_settle", idempotent=True,
+             errors={404: ("withdrawal_not_found",), 409: ("invalid_withdrawal_transition",)},
+             links=_withdrawal_links(),
+             description="`succeeded` and `failed` follow `processing`; `returned` follows "
+                         "`succeeded`; any other step is 409 `invalid_withdrawal_transition` (replayed "
+                         "for a repeated `Idempotency-Key`). `provider_reference` replaces the stored "
+                         "one; `failure_reason` is kept on a failure."),
+    Endpoint("GET", "/withdrawals/{withdrawal_id}", "getWithdrawal", "Withdrawals",
+             "One withdrawal, for its owner or the operator", EITHER, (200, "Withdrawal", JSON),
+             errors={404: ("withdrawal_not_found",)}),
+    Endpoint("GET", "/wallets/{wallet_id}/withdrawals", "listWithdrawals", "Withdrawals",
+             "A wallet's withdrawals, newest first, a page at a time", EITHER,
+             (200, "WithdrawalPage", JSON), query=("withdrawal_status", "limit", "after"),
+             errors={400: ("validation_failed", "invalid_cursor"), 404: ("wallet_not_found",)}),
     Endpoint("GET", "/system-accounts", "listSystemAccounts", "Service",
              "The system accounts and their balances (operator only)", OPERATOR,
              (200, "SystemAccountList", JSON),

@@ -42,12 +42,16 @@ NotFound = _error("NotFound", 404, "not_found", "Not found")
 WalletNotFound = _error("WalletNotFound", 404, "wallet_not_found", "Wallet not found")
 TransferNotFound = _error("TransferNotFound", 404, "transfer_not_found", "Transfer not found")
 HoldNotFound = _error("HoldNotFound", 404, "hold_not_found", "Hold not found")
+WithdrawalNotFound = _error("WithdrawalNotFound", 404, "withdrawal_not_found", "Withdrawal not found")
 MethodNotAllowed = _error("MethodNotAllowed", 405, "method_not_allowed", "Method not allowed")
 NotAcceptable = _error("NotAcceptable", 406, "not_acceptable",
                        "None of the media types in Accept can be produced")
 EmailTaken = _error("EmailTaken", 409, "email_taken", "Email already registered")
 HoldNotPending = _error("HoldNotPending", 409, "hold_not_pending",
                         "The hold is no longer pending (captured, voided or expired)")
+InvalidWithdrawalTransition = _error(
+    "InvalidWithdrawalTransition", 409, "invalid_withdrawal_transition",
+    "The withdrawal's state machine does not allow this step from its current status")
 PayloadTooLarge = _error("PayloadTooLarge", 413, "payload_too_large", "The body is too large")
 UnsupportedMediaType = _error("UnsupportedMediaType", 415, "unsupported_media_type",
                               "The body must be application/json")
@@ -68,4 +72,5 @@ NotReady = _error("NotReady", 503, "not_ready", "The database does not answer")
 
 # Refusals that depend on stored state: recorded with an Idempotency-Key and replayed.
 REPLAYED_REFUSALS = {cls.code: cls for cls in (
-    ReceiverNotFound, InsufficientFunds, HoldNotPending, ExceedsHoldAmount)}
+    ReceiverNotFound, InsufficientFunds, HoldNotPending, ExceedsHoldAmount,
+    InvalidWithdrawalTransition)}

@@ -33,6 +33,18 @@ def _settle_secrets(app):
         app.config["OPERATOR_TOKEN"] = secrets.token_urlsafe(32)
 
 
+def _settle_withdrawals(app):
+    """The provider new withdrawals go to, and the background steps with every provider bound."""
+    from app.ledger import providers, sweeper, withdrawals
+    chosen = app.config["WITHDRAWAL_PROVIDER"] or ("manual" if app.config["MONGO_URI"] else "sandbox")
+    if chosen not in providers.PROVIDERS:
+        raise RuntimeError(f"WITHDRAWAL_PROVIDER is {chosen!r}; it must be one of "
+                           f"{', '.join(providers.PROVIDERS)}")
+    app.config["WITHDRAWAL_PROVIDER"] = chosen
+    app.extensions["sweep_steps"] = dict(sweeper.STEPS,
+                                         **withdrawals.steps(providers.from_config(app.config)))
+
+
 def _banner(app):
     engine = app.extensions["store"].engine
     if engine == "embedded":
@@ -62,9 +74,11 @@ def create_app(test_config=None):
     auth.init_app(app)
     cli.init_app(app)
     register_blueprints(app)
+    _settle_withdrawals(app)
     if app.config["SWEEPER_THREAD"]:
         from app.ledger import sweeper
         app.extensions["sweeper"] = sweeper.start_thread(app.extensions["store"],
-                                                         app.config["SWEEP_INTERVAL_S"])
+                                                         app.config["SWEEP_INTERVAL_S"],
+                                                         app.extensions["sweep_steps"])
     _banner(app)
     return app

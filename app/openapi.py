@@ -29,7 +29,7 @@ INFO = {
         "failure a bare 500 `internal_error` that reveals nothing.\n"
         "* **Auth**: clients send the token from `POST /auth/token`; the operator sends the "
         "`OPERATOR_TOKEN`. Another client's wallet or transfer is 404, like a missing one.\n"
-        "* **Idempotency**: `POST /clients`, deposits, transfers and the hold POSTs take an "
+        "* **Idempotency**: `POST /clients`, deposits, transfers, the hold POSTs and the withdrawal POSTs take an "
         "`Idempotency-Key`. "
         "The same key and body replay the first answer with `Idempotent-Replayed: true`; the same "
         "key with another body is 422 `idempotency_key_reused`.\n"
@@ -51,6 +51,10 @@ PARAMETERS = {
     "status": {"name": "status", "in": "query",
                "description": "Only holds in this status, as they read now.",
                "schema": {"enum": ["pending", "captured", "voided", "expired"]}},
+    "withdrawal_id": {"name": "withdrawal_id", "in": "path", "required": True,
+                      "schema": {"$ref": COMPONENT + "Common/$defs/withdrawal_id"}},
+    "withdrawal_status": {"name": "status", "in": "query", "description": "Only withdrawals in this status.",
+                          "schema": {"enum": ["pending", "processing", "succeeded", "failed", "returned"]}},
     "limit": {"name": "limit", "in": "query", "description": "Entries per page.",
               "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
     "after": {"name": "after", "in": "query",

@@ -51,6 +51,15 @@ def hold(doc):
             "expires_at": timestamp(doc["expires_at"])}
 
 
+def withdrawal(doc):
+    return {"id": doc["_id"], "wallet_id": doc["wallet_id"], "amount": format_cents(doc["amount_cents"]),
+            "destination": {"type": doc["destination"]["type"], "account": doc["destination"]["account"]},
+            "status": doc["status"], "provider": doc["provider"],
+            "provider_reference": doc["provider_reference"], "failure_reason": doc["failure_reason"],
+            "details": doc["details"], "created_at": timestamp(doc["created_at"]),
+            "updated_at": timestamp(doc["updated_at"])}
+
+
 def system_account(total):
     return {"id": total["id"], "name": total["name"], "currency": total["currency"],
             "balance": format_cents(total["balance_cents"]),

@@ -35,8 +35,8 @@ def created(payload, replayed):
 
 def register_blueprints(app):
     from app.routes import (audit, clients, docs, health, holds, reports, system_accounts, tokens,
-                            transfers, wallets)
+                            transfers, wallets, withdrawals)
     for module in (audit, clients, docs, health, holds, reports, system_accounts, tokens, transfers,
-                   wallets):
+                   wallets, withdrawals):
         app.register_blueprint(module.bp)
     app.register_blueprint(docs.swagger_ui())

@@ -70,16 +70,17 @@ def get_hold(hold_id):
     return render.hold(hold)
 
 
-def encode_cursor(hold):
-    milliseconds = (hold["created_at"] - EPOCH) // MILLISECOND
-    return base64.urlsafe_b64encode(f"hold:{milliseconds}:{hold['_id']}".encode()).decode().rstrip("=")
+def encode_cursor(doc, kind="hold"):
+    """The (created_at, id) of a page's last document; ``kind`` keeps one listing's apart."""
+    milliseconds = (doc["created_at"] - EPOCH) // MILLISECOND
+    return base64.urlsafe_b64encode(f"{kind}:{milliseconds}:{doc['_id']}".encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor):
+def decode_cursor(cursor, kind="hold"):
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, milliseconds, hold_id = text.split(":")
-        if prefix != "hold" or not (milliseconds.isascii() and milliseconds.isdigit()) or \
+        if prefix != kind or not (milliseconds.isascii() and milliseconds.isdigit()) or \
                 len(milliseconds) > 15 or not hold_id.isascii():
             raise ValueError(text)
         return EPOCH + int(milliseconds) * MILLISECOND, hold_id
@@ -87,11 +88,11 @@ def decode_cursor(cursor):
         raise errors.InvalidCursor("after must be a next_cursor from an earlier page") from None
 
 
-def status_filter():
+def status_filter(statuses=STATUSES):
     status = request.args.get("status")
-    if status is not None and status not in STATUSES:
+    if status is not None and status not in statuses:
         raise errors.ValidationFailed("status is not valid", errors=[
-            {"field": "status", "message": f"must be one of {', '.join(STATUSES)}"}])
+            {"field": "status", "message": f"must be one of {', '.join(statuses)}"}])
     return status
 
 
