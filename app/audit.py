@@ -300,7 +300,7 @@ def _check_system_accounts(db, report, posted):
 def _check_payouts(db, report):
     """Money leaves through withdrawals only: payouts = the sum of the succeeded ones."""
     succeeded = sum(doc["amount_cents"] for doc in db.withdrawals.find(
-        {"status": "succeeded", "system_account": "payouts"}, {"amount_cents": 1}))
+        {"status": "succeeded", "system_account": "payouts"}))
     balance = report.system_balances.get("payouts", 0)
     if balance != succeeded:
         report.flag("payouts_equal_withdrawals", "sys_payouts",

@@ -11,7 +11,8 @@ from app import ledger
 @dataclass
 class World:
     """Wallets a, b (with history) and c (empty); deposits da (bank->a 1000) and db (bank->b 500),
-    transfers t1 (a->b 300) and t2 (b->a 100); hold h (a->c 50, pending)."""
+    transfers t1 (a->b 300) and t2 (b->a 100); hold h (a->c 50, pending); withdrawal wd (b 20,
+    pending: held in b)."""
 
     db: dict
     a: str
@@ -24,6 +25,7 @@ class World:
     a_client: str
     b_client: str
     h: str
+    wd: str
 
     def entry(self, wallet_id, seq):
         return self.db["operations"].find_one({"wallet_id": wallet_id, "seq": seq})
@@ -52,8 +54,10 @@ def build_world(store):
     t1, _ = ledger.transfer(store, client_a, a, b, 300)
     t2, _ = ledger.transfer(store, client_b, b, a, 100)
     h, _ = ledger.create_hold(store, client_a, a, c, 50)
+    wd, _ = ledger.create_withdrawal(store, client_b, b, 20, {"type": "bank_account", "account": "acct"},
+                                     "manual")
     return World(store.collections, a, b, c, t1["_id"], t2["_id"], da["transfer_id"],
-                 db_["transfer_id"], client_a, client_b, h["_id"])
+                 db_["transfer_id"], client_a, client_b, h["_id"], wd["_id"])
 
 
 def balance_changed(w):
@@ -112,7 +116,7 @@ def credit_duplicated(w):
     """Money printed: a second credit for t1, with b's balance and version moved to match."""
     copy = dict(w.leg(w.t1, "transfer_in"), _id="op_duplicate", seq=4, balance_after_cents=1000)
     w.db["operations"].insert_one(copy)
-    w.db["wallets"].update_one({"_id": w.b}, {"$set": {"balance_cents": 1000, "available_cents": 1000,
+    w.db["wallets"].update_one({"_id": w.b}, {"$set": {"balance_cents": 1000, "available_cents": 980,
                                                        "version": 4}})
     return {("transfer_has_two_legs", w.t1), ("entries_match_postings", w.t1),
             ("accounts_sum_zero", None)}
@@ -189,6 +193,29 @@ def held_moved_without_hold(w):
     return {("held_equals_pending_holds", w.b)}
 
 
+def withdrawal_failed_without_release(w):
+    """The withdrawal is marked failed but its reservation was never given back: b's held is stuck."""
+    w.db["withdrawals"].update_one({"_id": w.wd}, {"$set": {"status": "failed"}})
+    return {("held_equals_pending_holds", w.b)}
+
+
+def withdrawal_amount_changed(w):
+    w.db["withdrawals"].update_one({"_id": w.wd}, {"$inc": {"amount_cents": 1}})
+    return {("held_equals_pending_holds", w.b)}
+
+
+def withdrawal_succeeded_without_payout(w):
+    """Marked succeeded with no money moved: held still holds it and payouts never got it."""
+    w.db["withdrawals"].update_one({"_id": w.wd}, {"$set": {"status": "succeeded"}})
+    return {("held_equals_pending_holds", w.b), ("payouts_equal_withdrawals", "sys_payouts")}
+
+
+def payouts_shard_changed(w):
+    """Money appears in a payouts shard with no posting and no withdrawal behind it."""
+    w.db["system_accounts"].update_one({"_id": "sys_payouts_03"}, {"$inc": {"balance_cents": 10}})
+    return {("payouts_equal_withdrawals", "sys_payouts"), ("accounts_sum_zero", None)}
+
+
 def available_changed(w):
     w.db["wallets"].update_one({"_id": w.a}, {"$inc": {"available_cents": -1}})
     return {("available_equals_balance_minus_held", w.a)}
@@ -227,6 +254,8 @@ CORRUPTIONS = [
     credit_names_wrong_counterparty, transfer_amount_changed, transfer_deleted, legs_point_elsewhere,
     negative_wallet_balance, negative_balance_after, entry_without_wallet, wallet_deleted,
     held_negative, hold_remaining_changed, hold_voided_without_release, held_moved_without_hold,
+    withdrawal_failed_without_release, withdrawal_amount_changed, withdrawal_succeeded_without_payout,
+    payouts_shard_changed,
     available_changed, entry_type_unknown, posting_changed, system_shard_changed,
     deposit_without_bank_posting,
 ]

@@ -51,6 +51,7 @@ def test_every_documented_response_matches_a_real_one(api, walk):
     walk.call("GET", "/transfers/{transfer_id}", "/transfers/tr_nope", headers=ada)
     walk.call("GET", "/transfers/{transfer_id}", f"/transfers/{transfer_id}")
     walk_holds(walk, operator, ada, ada_wallet, bob, bob_wallet)
+    walk_withdrawals(walk, operator, ada, ada_wallet, bob)
     walk_service(walk, operator, ada, ada_wallet)
     for path in ("/health", "/openapi.json", "/docs/"):
         walk.call("GET", path)
@@ -136,6 +137,60 @@ def walk_transfers(walk, operator, ada, ada_wallet, bob_wallet):
     send("1.00", headers=operator)  # 403
     send("1.00", headers={})  # 401
     return transfer_id
+
+
+def walk_withdrawals(walk, operator, ada, ada_wallet, bob):
+    from app.ledger import sweeper, units
+    app = walk.client.application
+    make = "/withdrawals"
+
+    def withdraw(amount, headers=ada, **extra):
+        body = {"wallet_id": ada_wallet, "amount": amount,
+                "destination": {"type": "bank_account", "account": "acct-1"}}
+        return walk.call("POST", make, json=body, headers=dict(headers, **extra))
+
+    key = {"Idempotency-Key": "wd-1"}
+    withdrawal = withdraw("2.00", **key).json
+    assert withdraw("2.00", **key).headers["Idempotent-Replayed"] == "true"
+    withdraw("1.00", **key)  # 422 idempotency_key_reused
+    withdraw("1.00", headers=bob)  # 404: not bob's wallet
+    withdraw("999.00")  # 422 insufficient_funds
+    withdraw("1.001")  # 400
+    withdraw("1.00", **{"Idempotency-Key": "k" * 256})  # 400
+    walk.call("POST", make, data="x", content_type="text/plain", headers=ada)  # 415
+    walk.call("POST", make, data=TOO_LARGE, content_type="application/json", headers=ada)  # 413
+    withdraw("1.00", headers=operator)  # 403
+    withdraw("1.00", headers={})  # 401
+    one, settle = "/withdrawals/{withdrawal_id}", "/withdrawals/{withdrawal_id}/settle"
+    url = f"/withdrawals/{withdrawal['id']}"
+    for headers in (ada, operator):
+        walk.call("GET", one, url, headers=headers)
+    walk.call("GET", one, url, headers=bob)  # 404: not bob's
+    walk.call("GET", one, url)  # 401
+    walk.call("POST", settle, url + "/settle", json={"outcome": "succeeded"}, headers=operator)  # 409
+    sweeper.sweep(app.extensions["store"], units.now(), steps=app.extensions["sweep_steps"])
+    settle_key = dict(operator, **{"Idempotency-Key": "settle-1"})
+    walk.call("POST", settle, url + "/settle", json={"outcome": "failed"}, headers=settle_key)
+    walk.call("POST", settle, url + "/settle", json={"outcome": "failed"}, headers=settle_key)
+    walk.call("POST", settle, url + "/settle", json={"outcome": "returned"}, headers=settle_key)  # 422
+    walk.call("POST", settle, "/withdrawals/wd_nope/settle", json={"outcome": "failed"}, headers=operator)
+    walk.call("POST", settle, url + "/settle", json={"outcome": "lost"}, headers=operator)  # 400
+    walk.call("POST", settle, url + "/settle", json={"outcome": "failed"}, headers=ada)  # 403
+    walk.call("POST", settle, url + "/settle", json={"outcome": "failed"})  # 401
+    walk.call("POST", settle, url + "/settle", data="x", content_type="text/plain", headers=operator)
+    walk.call("POST", settle, url + "/settle", data=TOO_LARGE, content_type="application/json",
+              headers=operator)  # 413
+    walk.call("POST", settle, url + "/settle", json={"outcome": "failed"},
+              headers=dict(operator, **{"Idempotency-Key": "k" * 256}))  # 400
+    withdraw("1.00")
+    listing = "/wallets/{wallet_id}/withdrawals"
+    page = walk.call("GET", listing, f"/wallets/{ada_wallet}/withdrawals?limit=1", headers=ada).json
+    walk.call("GET", listing, f"/wallets/{ada_wallet}/withdrawals?after={page['next_cursor']}&status=failed",
+              headers=operator)
+    walk.call("GET", listing, f"/wallets/{ada_wallet}/withdrawals?status=lost", headers=ada)  # 400
+    walk.call("GET", listing, f"/wallets/{ada_wallet}/withdrawals?after=bm9wZQ", headers=ada)  # 400
+    walk.call("GET", listing, f"/wallets/{ada_wallet}/withdrawals", headers=bob)  # 404
+    walk.call("GET", listing, f"/wallets/{ada_wallet}/withdrawals")  # 401
 
 
 def walk_holds(walk, operator, ada, ada_wallet, bob, bob_wallet):

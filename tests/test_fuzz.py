@@ -43,9 +43,12 @@ class World:
         self.hold = api.client.post("/holds", json={"from_wallet_id": self.wallet, "amount": "100.00",
                                                     "to_wallet_id": self.other_wallet},
                                     headers=headers).json["id"]
+        self.withdrawal = api.client.post("/withdrawals", json={
+            "wallet_id": self.wallet, "amount": "100.00",
+            "destination": {"type": "sandbox", "account": "acct"}}, headers=headers).json["id"]
         self.stand_ins = {"real-wallet": self.wallet, "real-other-wallet": self.other_wallet,
                           "real-transfer": self.transfer, "real-email": self.email,
-                          "real-hold": self.hold}
+                          "real-hold": self.hold, "real-withdrawal": self.withdrawal}
         self.authorization = {"client": headers["Authorization"], "operator": f"Bearer {OPERATOR_TOKEN}"}
 
 
@@ -67,7 +70,7 @@ def amounts():
 # Stand-ins the hooks put into generated cases; `fuzz` swaps in the real ids just before the call.
 WALLETS = st.sampled_from(["real-wallet", "real-other-wallet"])
 STEERED_PATHS = {"wallet_id": WALLETS, "transfer_id": st.just("real-transfer"),
-                 "hold_id": st.just("real-hold")}
+                 "hold_id": st.just("real-hold"), "withdrawal_id": st.just("real-withdrawal")}
 STEERED_BODIES = {  # the first choice is the one Hypothesis favours: a transfer that can succeed
     "POST /transfers": st.sampled_from([
         {"from_wallet_id": "real-wallet", "to_wallet_id": "real-other-wallet"},
@@ -76,6 +79,7 @@ STEERED_BODIES = {  # the first choice is the one Hypothesis favours: a transfer
     "POST /holds": st.sampled_from([
         {"from_wallet_id": "real-wallet", "to_wallet_id": "real-other-wallet"},
         {"from_wallet_id": "real-other-wallet", "to_wallet_id": "real-wallet"}]),
+    "POST /withdrawals": st.sampled_from([{"wallet_id": "real-wallet"}, {"wallet_id": "real-other-wallet"}]),
     "POST /auth/token": st.just({"email": "real-email", "password": PASSWORD}),
 }
 
