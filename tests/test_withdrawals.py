@@ -12,8 +12,8 @@ OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
 
 def withdraw(api, headers, wallet_id, amount, account="DE89370400440532013000", **extra):
-    body = {"wallet_id": wallet_id, "amount": amount, "destination": {"type": "bank_account",
-                                                                       "account": account}}
+    body = {"wallet_id": wallet_id, "amount": amount,
+            "destination": {"type": "bank_account", "account": account}}
     return api.client.post("/withdrawals", json=body, headers=dict(headers, **extra))
 
 

@@ -115,8 +115,8 @@ def _move_money(tx, withdrawal, moment):
 def settle(store, withdrawal_id, outcome, reference=None, failure_reason=None, idem=None):
     """The operator's word on how a withdrawal ended; returns (withdrawal, replayed)."""
     assert outcome in SETTLE_OUTCOMES, outcome
-    return run(store, idem, lambda tx: ok(step(tx, withdrawal_id, outcome, units.now(), reference,
-                                                 failure_reason)))
+    return run(store, idem, lambda tx: ok(
+        step(tx, withdrawal_id, outcome, units.now(), reference, failure_reason)))
 
 
 def _record(store, withdrawal_id, status, moment, **fields):
