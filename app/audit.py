@@ -200,7 +200,7 @@ def _check_transfers(db, report, batch_size):
     posted = Counter()
     # Bounded to string ids, the only kind a transfer has: the scan starts where the ids do,
     # not at null. The few entries with no transfer id are one index point lookup.
-    for entry in db.operations.find({"transfer_id": None}, {"_id": 1}):
+    for entry in db.operations.find({"transfer_id": None}):
         report.flag("leg_has_transfer", entry["_id"], "no transfer None")
     legs = db.operations.find({"transfer_id": {"$gt": ""}}).sort("transfer_id", 1).batch_size(
         batch_size)
