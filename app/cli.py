@@ -34,6 +34,14 @@ def init():
 def verify(batch_size, as_json):
     """Audit wallets, journal and transfers; exit 1 if any rule is broken, 3 if it ran out of time."""
     store = current_app.extensions["store"]
+    if store.engine == "embedded":
+        # This process's embedded engine is its own, new and empty: "the books balance"
+        # would be true of nothing. The server's data lives inside the server.
+        raise click.ClickException(
+            "ledger verify reads the database named by MONGO_URI; without it, it would audit "
+            "an empty in-memory database of its own. To audit a running server on the embedded "
+            "engine, ask it: GET /audit with the operator token "
+            "(curl -H \"Authorization: Bearer $OPERATOR_TOKEN\" http://127.0.0.1:8080/audit).")
     try:
         result = render.audit(audit.verify(store, batch_size=batch_size))
     except errors.SnapshotTooOld as exc:
