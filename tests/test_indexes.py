@@ -58,6 +58,7 @@ def test_a_changed_ttl_is_a_warning_at_boot_not_a_refusal(monkeypatch):
         return index
 
     monkeypatch.setattr(db, "_find_index", as_mongodb_reports)
+    monkeypatch.setattr(store, "engine", "mongodb")
     assert db.check_initialised(store, 3600) == ([], [])
     problems, warnings = db.check_initialised(store, 7200)
     assert problems == [] and "expires after 3600 s, IDEMPOTENCY_TTL_S says 7200" in warnings[0]
