@@ -13,6 +13,13 @@ QUERIES = {
     ".sort(transfer_id), and its point lookup of entries with transfer_id null",
     ("idempotency", (("scope", 1), ("key", 1))): "every keyed POST: idempotency.find_one({scope, key})",
     ("idempotency", (("created_at", 1),)): "none: the TTL monitor expires keys by it",
+    ("holds", (("from_wallet_id", 1), ("status", 1), ("expires_at", 1))): "a payer's due holds: "
+    "expiry before a debit, wallet reads, the audit's held rule",
+    ("holds", (("status", 1), ("expires_at", 1))): "the sweeper: holds pending past expires_at",
+    ("holds", (("from_wallet_id", 1), ("created_at", -1), ("_id", -1))): "GET /wallets/{id}/holds, "
+    "the payer's side, newest first",
+    ("holds", (("to_wallet_id", 1), ("created_at", -1), ("_id", -1))): "GET /wallets/{id}/holds, "
+    "the payee's side, newest first",
 }
 
 
