@@ -199,5 +199,6 @@ def test_indexes_are_built_once_by_a_one_shot_init_service_the_api_waits_for(lay
     init, api = services["init"], services["api"]
     assert init["command"] == ["flask", "--app", "app", "db", "init"]
     assert init["restart"] == "no"
-    assert api["depends_on"]["init"]["condition"] == "service_completed_successfully"
+    for waiting in (api, services["sweeper"]):
+        assert waiting["depends_on"]["init"]["condition"] == "service_completed_successfully"
     assert init["environment"]["MONGO_URI"] == api["environment"]["MONGO_URI"]
