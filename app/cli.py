@@ -1,13 +1,15 @@
-"""Console commands: ``flask --app app ledger verify``."""
+"""Console commands: ``flask --app app ledger verify``, ``flask --app app events dispatch``."""
 import json
+import signal
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from app import audit, render
+from app import audit, dispatch, render
 
 ledger_cli = AppGroup("ledger", help="Check the books.")
+events_cli = AppGroup("events", help="Deliver events: webhooks and e-mail.")
 
 
 @ledger_cli.command("verify")
@@ -39,5 +41,22 @@ def _print_report(engine, result):
                else f"FAILED: {result['violation_count']} violation(s)")
 
 
+@events_cli.command("dispatch")
+def dispatch_events():
+    """Fan events out and deliver them until stopped (SIGTERM or Ctrl-C); run one per host or more."""
+    app = current_app._get_current_object()
+    if app.extensions["store"].engine == "embedded":
+        raise click.ClickException("the embedded engine keeps its data in the server process: "
+                                   "`make run` runs the dispatcher there (EVENTS_DISPATCHER_THREAD=1)")
+    dispatcher = dispatch.Dispatcher(app.extensions["store"], app.config, app.extensions["dispatch_steps"])
+    signal.signal(signal.SIGTERM, lambda *_: dispatcher.stop())
+    click.echo(f"dispatcher {dispatcher.name} running", err=True)
+    try:
+        dispatcher.run()
+    except KeyboardInterrupt:
+        pass
+
+
 def init_app(app):
     app.cli.add_command(ledger_cli)
+    app.cli.add_command(events_cli)

@@ -19,7 +19,7 @@ from app import embedded
 from app.ledger import accounts
 
 COLLECTIONS = ("clients", "wallets", "system_accounts", "operations", "transfers", "idempotency",
-               "events", "meta")
+               "events", "webhook_endpoints", "deliveries", "meta")
 # The data model's version, recorded in meta at initialisation. 2: double-entry (system
 # accounts, postings, held and available). No version-1 database was ever deployed.
 SCHEMA_VERSION = 2
@@ -28,7 +28,7 @@ WRITE_CONFLICT = 112  # MongoDB's error code when two transactions write the sam
 PING_TIMEOUT_S = 2  # a readiness probe must answer long before the transaction timeout
 
 
-def create_indexes(collections, idempotency_ttl_s):
+def create_indexes(collections, idempotency_ttl_s, events_ttl_s=30 * 24 * 3600):
     """Declare every index the queries need (idempotent on both engines)."""
     collections["clients"].create_index([("email_key", ASCENDING)], unique=True)
     collections["wallets"].create_index([("client_id", ASCENDING)], unique=True)
@@ -42,12 +42,28 @@ def create_indexes(collections, idempotency_ttl_s):
     collections["idempotency"].create_index(
         [("scope", ASCENDING), ("key", ASCENDING)], unique=True)
     _ttl_index(collections["idempotency"], "created_at", idempotency_ttl_s)
+    _event_indexes(collections, events_ttl_s)
 
 
-def _ttl_index(collection, field, ttl_s):
-    """A TTL index on ``field``; when IDEMPOTENCY_TTL_S changed since it was made, retime it."""
+def _event_indexes(collections, events_ttl_s):
+    """The feed's order, the dispatcher's queues, and events kept EVENTS_TTL_S (>= 30 days)."""
+    events, deliveries = collections["events"], collections["deliveries"]
+    events.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
+    events.create_index([("wallet_ids", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)])
+    events.create_index([("pending_fanout", ASCENDING)], sparse=True)
+    _ttl_index(events, "created_at", events_ttl_s, name="events_ttl")
+    # One delivery per event and target: two dispatchers fanning out one event make one.
+    deliveries.create_index([("event_id", ASCENDING), ("target", ASCENDING)], unique=True)
+    deliveries.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
+    deliveries.create_index([("endpoint_id", ASCENDING), ("created_at", DESCENDING)])
+    _ttl_index(deliveries, "created_at", events_ttl_s, name="deliveries_ttl")
+    collections["webhook_endpoints"].create_index([("owner", ASCENDING), ("created_at", ASCENDING)])
+
+
+def _ttl_index(collection, field, ttl_s, **options):
+    """A TTL index on ``field``; when its time to live changed since it was made, retime it."""
     try:
-        collection.create_index([(field, ASCENDING)], expireAfterSeconds=ttl_s)
+        collection.create_index([(field, ASCENDING)], expireAfterSeconds=ttl_s, **options)
     except OperationFailure as exc:
         if exc.code != INDEX_OPTIONS_CONFLICT:
             raise
@@ -169,6 +185,16 @@ class Store:
                     step()
                 raise
 
+    def atomic(self, work):
+        """Run ``work(collections)``: single-document writes outside any unit of work.
+
+        Each MongoDB write is atomic by itself; on the embedded engine the lock makes it so.
+        """
+        if self._client is None:
+            with self._lock:
+                return work(self.reader)
+        return work(self.reader)
+
     def read(self, work):
         """Run ``work(reader)``; embedded writes are in place, so reads wait for them."""
         if self._client is None:
@@ -231,7 +257,7 @@ def open_store(config):
     else:
         _, collections = embedded.open_database(config["MONGO_DB"], COLLECTIONS)
         store = Store(collections, "embedded")
-    create_indexes(store.collections, config["IDEMPOTENCY_TTL_S"])
+    create_indexes(store.collections, config["IDEMPOTENCY_TTL_S"], config["EVENTS_TTL_S"])
     record_schema_version(store.collections["meta"])
     accounts.ensure_system_accounts(store.collections["system_accounts"])
     return store

@@ -43,7 +43,7 @@ def _banner(app):
 
 def create_app(test_config=None):
     """Build the Flask app; ``test_config`` overrides the environment's settings."""
-    from app import auth, cli, db, observability, openapi, problems, validation
+    from app import auth, cli, db, dispatch, observability, openapi, problems, validation
     from app.routes import register_blueprints
 
     app = Flask(__name__, static_folder=None)  # no static files: /static would be an undocumented route
@@ -61,4 +61,5 @@ def create_app(test_config=None):
     cli.init_app(app)
     register_blueprints(app)
     _banner(app)
+    dispatch.init_app(app)
     return app
