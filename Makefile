@@ -22,8 +22,10 @@ install: $(STAMP)
 # The API. Embedded engine: one process (the data lives in it), several threads.
 # With MONGO_URI (state in MongoDB): WORKERS processes.
 # No gunicorn access log: the app writes one JSON line per request (app/observability.py).
+# Embedded: the events dispatcher runs as a thread of the server (the data lives there);
+# with MONGO_URI it is its own process: `flask --app app events dispatch`.
 run: $(STAMP)
-	$(BIN)/gunicorn --workers $(if $(MONGO_URI),$(WORKERS),1) --threads $(THREADS) \
+	EVENTS_DISPATCHER_THREAD=$(if $(MONGO_URI),0,1) $(BIN)/gunicorn --workers $(if $(MONGO_URI),$(WORKERS),1) --threads $(THREADS) \
 		--bind $(HOST):$(PORT) "app:create_app()"
 
 lint: $(STAMP)

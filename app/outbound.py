@@ -46,13 +46,16 @@ def _refused(address):
 
 def check_url(url, allow_private=False):
     """The (parts, address) a webhook to ``url`` may connect to; UrlNotAllowed otherwise."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise UrlNotAllowed("the url is not a valid URL") from None
     if parts.scheme not in (("http", "https") if allow_private else ("https",)):
         raise UrlNotAllowed("the url must be https" + (" or http" if allow_private else ""))
     if not parts.hostname or parts.username or parts.password:
         raise UrlNotAllowed("the url must name a host, without user or password")
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
         found = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except (OSError, ValueError, UnicodeError):
         raise UrlNotAllowed(f"the host {parts.hostname!r} does not resolve") from None

@@ -177,3 +177,12 @@ def test_compose_tool_accepts_the_files_and_resolves_the_same_wiring(tool, layou
     run = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     check_wiring(yaml.safe_load(run.stdout), members)
+
+
+def test_the_dispatcher_is_its_own_service_on_the_replica_set():
+    services = load(BASE)["services"]
+    dispatcher, api = services["dispatcher"], services["api"]
+    assert dispatcher["command"] == ["flask", "--app", "app", "events", "dispatch"]
+    assert dispatcher["environment"]["MONGO_URI"] == api["environment"]["MONGO_URI"]
+    assert dispatcher["depends_on"]["mongo"]["condition"] == "service_healthy"
+    assert "ports" not in dispatcher and dispatcher["build"]["target"] == "runtime"

@@ -290,3 +290,23 @@ def test_nobody_reads_another_callers_endpoint_and_the_secret_is_shown_once(clie
     shown = client.get(f"/webhook-endpoints/{endpoint['id']}", headers=ada).json
     assert "secret" not in shown and endpoint["secret"] not in json.dumps(
         client.get("/webhook-endpoints", headers=ada).json)
+
+
+def test_the_dispatch_command_refuses_the_embedded_engine(app):
+    result = app.test_cli_runner().invoke(args=["events", "dispatch"])
+    assert result.exit_code != 0 and "make run" in result.output
+
+
+def test_make_run_starts_the_dispatcher_thread_on_the_embedded_engine():
+    app = make_app(EVENTS_DISPATCHER_THREAD=True, DISPATCH_INTERVAL_S=0.01)
+    dispatcher = app.extensions["dispatcher"]
+    try:
+        assert dispatcher._thread.is_alive()
+        Api(app.test_client()).member(balance="1.00")
+        deadline = time.monotonic() + 5
+        while app.extensions["store"].collections["events"].find_one({"pending_fanout": True}):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        dispatcher.stop(timeout_s=5)
+    assert "EVENTS_DISPATCHER_THREAD=$(if $(MONGO_URI),0,1)" in pathlib.Path("Makefile").read_text()

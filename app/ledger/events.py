@@ -10,12 +10,15 @@ has; the feed therefore serves only events older than a settle window longer
 than any transaction can live (``EVENTS_SETTLE_MS``), and a cursor past an event
 is never passed by one that commits later. No counter document is written.
 """
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 from pymongo import ASCENDING
 
-from app.ledger.units import new_id
+from app.ledger.units import new_id, now
+
+ONE_MS = timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,21 @@ def emit(tx, event_type, wallet_ids, data, moment):
     return event
 
 
+def horizon(settle_ms):
+    """A moment before which every event has committed, on the clock's millisecond grid.
+
+    Waits (under 1 ms) until the clock has passed the current millisecond, so any unit that
+    takes its time from now on gets a later one; on the embedded engine, whose units hold
+    the store lock from taking their time to commit, the read that follows (under that lock)
+    sees every event before the horizon. On MongoDB a unit commits up to a transaction's
+    life after taking its time: ``settle_ms`` (longer than that) moves the horizon back.
+    """
+    edge = now() + ONE_MS
+    while now() < edge:
+        time.sleep(0.0002)
+    return edge - timedelta(milliseconds=settle_ms)
+
+
 def list_events(store, limit, settled_before, after=None, wallet_id=None, event_type=None):
     """Oldest first: up to ``limit`` events created before ``settled_before`` and past ``after``.
 
@@ -58,7 +76,3 @@ def list_events(store, limit, settled_before, after=None, wallet_id=None, event_
     page = store.read(lambda db: list(db.events.find(query).sort(
         [("created_at", ASCENDING), ("_id", ASCENDING)]).limit(limit + 1)))
     return page[:limit], len(page) > limit
-
-
-def settle_window(settle_ms):
-    return timedelta(milliseconds=settle_ms)

@@ -1,7 +1,7 @@
 """The event feed: oldest first, a page at a time, so a consumer resumes where it stopped."""
 import base64
 import binascii
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from flask import Blueprint, current_app, g, request
 
@@ -11,6 +11,9 @@ from app.routes.wallets import page_limit
 
 bp = Blueprint("events", __name__)
 STAMP = "%Y-%m-%dT%H:%M:%S.%f"
+# Longer than a MongoDB transaction can live (transactionLifetimeLimitSeconds, 60 s) plus the
+# commit's time limit: no event older than this can still be uncommitted.
+MONGODB_SETTLE_MS = 75_000
 
 
 def encode_cursor(event):
@@ -46,11 +49,10 @@ def own_wallet_id():
 
 
 def settled_before():
-    store = current_app.extensions["store"]
     settle_ms = current_app.config["EVENTS_SETTLE_MS"]
     if settle_ms is None:
-        settle_ms = 0 if store.engine == "embedded" else 75000
-    return ledger.now() - timedelta(milliseconds=settle_ms)
+        settle_ms = 0 if current_app.extensions["store"].engine == "embedded" else MONGODB_SETTLE_MS
+    return events.horizon(settle_ms)
 
 
 @bp.get("/events")

@@ -1,7 +1,7 @@
 """Webhook endpoints: register, list, read, delete; their deliveries and a manual retry."""
 from flask import Blueprint, current_app, g, jsonify
 
-from app import auth, errors, ledger, outbound, render
+from app import auth, errors, outbound, render
 from app.ledger import webhooks
 from app.routes.events import own_wallet_id
 from app.validation import json_body
