@@ -25,6 +25,9 @@ class Config:
     PORT = _int("PORT", 8080)
     TOKEN_LIFETIME_S = _int("TOKEN_LIFETIME_S", 3600)
     IDEMPOTENCY_TTL_S = _int("IDEMPOTENCY_TTL_S", 24 * 3600)
+    # Embedded engine: records one caller (a client, the operator, or all sign-ups together)
+    # keeps at most; past it the oldest is dropped, and a retry of its key runs again.
+    IDEMPOTENCY_MAX_PER_SCOPE = _int("IDEMPOTENCY_MAX_PER_SCOPE", 10_000)
     # werkzeug method string; scrypt with n=2**15 costs ~50-100 ms a hash on purpose.
     PASSWORD_HASH_METHOD = os.environ.get("PASSWORD_HASH_METHOD", "scrypt:32768:8:1")
     # Request bodies are a few hundred bytes; refuse anything past this before reading it.
@@ -36,6 +39,11 @@ class Config:
     # requests during a failover wait rather than fail. Past it: 503 database_unavailable.
     SERVER_SELECTION_TIMEOUT_MS = _int("SERVER_SELECTION_TIMEOUT_MS", 30000)
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+    # Run the sweeper (expired holds written down) as a thread of this process: `make run`
+    # sets it on the embedded engine; on MongoDB the sweeper is its own process
+    # (`flask --app app ledger sweep`, the compose service "sweeper").
+    SWEEPER_THREAD = os.environ.get("SWEEPER_THREAD", "") in ("1", "true", "yes")
+    SWEEP_INTERVAL_S = float(os.environ.get("SWEEP_INTERVAL_S", "1"))
     # Documents the audit fetches per round trip; it never holds more than a batch.
     AUDIT_BATCH_SIZE = _int("AUDIT_BATCH_SIZE", 1000)
     # Events (docs/events.md). Kept at least 30 days.

@@ -1,14 +1,16 @@
-"""Console commands: ``flask --app app ledger verify``, ``flask --app app events dispatch``."""
+"""Console commands: ``flask --app app ledger verify|sweep``, ``flask --app app events dispatch``."""
 import json
 import signal
+import threading
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
 from app import audit, dispatch, render
+from app.ledger import sweeper
 
-ledger_cli = AppGroup("ledger", help="Check the books.")
+ledger_cli = AppGroup("ledger", help="Check the books; write down what time decided.")
 events_cli = AppGroup("events", help="Deliver events: webhooks and e-mail.")
 
 
@@ -19,6 +21,14 @@ events_cli = AppGroup("events", help="Deliver events: webhooks and e-mail.")
 def verify(batch_size, as_json):
     """Audit wallets, journal and transfers; exit 1 if any rule is broken."""
     store = current_app.extensions["store"]
+    if store.engine == "embedded":
+        # This process's embedded engine is its own, new and empty: "the books balance"
+        # would be true of nothing. The server's data lives inside the server.
+        raise click.ClickException(
+            "ledger verify reads the database named by MONGO_URI; without it, it would audit "
+            "an empty in-memory database of its own. To audit a running server on the embedded "
+            "engine, ask it: GET /audit with the operator token "
+            "(curl -H \"Authorization: Bearer $OPERATOR_TOKEN\" http://127.0.0.1:8080/audit).")
     result = render.audit(audit.verify(store, batch_size=batch_size))
     if as_json:
         click.echo(json.dumps(result, indent=2))
@@ -26,6 +36,20 @@ def verify(batch_size, as_json):
         _print_report(store.engine, result)
     if not result["ok"]:
         raise SystemExit(1)
+
+
+@ledger_cli.command("sweep")
+@click.option("--interval", "interval_s", type=click.FloatRange(0.05, 3600), default=1.0,
+              show_default=True, help="Seconds between sweeps.")
+@click.option("--once", is_flag=True, help="Sweep once, print what was written down, and exit.")
+def sweep(interval_s, once):
+    """Write down expired holds (and every other sweeper step), in a loop."""
+    store = current_app.extensions["store"]
+    if once:
+        click.echo(json.dumps(sweeper.sweep(store)))
+        return
+    click.echo(f"sweeping every {interval_s} s on the {store.engine} engine", err=True)
+    sweeper.run(store, interval_s, threading.Event())
 
 
 def _print_report(engine, result):

@@ -90,8 +90,11 @@ def _delivery(event, target, moment, **fields):
 
 def _notices(db, event, moment):
     """One e-mail per wallet whose money went in or out in this event's transfer."""
-    event_type = events.EVENT_TYPES[event["type"]]
-    transfer_id = event["data"].get(event_type.transfer_field) if event_type.transfer_field else None
+    path = events.EVENT_TYPES[event["type"]].transfer_field
+    transfer_id = event["data"]
+    for key in path.split(".") if path else ():
+        transfer_id = transfer_id.get(key) if isinstance(transfer_id, dict) else None
+    transfer_id = transfer_id if path else None
     notices = []
     for entry in db.operations.find({"transfer_id": transfer_id}) if transfer_id else ():
         wallet = db.wallets.find_one({"_id": entry["wallet_id"]}, {"client_id": 1})

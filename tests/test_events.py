@@ -131,6 +131,8 @@ def test_the_endpoint_schema_lists_exactly_the_event_types():
     assert schema["properties"]["events"]["items"]["enum"] == ["*", *events.EVENT_TYPES]
     response = json.loads(pathlib.Path(SCHEMA_DIR, "responses", "event.json").read_text())
     assert response["properties"]["type"]["enum"] == list(events.EVENT_TYPES)
+    delivery = json.loads(pathlib.Path(SCHEMA_DIR, "responses", "delivery.json").read_text())
+    assert delivery["properties"]["event_type"]["enum"] == list(events.EVENT_TYPES)
 
 
 def test_a_signed_webhook_fails_twice_then_is_delivered_and_logged(client, api, receivers, dispatchers):
@@ -309,4 +311,5 @@ def test_make_run_starts_the_dispatcher_thread_on_the_embedded_engine():
             time.sleep(0.01)
     finally:
         dispatcher.stop(timeout_s=5)
-    assert "EVENTS_DISPATCHER_THREAD=$(if $(MONGO_URI),0,1)" in pathlib.Path("Makefile").read_text()
+    makefile = pathlib.Path("Makefile").read_text()
+    assert "$(if $(MONGO_URI),,SWEEPER_THREAD=1 EVENTS_DISPATCHER_THREAD=1)" in makefile

@@ -25,13 +25,18 @@ ONE_MS = timedelta(milliseconds=1)
 class EventType:
     name: str
     description: str
-    transfer_field: str | None = None  # data field naming the posted transfer: money in or out, e-mailed
+    transfer_field: str | None = None  # data path ("a.b") to the posted transfer's id: e-mailed
 
 
 # The one table of event types. Holds, payment requests, refunds and withdrawals add theirs here.
 EVENT_TYPES = {event.name: event for event in (
     EventType("deposit.posted", "the operator topped a wallet up (data: the deposit)", "transfer_id"),
     EventType("transfer.posted", "money moved between two wallets (data: the transfer)", "id"),
+    EventType("hold.created", "money reserved on the payer's wallet (data: the hold)"),
+    EventType("hold.captured", "part or all of a hold paid to the receiver (data: the hold and its "
+                               "transfer)", "transfer.id"),
+    EventType("hold.voided", "a hold released by its payer (data: the hold)"),
+    EventType("hold.expired", "a hold released at its expiry (data: the hold)"),
 )}
 
 
