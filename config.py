@@ -24,12 +24,20 @@ class Config:
     PASSWORD_HASH_METHOD = os.environ.get("PASSWORD_HASH_METHOD", "scrypt:32768:8:1")
     # Request bodies are a few hundred bytes; refuse anything past this before reading it.
     MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)
-    # The commit's time limit (maxCommitTimeMS). pymongo's own retries of a conflicting
-    # transaction stop after 120 s, a fixed limit of with_transaction.
+    # The commit's time limit (maxCommitTimeMS) when REQUEST_TIMEOUT_MS is 0; under a request
+    # timeout pymongo gives the commit what remains of it instead.
     TRANSACTION_TIMEOUT_MS = _int("TRANSACTION_TIMEOUT_MS", 10000)
     # How long an operation waits for a primary; longer than an election (~10-12 s), so
     # requests during a failover wait rather than fail. Past it: 503 database_unavailable.
     SERVER_SELECTION_TIMEOUT_MS = _int("SERVER_SELECTION_TIMEOUT_MS", 30000)
+    # MongoDB: the time one unit of work (or read) of a request may take, retries included
+    # (pymongo.timeout). Past it: 503 wallet_busy after write conflicts, outcome_unknown if the
+    # commit was under way, else database_unavailable. Longer than an election (~10-12 s), so
+    # a failover waits rather than fails; 0 turns it off (pymongo's own 120 s then applies).
+    REQUEST_TIMEOUT_MS = _int("REQUEST_TIMEOUT_MS", 15000)
+    # Where the audit reads on MongoDB: primary, or secondaryPreferred/secondary/nearest to keep
+    # its long collection scans off the primary (a snapshot on a secondary is just as whole).
+    AUDIT_READ_PREFERENCE = os.environ.get("AUDIT_READ_PREFERENCE", "primary")
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
     # Documents the audit fetches per round trip; it never holds more than a batch.
     AUDIT_BATCH_SIZE = _int("AUDIT_BATCH_SIZE", 1000)

@@ -1,13 +1,39 @@
-"""Console commands: ``flask --app app ledger verify``."""
+"""Console commands: ``flask --app app db init`` and ``flask --app app ledger verify``."""
 import json
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from app import audit, render
+from app import audit, db, errors, render
 
 ledger_cli = AppGroup("ledger", help="Check the books.")
+db_cli = AppGroup("db", help="Prepare the database.")
+# `ledger verify`'s exit codes: 1 a rule is broken; this, the audit could not finish.
+EXIT_AUDIT_INCOMPLETE = 3
+
+
+@db_cli.command("init")
+def init():
+    """Build the indexes, the system accounts and the schema version (idempotent).
+
+    On MongoDB, run it once per deployment and after each upgrade, as a user with dbAdmin
+    (index builds, collMod); the API then starts with only readWrite and only checks.
+    """
+    store = current_app.extensions["store"]
+    if store.engine == "embedded":
+        click.echo("embedded engine: every process initialises its own in-memory database "
+                   "at start; nothing to do")
+        return
+    ttl_s = current_app.config["IDEMPOTENCY_TTL_S"]
+    missing = db.missing_indexes(store.collections, ttl_s)
+    db.initialise(store, ttl_s)
+    db.check_initialised(store, ttl_s)
+    for problem in missing:
+        click.echo(f"fixed: {problem}")
+    click.echo(f"database {current_app.config['MONGO_DB']!r} is initialised: "
+               f"{len(db.expected_indexes(ttl_s))} indexes, system accounts, schema version "
+               f"{db.SCHEMA_VERSION}")
 
 
 @ledger_cli.command("verify")
@@ -15,7 +41,7 @@ ledger_cli = AppGroup("ledger", help="Check the books.")
               show_default=True, help="Documents fetched per round trip.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON, like GET /audit.")
 def verify(batch_size, as_json):
-    """Audit wallets, journal and transfers; exit 1 if any rule is broken."""
+    """Audit wallets, journal and transfers; exit 1 if a rule is broken, 3 if it cannot finish."""
     store = current_app.extensions["store"]
     if store.engine == "embedded":
         # This process's embedded engine is its own, new and empty: "the books balance"
@@ -25,7 +51,11 @@ def verify(batch_size, as_json):
             "an empty in-memory database of its own. To audit a running server on the embedded "
             "engine, ask it: GET /audit with the operator token "
             "(curl -H \"Authorization: Bearer $OPERATOR_TOKEN\" http://127.0.0.1:8080/audit).")
-    result = render.audit(audit.verify(store, batch_size=batch_size))
+    try:
+        result = render.audit(audit.verify(store, batch_size=batch_size))
+    except errors.AuditSnapshotTooOld as exc:
+        click.echo(f"INCOMPLETE: {exc.detail}", err=True)
+        raise SystemExit(EXIT_AUDIT_INCOMPLETE)
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
@@ -49,3 +79,4 @@ def _print_report(engine, result):
 
 def init_app(app):
     app.cli.add_command(ledger_cli)
+    app.cli.add_command(db_cli)

@@ -27,9 +27,14 @@ class _StoreCollector(Collector):
             "wallet_transaction_retries", "Units of work re-run by the driver after a transient "
             "error (MongoDB; the embedded engine serialises and never retries)",
             value=self._store.transaction_retries)
-        yield CounterMetricFamily(
-            "wallet_write_conflicts", "MongoDB WriteConflict errors inside a unit of work "
-            "(each one is retried)", value=self._store.write_conflicts)
+        conflicts = CounterMetricFamily(
+            "wallet_write_conflicts", "MongoDB WriteConflict errors inside a unit of work (each "
+            "one is retried), by the document written: a client wallet, a system account "
+            "shard, or another document", labels=("wallet_class",))
+        counts = self._store.conflicts
+        for wallet_class in sorted({"client", "system", "other"} | set(counts)):
+            conflicts.add_metric((wallet_class,), counts.get(wallet_class, 0))
+        yield conflicts
 
 
 class Metrics:

@@ -30,6 +30,8 @@ def init_app(app):
             headers["Idempotent-Replayed"] = "true"
         if error.status == 401:
             headers["WWW-Authenticate"] = "Bearer"
+        if getattr(error, "retry_after_s", None):
+            headers["Retry-After"] = str(error.retry_after_s)
         return problem_response(app, error, headers)
 
     @app.errorhandler(HTTPException)

@@ -9,10 +9,14 @@ conserved and that every journal sums to its balance.
 
     make bench                                  # 8 threads, 20 wallets, 10 s, embedded engine
     make bench ARGS="--hot"                     # half of all transfers touch one wallet
-    MONGO_URI=mongodb://... make bench          # server and ledger run on that MongoDB
+    MONGO_URI=mongodb://... make bench          # server and ledger run on that MongoDB, each
+                                                # in a throwaway database (wallet_bench_<hex>),
+                                                # made with `db init` and dropped after; MONGO_DB
+                                                # (production's data) is never touched
     python scripts/loadtest.py --url http://host:8080 --operator-token T   # a running deployment
 """
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -82,9 +86,42 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def start_server(server_threads, operator_token):
-    port = free_port()
+@contextlib.contextmanager
+def throwaway_database():
+    """On MongoDB: a database of the run's own, initialised by `db init`, dropped after. Else None.
+
+    The server and the in-process run would otherwise write fake money into MONGO_DB.
+    """
+    uri = os.environ.get("MONGO_URI")
+    if not uri:
+        yield None
+        return
+    name = f"wallet_bench_{uuid.uuid4().hex[:12]}"
+    env = dict(os.environ, MONGO_DB=name, SECRET_KEY=uuid.uuid4().hex, OPERATOR_TOKEN=uuid.uuid4().hex)
+    try:
+        subprocess.run([sys.executable, "-m", "flask", "--app", "app", "db", "init"], cwd=ROOT,
+                       env=env, check=True, stdout=subprocess.DEVNULL)
+        yield name
+    finally:
+        from pymongo import MongoClient
+        client = MongoClient(uri)
+        try:
+            client.drop_database(name)
+        finally:
+            client.close()
+
+
+def server_env(operator_token, database):
+    """The server's environment: the caller's, with its own secrets and database."""
     env = dict(os.environ, OPERATOR_TOKEN=operator_token, SECRET_KEY=uuid.uuid4().hex)
+    if database is not None:
+        env["MONGO_DB"] = database
+    return env
+
+
+def start_server(server_threads, operator_token, database=None):
+    port = free_port()
+    env = server_env(operator_token, database)
     command = [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", str(server_threads),
                "--bind", f"127.0.0.1:{port}", "app:create_app()"]
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
@@ -169,13 +206,15 @@ def http_load(base_url, wallets, args):
     return run_threads(args.threads, args.seconds, step)
 
 
-def ledger_load(args):
+def ledger_load(args, database):
     """The same random transfers through app.ledger in this process: the engine's own rate."""
     from app import audit, create_app, errors, ledger
     from app.idempotency import IdempotencyKey
 
-    app = create_app({"OPERATOR_TOKEN": "bench", "SECRET_KEY": "bench",
-                      "MONGO_DB": f"wallet_bench_{uuid.uuid4().hex[:8]}"})
+    config = {"OPERATOR_TOKEN": "bench", "SECRET_KEY": "bench"}
+    if database is not None:
+        config["MONGO_DB"] = database
+    app = create_app(config)
     store = app.extensions["store"]
     wallets = []
     for i in range(args.wallets):
@@ -205,8 +244,7 @@ def ledger_load(args):
                             f"deposited {START_BALANCE_CENTS * len(wallets)}")
         return results, elapsed, problems
     finally:
-        if store.engine == "mongodb":
-            store._client.drop_database(app.config["MONGO_DB"])
+        store.close()
 
 
 def verify(base_url, operator_token, wallets):
@@ -264,14 +302,19 @@ def report(title, results, elapsed):
 
 def main():
     args = parse_args()
+    if args.url and not args.operator_token:
+        sys.exit("--url needs --operator-token (or OPERATOR_TOKEN)")
+    with throwaway_database() as server_database, throwaway_database() as ledger_database:
+        return run(args, server_database, ledger_database)
+
+
+def run(args, server_database, ledger_database):
     token = args.operator_token or uuid.uuid4().hex
     server = None
     if args.url:
         base_url = args.url.rstrip("/")
-        if not args.operator_token:
-            sys.exit("--url needs --operator-token (or OPERATOR_TOKEN)")
     else:
-        server, base_url = start_server(args.server_threads, token)
+        server, base_url = start_server(args.server_threads, token, server_database)
     engine = os.environ.get("MONGO_URI") and "mongodb" or "embedded"
     print(f"target {base_url}; engine {engine if not args.url else 'of the target'}; "
           f"{args.threads} client threads, {args.wallets} wallets, {args.seconds:g} s"
@@ -286,7 +329,7 @@ def main():
             server.wait()
     failed = sum(n for o, n in outcomes.items() if o.startswith("5") or o == "connection error")
     if not args.skip_ledger:
-        results, elapsed, ledger_problems = ledger_load(args)
+        results, elapsed, ledger_problems = ledger_load(args, ledger_database)
         ledger_rate, _ = report("ledger in-process", results, elapsed)
         print(f"HTTP / ledger ratio: {http_rate / ledger_rate:.2f}")
         problems += [f"ledger run: {problem}" for problem in ledger_problems]

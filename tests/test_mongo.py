@@ -17,7 +17,7 @@ from pymongo.errors import ConfigurationError, ConnectionFailure, PyMongoError
 
 from app import create_app, errors, idempotency, ledger
 from app.idempotency import IdempotencyKey
-from conftest import BASE_CONFIG, MONGO_URI, Api, check_ledger, make_app
+from conftest import BASE_CONFIG, MONGO_URI, Api, check_ledger, init_mongo_database, make_app, release
 
 pytestmark = pytest.mark.mongo
 STANDALONE_URI = os.environ.get("MONGO_STANDALONE_URI")
@@ -37,9 +37,7 @@ def mongo_apps():
 
     yield make
     for app in apps:
-        client = app.extensions["store"]._client
-        client.drop_database(database_name)
-        client.close()
+        release(app)
 
 
 @pytest.fixture
@@ -60,7 +58,7 @@ def open_wallets(store, count, cents):
 
 
 def oplog(store):
-    return store._client.local["oplog.rs"]
+    return store.client.local["oplog.rs"]
 
 
 def last_oplog_time(store):
@@ -138,7 +136,7 @@ def test_thirty_two_threads_on_one_hot_wallet_conflict_retry_and_keep_the_books(
 
 def test_duplicates_racing_on_two_connections_move_money_once(mongo_apps):
     first, second = mongo_apps(), mongo_apps()
-    assert first.extensions["store"]._client is not second.extensions["store"]._client
+    assert first.extensions["store"].client is not second.extensions["store"].client
     api = Api(first.test_client())
     _, alice, alice_wallet = api.member(balance="100.00")
     _, _, bob_wallet = api.member()
@@ -211,7 +209,7 @@ def test_invariant_storm_on_two_connections_holds_at_every_snapshot(mongo_apps):
 
 
 def test_transfers_keep_the_books_whole_across_a_primary_step_down(store):
-    admin = store._client.admin
+    admin = store.client.admin
     hello = admin.command("hello")
     if len(hello.get("hosts", [])) < 3:
         pytest.skip("needs three electable members (docker-compose.replicaset.yml)")
@@ -266,7 +264,7 @@ def test_a_changed_idempotency_ttl_is_applied_at_start_up(mongo_apps):
         (ttl,) = [index for index in indexes if dict(index["key"]) == {"created_at": 1}]
         assert ttl["expireAfterSeconds"] == 7200
     finally:
-        second.extensions["store"]._client.close()
+        second.extensions["store"].client.close()
 
 
 @pytest.mark.skipif(not STANDALONE_URI, reason="needs MONGO_STANDALONE_URI naming a standalone mongod")
