@@ -69,6 +69,12 @@ def published_ports(service):
     return ports
 
 
+def seconds(duration):
+    """A compose duration ("1m30s", "30s") in seconds."""
+    units = {"h": 3600, "m": 60, "s": 1}
+    return sum(float(number) * units[unit] for number, unit in re.findall(r"([\d.]+)([hms])", duration))
+
+
 def check_wiring(model, members):
     services = model["services"]
     mongo, api, tests = services["mongo"], services["api"], services["tests"]
@@ -106,8 +112,22 @@ def check_wiring(model, members):
         assert script.rstrip().endswith(
             "if (!hello.primary || !(hello.isWritablePrimary || hello.secondary)) quit(1);")
 
-    # The API and the tests name the set and all its members.
+    # Health checks start a Node mongosh each: a start period, then about every 30 s.
+    for name in members + ["mongo-standalone"]:
+        check = services[name]["healthcheck"]
+        assert 25 <= seconds(check["interval"]) <= 60 and seconds(check["start_period"]) >= 30, name
+
+    # One-shot initialisation before anything that uses the database; the API only checks.
+    init = services["db-init"]
+    assert init["command"] == ["flask", "--app", "app", "db", "init"]
+    assert init["build"]["target"] == "runtime" and init["restart"] == "no"
+    assert init["depends_on"]["mongo"]["condition"] == "service_healthy"
+    assert init["environment"]["MONGO_DB"] == api["environment"]["MONGO_DB"]
     for service in (api, tests):
+        assert service["depends_on"]["db-init"]["condition"] == "service_completed_successfully"
+
+    # The API, the initialisation and the tests name the set and all its members.
+    for service in (api, init, tests):
         parsed = uri_parser.parse_uri(service["environment"]["MONGO_URI"])
         options = {key.lower(): value for key, value in parsed["options"].items()}
         assert options["replicaset"] == set_name

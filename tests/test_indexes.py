@@ -4,6 +4,7 @@ A new index joins ``app.db.create_indexes`` and this table together. On a replic
 (MONGO_URI) each query's plan is asked for, and must use its index.
 """
 import uuid
+from datetime import datetime
 
 import pytest
 from pymongo import ASCENDING, DESCENDING, MongoClient
@@ -23,7 +24,7 @@ INDEX_QUERIES = {
                                        {}, [("transfer_id", ASCENDING)]),
     ("idempotency", ("scope", "key")): ("idempotency.lookup", {"scope": "client:x", "key": "k"}, None),
     ("idempotency", ("created_at",)): ("MongoDB's TTL monitor (expires records)",
-                                       {"created_at": {"$lt": 0}}, None),
+                                       {"created_at": {"$lt": datetime(2000, 1, 1)}}, None),
 }
 
 

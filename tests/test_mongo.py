@@ -15,7 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from pymongo.errors import ConfigurationError, ConnectionFailure, PyMongoError
 
-from app import create_app, errors, idempotency, ledger
+from pymongo import MongoClient
+
+from app import create_app, db, errors, idempotency, ledger
 from app.idempotency import IdempotencyKey
 from conftest import BASE_CONFIG, MONGO_URI, Api, check_ledger, init_mongo_database, make_app, release
 
@@ -255,16 +257,47 @@ def wait_for_new_primary(admin, old_primary, timeout_s=60):
     pytest.fail(f"no new primary within {timeout_s} s")
 
 
-def test_a_changed_idempotency_ttl_is_applied_at_start_up(mongo_apps):
-    first = mongo_apps()  # creates the TTL index with the default lifetime
-    database = first.extensions["store"].collections["idempotency"].database
-    second = make_app("mongodb", MONGO_DB=database.name, IDEMPOTENCY_TTL_S=7200)
+def test_a_changed_idempotency_ttl_stops_the_start_until_db_init_retimes_it(mongo_apps):
+    first = mongo_apps()  # db init made the TTL index with the default lifetime
+    database_name = first.config["MONGO_DB"]
+    with pytest.raises(db.DatabaseNotInitialised, match="expires after 86400 s, IDEMPOTENCY_TTL_S says 7200"):
+        create_app(dict(BASE_CONFIG, MONGO_URI=MONGO_URI, MONGO_DB=database_name, IDEMPOTENCY_TTL_S=7200))
+    init_mongo_database(database_name, 7200)  # db init: collMod, as a dbAdmin user
+    second = make_app("mongodb", MONGO_DB=database_name, IDEMPOTENCY_TTL_S=7200)
     try:
         indexes = second.extensions["store"].collections["idempotency"].list_indexes()
         (ttl,) = [index for index in indexes if dict(index["key"]) == {"created_at": 1}]
         assert ttl["expireAfterSeconds"] == 7200
     finally:
-        second.extensions["store"].client.close()
+        release(second, drop=False)
+
+
+def test_a_read_outside_a_transaction_is_sent_with_read_concern_majority(store):
+    from pymongo import monitoring
+
+    class Commands(monitoring.CommandListener):
+        def __init__(self):
+            self.finds = []
+
+        def started(self, event):
+            if event.command_name == "find":
+                self.finds.append(event.command.get("readConcern"))
+
+        def succeeded(self, event):
+            pass
+
+        def failed(self, event):
+            pass
+
+    listener = Commands()
+    client = MongoClient(MONGO_URI, event_listeners=[listener])
+    try:
+        database_name = store.collections["wallets"].database.name
+        probe = db.MongoStore(client, db.mongo_collections(client, database_name))
+        probe.read(lambda reader: reader.wallets.find_one({}))
+    finally:
+        client.close()
+    assert listener.finds == [{"level": "majority"}]
 
 
 @pytest.mark.skipif(not STANDALONE_URI, reason="needs MONGO_STANDALONE_URI naming a standalone mongod")
