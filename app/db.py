@@ -14,7 +14,7 @@ checks (``check_initialised``) and refuses to start, naming what is missing.
 import logging
 
 import click
-from pymongo import ASCENDING, MongoClient, ReadPreference
+from pymongo import ASCENDING, DESCENDING, MongoClient, ReadPreference
 from pymongo.errors import ConfigurationError, OperationFailure
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
@@ -29,7 +29,7 @@ __all__ = ["COLLECTIONS", "EmbeddedStore", "MongoStore", "Store", "UnitCollectio
            "create_indexes", "init_app", "initialise", "open_store", "record_schema_version"]
 log = logging.getLogger(__name__)
 COLLECTIONS = ("clients", "wallets", "system_accounts", "operations", "transfers", "idempotency",
-               "events", "meta")
+               "events", "meta", "holds")
 # The data model's version, recorded in meta at initialisation. 2: double-entry (system
 # accounts, postings, held and available). No version-1 database was ever deployed.
 SCHEMA_VERSION = 2
@@ -53,6 +53,14 @@ def create_indexes(collections, idempotency_ttl_s):
         [("wallet_id", ASCENDING), ("seq", ASCENDING)], unique=True)
     # The audit walks the journal in transfer_id order to match entries with their transfer.
     collections["operations"].create_index([("transfer_id", ASCENDING)])
+    # Holds: a payer's due holds (expiry before a debit, wallet reads, the sweeper and the
+    # audit's held rule), and a wallet's holds newest first (GET /wallets/{id}/holds).
+    collections["holds"].create_index(
+        [("from_wallet_id", ASCENDING), ("status", ASCENDING), ("expires_at", ASCENDING)])
+    collections["holds"].create_index([("status", ASCENDING), ("expires_at", ASCENDING)])
+    for party in ("from_wallet_id", "to_wallet_id"):
+        collections["holds"].create_index(
+            [(party, ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)])
     # idempotency.lookup: the key within its caller's scope.
     collections["idempotency"].create_index(
         [("scope", ASCENDING), ("key", ASCENDING)], unique=True)

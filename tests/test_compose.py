@@ -123,11 +123,14 @@ def check_wiring(model, members):
     assert init["build"]["target"] == "runtime" and init["restart"] == "no"
     assert init["depends_on"]["mongo"]["condition"] == "service_healthy"
     assert init["environment"]["MONGO_DB"] == api["environment"]["MONGO_DB"]
-    for service in (api, tests):
+    sweeper = services["sweeper"]
+    for service in (api, sweeper, tests):
         assert service["depends_on"]["db-init"]["condition"] == "service_completed_successfully"
 
-    # The API, the initialisation and the tests name the set and all its members.
-    for service in (api, init, tests):
+    # The API, the initialisation, the sweeper and the tests name the set and all its members.
+    assert sweeper["command"] == ["flask", "--app", "app", "ledger", "sweep"]
+    assert sweeper["build"]["target"] == "runtime"
+    for service in (api, init, sweeper, tests):
         parsed = uri_parser.parse_uri(service["environment"]["MONGO_URI"])
         options = {key.lower(): value for key, value in parsed["options"].items()}
         assert options["replicaset"] == set_name

@@ -22,6 +22,19 @@ INDEX_QUERIES = {
                                            [("seq", DESCENDING)]),
     ("operations", ("transfer_id",)): ("audit._check_transfers: entries in transfer order",
                                        {}, [("transfer_id", ASCENDING)]),
+    ("holds", ("from_wallet_id", "status", "expires_at")): (
+        "ledger.expiry: a payer's due holds, before a debit and on a wallet read",
+        {"from_wallet_id": "wal_x", "status": "pending", "expires_at": {"$lte": datetime(2030, 1, 1)}},
+        None),
+    ("holds", ("status", "expires_at")): ("ledger.expiry: the sweeper's due holds",
+                                          {"status": "pending", "expires_at": {"$lte": datetime(2030, 1, 1)}},
+                                          None),
+    ("holds", ("from_wallet_id", "created_at", "_id")): (
+        "ledger.list_holds: the $or branch of holds the wallet pays, newest first",
+        {"from_wallet_id": "wal_x"}, [("created_at", DESCENDING), ("_id", DESCENDING)]),
+    ("holds", ("to_wallet_id", "created_at", "_id")): (
+        "ledger.list_holds: the $or branch of holds the wallet receives, newest first",
+        {"to_wallet_id": "wal_x"}, [("created_at", DESCENDING), ("_id", DESCENDING)]),
     ("idempotency", ("scope", "key")): ("idempotency.lookup", {"scope": "client:x", "key": "k"}, None),
     ("idempotency", ("created_at",)): ("MongoDB's TTL monitor (expires records)",
                                        {"created_at": {"$lt": datetime(2000, 1, 1)}}, None),
