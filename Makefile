@@ -32,7 +32,7 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest -q
 
-# The release gate: the same suite plus the real-MongoDB tests; needs MONGO_URI naming a replica set
+# The same suite plus the real-MongoDB tests; needs MONGO_URI naming a replica set
 # (and MONGO_STANDALONE_URI for the standalone refusal). `make test-mongo PYTEST_ARGS="-m mongo"`
 # runs only the tests marked mongo.
 test-mongo: $(STAMP)
@@ -44,8 +44,7 @@ test-compose:
 	docker compose build tests
 	docker compose run --rm tests
 
-# Transfers/s over HTTP vs in-process, latency, invariants (not part of `make test`). With
-# MONGO_URI: in throwaway wallet_bench_<hex> databases, dropped after (never MONGO_DB).
+# Transfers/s over HTTP vs in-process, latency, invariants (not part of `make test`).
 bench: $(STAMP)
 	$(BIN)/python scripts/loadtest.py $(ARGS)
 

@@ -24,19 +24,19 @@ class Config:
     PASSWORD_HASH_METHOD = os.environ.get("PASSWORD_HASH_METHOD", "scrypt:32768:8:1")
     # Request bodies are a few hundred bytes; refuse anything past this before reading it.
     MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)
-    # The commit's time limit (maxCommitTimeMS) when REQUEST_TIMEOUT_MS is 0; under a request
-    # timeout pymongo gives the commit what remains of it instead.
+    # The commit's time limit (maxCommitTimeMS). pymongo's own retries of a conflicting
+    # transaction stop after 120 s, a fixed limit of with_transaction.
     TRANSACTION_TIMEOUT_MS = _int("TRANSACTION_TIMEOUT_MS", 10000)
     # How long an operation waits for a primary; longer than an election (~10-12 s), so
     # requests during a failover wait rather than fail. Past it: 503 database_unavailable.
     SERVER_SELECTION_TIMEOUT_MS = _int("SERVER_SELECTION_TIMEOUT_MS", 30000)
-    # MongoDB: the time one unit of work (or read) of a request may take, retries included
-    # (pymongo.timeout). Past it: 503 wallet_busy after write conflicts, outcome_unknown if the
-    # commit was under way, else database_unavailable. Longer than an election (~10-12 s), so
-    # a failover waits rather than fails; 0 turns it off (pymongo's own 120 s then applies).
+    # Each request's whole time on MongoDB (pymongo.timeout), driver retries included: longer
+    # than an election, shorter than gunicorn's 30 s timeout. Past it after write conflicts:
+    # 503 wallet_busy; otherwise 503 database_unavailable.
     REQUEST_TIMEOUT_MS = _int("REQUEST_TIMEOUT_MS", 15000)
-    # Where the audit reads on MongoDB: primary, or secondaryPreferred/secondary/nearest to keep
-    # its long collection scans off the primary (a snapshot on a secondary is just as whole).
+    # /ready turns 503 only after 3 failed pings in a row spanning this long (an election passes).
+    READY_GRACE_S = _int("READY_GRACE_S", 30)
+    # Where the audit's snapshot reads go: "primary", or "secondaryPreferred" to spare the primary.
     AUDIT_READ_PREFERENCE = os.environ.get("AUDIT_READ_PREFERENCE", "primary")
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
     # Run the sweeper (expired holds written down) as a thread of this process: `make run`

@@ -1,57 +1,52 @@
 """Storage: one client per process, the indexes, initialisation, and the two stores.
 
-The unit of work is the only place where the two engines differ (``app.store.Store``
-is the interface). On MongoDB (``app.mongo_store.MongoStore``) it is a multi-document
-transaction that the driver retries on transient errors. On the embedded engine
-(``EmbeddedStore``) it is a process-wide lock plus an undo log, so a failure part-way
-leaves no trace.
+Both engines offer one interface (``Store``: transaction, read, snapshot, ping,
+close); the rest of the code sees only that. ``EmbeddedStore`` (here) is a
+process-wide lock plus an undo log; ``MongoStore`` (app/mongostore.py) is a
+multi-document transaction per unit of work.
 
-Initialisation (indexes, system accounts, schema version) is ``initialise``: the
-command ``flask --app app db init`` on MongoDB (it needs dbAdmin: building and
-retiming indexes), done at start on the embedded engine. A server on MongoDB only
-checks (``check_initialised``) and refuses to start, naming what is missing.
+Initialisation (indexes, system accounts, the schema version) is one command on
+MongoDB, ``flask --app app db init``, run once per deployment (compose: the
+``init`` service); a worker at boot only checks and names what is missing, since
+an index build on a populated collection outlasts gunicorn's boot timeout. The
+embedded engine initialises itself: its data is born with the process.
 """
-import logging
+import functools
+import sys
+import threading
 
 import click
-from pymongo import ASCENDING, DESCENDING, MongoClient, ReadPreference
+from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
 from pymongo.errors import ConfigurationError, OperationFailure
-from pymongo.read_concern import ReadConcern
-from pymongo.write_concern import WriteConcern
+from pymongo.results import InsertManyResult
 
 from app import embedded
 from app.ledger import accounts
-from app.embedded_store import EmbeddedStore
-from app.mongo_store import MongoStore
-from app.store import Store, UnitCollections
 
-__all__ = ["COLLECTIONS", "EmbeddedStore", "MongoStore", "Store", "UnitCollections", "check_initialised",
-           "create_indexes", "init_app", "initialise", "open_store", "record_schema_version"]
-log = logging.getLogger(__name__)
 COLLECTIONS = ("clients", "wallets", "system_accounts", "operations", "transfers", "idempotency",
                "events", "meta", "holds")
 # The data model's version, recorded in meta at initialisation. 2: double-entry (system
 # accounts, postings, held and available). No version-1 database was ever deployed.
 SCHEMA_VERSION = 2
 INDEX_OPTIONS_CONFLICT = 85  # an index with these keys exists with other options
-INIT_COMMAND = "flask --app app db init"
+WRITE_CONFLICT = 112  # MongoDB's error code when two transactions write the same document
+ACCOUNT_CLASSES = ("wallet", "system", "other")
+# Indexes earlier versions made that no query uses (each cost every insert); db init drops them.
+OBSOLETE_INDEXES = {"operations": [[("wallet_id", 1), ("created_at", 1)]],
+                    "transfers": [[("from_wallet_id", 1), ("created_at", -1)]]}
 
 
 def create_indexes(collections, idempotency_ttl_s):
-    """Declare every index a query needs, each beside that query (idempotent on both engines).
+    """Declare every index a query needs (idempotent on both engines).
 
-    Every index costs every insert: one with no query is dropped (tests/test_indexes.py
-    lists each with the query it serves).
+    Each one is listed with the query it serves in tests/test_indexes.py: an index
+    no query uses only costs every insert.
     """
-    # ledger.clients: sign-up's uniqueness and log-in's lookup by email.
     collections["clients"].create_index([("email_key", ASCENDING)], unique=True)
-    # ledger.get_client_wallet: the wallet of a client (one per client).
     collections["wallets"].create_index([("client_id", ASCENDING)], unique=True)
-    # list_operations (newest first by seq), statements' binary search by seq, the audit's
-    # journal walk: all (wallet_id, seq); the unique key also refuses a doubled seq.
     collections["operations"].create_index(
         [("wallet_id", ASCENDING), ("seq", ASCENDING)], unique=True)
-    # The audit walks the journal in transfer_id order to match entries with their transfer.
+    # The audit walks transfer legs in transfer_id order to match them with their transfer.
     collections["operations"].create_index([("transfer_id", ASCENDING)])
     # Holds: a payer's due holds (expiry before a debit, wallet reads, the sweeper and the
     # audit's held rule), and a wallet's holds newest first (GET /wallets/{id}/holds).
@@ -61,7 +56,6 @@ def create_indexes(collections, idempotency_ttl_s):
     for party in ("from_wallet_id", "to_wallet_id"):
         collections["holds"].create_index(
             [(party, ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)])
-    # idempotency.lookup: the key within its caller's scope.
     collections["idempotency"].create_index(
         [("scope", ASCENDING), ("key", ASCENDING)], unique=True)
     _ttl_index(collections["idempotency"], "created_at", idempotency_ttl_s)
@@ -74,10 +68,144 @@ def _ttl_index(collection, field, ttl_s):
     except OperationFailure as exc:
         if exc.code != INDEX_OPTIONS_CONFLICT:
             raise
-        # Same keys, other options: MongoDB refuses to re-create it, but collMod changes it in place
-        # (collMod needs dbAdmin, which `db init` has and the API's readWrite user has not).
+        # Same keys, other options: MongoDB refuses to re-create it, but collMod changes it in
+        # place. collMod needs dbAdmin, which only `db init`'s user has (readWrite lacks it).
         collection.database.command("collMod", collection.name, index={
             "keyPattern": {field: 1}, "expireAfterSeconds": ttl_s})
+
+
+class Collections:
+    """The collections as one unit of work (or one read) sees them: ``view.wallets`` ..."""
+
+    def __init__(self, collections):
+        self.__dict__.update(collections)
+
+
+Tx = Collections  # the old name, for branches written before the split
+
+
+def account_class(collection_name):
+    """The class a written document belongs to, for the conflict metric."""
+    return {"wallets": "wallet", "system_accounts": "system"}.get(collection_name, "other")
+
+
+class _SessionCollection:
+    """A MongoDB collection whose every call runs in the given session.
+
+    A WriteConflict is counted under the class of the document it hit (a client
+    wallet, a system shard, anything else) before it goes on to the driver's retry.
+    """
+
+    def __init__(self, collection, session, conflicts=None):
+        self._collection = collection
+        self._session = session
+        self._conflicts = conflicts
+
+    def __getattr__(self, name):
+        method = functools.partial(getattr(self._collection, name), session=self._session)
+        if self._conflicts is None:
+            return method
+
+        def call(*args, **kwargs):
+            try:
+                return method(*args, **kwargs)
+            except OperationFailure as exc:
+                if exc.code == WRITE_CONFLICT:
+                    self._conflicts.append(account_class(self._collection.name))
+                raise
+        return call
+
+
+class _UndoCollection:
+    """An embedded collection that logs how to undo each write it makes."""
+
+    def __init__(self, collection, undo):
+        self._collection = collection
+        self._undo = undo
+
+    def __getattr__(self, name):
+        if name in ("find", "find_one", "count_documents", "aggregate"):
+            return getattr(self._collection, name)
+        raise NotImplementedError(f"{name} is not undoable inside an embedded unit of work")
+
+    def insert_one(self, document):
+        result = self._collection.insert_one(document)
+        self._undo.append(lambda: self._collection.delete_one({"_id": result.inserted_id}))
+        return result
+
+    def insert_many(self, documents):
+        # One at a time, each with its undo step, so a failure part-way is undone too.
+        inserted = [self.insert_one(document).inserted_id for document in documents]
+        return InsertManyResult(inserted, acknowledged=True)
+
+    def find_one_and_update(self, filter, update, return_document=ReturnDocument.BEFORE, **kwargs):
+        projection = kwargs.pop("projection", None)  # the undo step needs the whole document
+        before = self._collection.find_one_and_update(
+            filter, update, return_document=ReturnDocument.BEFORE, **kwargs)
+        if before is None:
+            return None
+        self._undo.append(lambda: self._collection.replace_one({"_id": before["_id"]}, before))
+        if return_document == ReturnDocument.BEFORE:
+            return before
+        return self._collection.find_one({"_id": before["_id"]}, projection)
+
+
+class Store:
+    """The one interface both engines offer: transaction, read, snapshot, ping, close."""
+
+    engine = None
+
+    def __init__(self, collections):
+        self.collections = collections
+        # Callback re-runs after transient errors, and write conflicts by account class,
+        # for tests and metrics. The embedded engine serialises, so both stay 0.
+        self.transaction_retries = 0
+        self.write_conflicts = dict.fromkeys(ACCOUNT_CLASSES, 0)
+        self._client = None
+
+    def _view(self, wrap):
+        """The collections, each wrapped (a session, an undo log, a read-only scan)."""
+        return Collections({name: wrap(coll) for name, coll in self.collections.items()})
+
+    def close(self):
+        """Release the connection pool (MongoDB); the embedded data stays with the process."""
+
+
+class EmbeddedStore(Store):
+    """mongomock in this process: a unit of work is a process-wide lock plus an undo log."""
+
+    engine = "embedded"
+
+    def __init__(self, collections):
+        super().__init__(collections)
+        self._lock = threading.RLock()
+        self.reader = Collections(collections)
+
+    def transaction(self, work):
+        """Run ``work(view)`` atomically and return its result."""
+        undo = []
+        view = self._view(lambda coll: _UndoCollection(coll, undo))
+        with self._lock:
+            try:
+                return work(view)
+            except BaseException:
+                for step in reversed(undo):
+                    step()
+                raise
+
+    def read(self, work):
+        """Run ``work(reader)``; writes are in place, so reads wait for them."""
+        with self._lock:
+            return work(self.reader)
+
+    def snapshot(self, work):
+        """Run read-only ``work`` under the lock for the whole call: writers wait."""
+        with self._lock:
+            return work(self._view(embedded.ReadOnlyScan))
+
+    def ping(self):
+        self.read(lambda db: db.wallets.find_one({}, {"_id": 1}))
+        return True
 
 
 def hosts_of(uri):
@@ -86,18 +214,8 @@ def hosts_of(uri):
     return authority.rsplit("@", 1)[-1]
 
 
-def mongo_collections(client, database_name):
-    """The collections, read outside transactions at read concern "majority".
-
-    "local" (the default) could show a balance or a statement line that a failover then
-    rolls back. Transactions set their own ("snapshot"), as do snapshot sessions.
-    """
-    database = client.get_database(database_name, read_concern=ReadConcern("majority"),
-                                   write_concern=WriteConcern("majority"))
-    return {name: database[name] for name in COLLECTIONS}
-
-
 def _connect_mongodb(config):
+    from app.mongostore import MongoStore
     uri = config["MONGO_URI"]
     client = MongoClient(uri, w="majority", readPreference="primary", tz_aware=False,
                          serverSelectionTimeoutMS=config["SERVER_SELECTION_TIMEOUT_MS"])
@@ -108,47 +226,90 @@ def _connect_mongodb(config):
             f"MongoDB at {hosts_of(uri)} is not a replica set member: transfers need multi-document "
             "transactions, which MongoDB offers only on a replica set. Start mongod with "
             "--replSet and run rs.initiate(), or unset MONGO_URI for the embedded engine.")
-    audit_from = config.get("AUDIT_READ_PREFERENCE") or "primary"
-    if audit_from != "primary" and audit_from not in _READ_PREFERENCES:
-        client.close()
-        raise ConfigurationError(f"AUDIT_READ_PREFERENCE is {audit_from!r}; use primary or one of "
-                                 f"{', '.join(_READ_PREFERENCES)}")
-    return MongoStore(client, mongo_collections(client, config["MONGO_DB"]),
+    return MongoStore(client, client[config["MONGO_DB"]], COLLECTIONS,
+                      timeout_ms=config["TRANSACTION_TIMEOUT_MS"],
                       request_timeout_ms=config["REQUEST_TIMEOUT_MS"],
-                      commit_timeout_ms=config["TRANSACTION_TIMEOUT_MS"],
-                      audit_read_preference=None if audit_from == "primary"
-                      else _READ_PREFERENCES[audit_from])
-
-
-_READ_PREFERENCES = {"secondary": ReadPreference.SECONDARY,
-                     "secondaryPreferred": ReadPreference.SECONDARY_PREFERRED,
-                     "nearest": ReadPreference.NEAREST}
+                      ready_grace_s=config["READY_GRACE_S"],
+                      audit_read_preference=config["AUDIT_READ_PREFERENCE"])
 
 
 def open_store(config):
     """Connect to MongoDB when MONGO_URI is set, else open (and initialise) the embedded engine."""
     if config["MONGO_URI"]:
         return _connect_mongodb(config)
-    _, collections_by_name = embedded.open_database(config["MONGO_DB"], COLLECTIONS)
-    store = EmbeddedStore(collections_by_name)
+    _, collections = embedded.open_database(config["MONGO_DB"], COLLECTIONS)
+    store = EmbeddedStore(collections)
     initialise(store, config["IDEMPOTENCY_TTL_S"])
     return store
 
 
 def initialise(store, idempotency_ttl_s):
-    """Indexes, system accounts and the schema version: `db init`, or the embedded start."""
+    """Indexes, schema version and system accounts (``flask --app app db init``); idempotent."""
+    for name, keys_list in OBSOLETE_INDEXES.items():
+        for keys in keys_list:
+            if _find_index(store.collections[name], keys) is not None:
+                store.collections[name].drop_index(keys)
     create_indexes(store.collections, idempotency_ttl_s)
     record_schema_version(store.collections["meta"])
     accounts.ensure_system_accounts(store.collections["system_accounts"])
 
 
+class _Declared:
+    """A stand-in collection that records the indexes ``create_indexes`` declares."""
+
+    def __init__(self, name, found):
+        self.name, self._found = name, found
+
+    def create_index(self, keys, **options):
+        self._found.append((self.name, [(field, direction) for field, direction in keys], options))
+
+
+def declared_indexes(idempotency_ttl_s):
+    """[(collection, [(field, direction)], options)] as create_indexes declares them."""
+    found = []
+    create_indexes({name: _Declared(name, found) for name in COLLECTIONS}, idempotency_ttl_s)
+    return found
+
+
+def _find_index(collection, keys):
+    for index in collection.index_information().values():
+        if [(field, int(direction)) for field, direction in index["key"]] == list(keys):
+            return index
+    return None
+
+
+def check_initialised(store, idempotency_ttl_s):
+    """(problems, warnings): what ``db init`` has not made, and what it would change."""
+    problems, warnings = [], []
+    for name, keys, options in declared_indexes(idempotency_ttl_s):
+        index = _find_index(store.collections[name], keys)
+        fields = ", ".join(field for field, _ in keys)
+        if index is None:
+            problems.append(f"index {name} ({fields}) is missing")
+        elif bool(index.get("unique")) != bool(options.get("unique")):
+            problems.append(f"index {name} ({fields}) should be unique={bool(options.get('unique'))}")
+        elif (store.engine == "mongodb"  # the embedded engine keeps its TTL outside the index
+              and index.get("expireAfterSeconds") != options.get("expireAfterSeconds")):
+            warnings.append(f"index {name} ({fields}) expires after {index.get('expireAfterSeconds')}"
+                            f" s, IDEMPOTENCY_TTL_S says {options.get('expireAfterSeconds')}; "
+                            "`flask --app app db init` retimes it")
+    schema = store.collections["meta"].find_one({"_id": "schema"})
+    if schema is None:
+        problems.append("no schema version is recorded")
+    elif schema.get("version") != SCHEMA_VERSION:
+        problems.append(f"the database holds data model version {schema.get('version')!r}; this "
+                        f"build needs {SCHEMA_VERSION} (docs/changelog.md lists the versions)")
+    try:
+        accounts.check_system_accounts(store.collections["system_accounts"])
+    except RuntimeError as exc:
+        problems.append(str(exc))
+    return problems, warnings
+
+
 def record_schema_version(meta):
     """Record SCHEMA_VERSION in a new database; refuse a database of another version."""
     meta.update_one({"_id": "schema"}, {"$setOnInsert": {"version": SCHEMA_VERSION}}, upsert=True)
-    _check_schema_version(meta.find_one({"_id": "schema"})["version"])
-
-
-def _check_schema_version(found):
+    found = meta.find_one({"_id": "schema"})["version"]
     if found != SCHEMA_VERSION:
         raise RuntimeError(
             f"the database holds data model version {found!r}; this build needs version "
@@ -156,83 +317,27 @@ def _check_schema_version(found):
             "build that matches the data (docs/changelog.md lists the versions).")
 
 
-class _IndexRecorder(dict):
-    """Stands in for the collections: records what ``create_indexes`` would ask for."""
+def _check_at_boot(app, store):
+    """MongoDB: refuse to serve a database `db init` has not prepared; say what is missing.
 
-    def __missing__(self, name):
-        self[name] = recorder = _RecordingCollection(name)
-        return recorder
-
-
-class _RecordingCollection:
-    def __init__(self, name):
-        self.name, self.indexes = name, []
-
-    def create_index(self, keys, **options):
-        self.indexes.append((list(keys), options))
-
-
-def expected_indexes(idempotency_ttl_s):
-    """[(collection, keys, options)] exactly as ``create_indexes`` declares them."""
-    recorder = _IndexRecorder()
-    create_indexes(recorder, idempotency_ttl_s)
-    return [(name, keys, options) for name, collection in recorder.items()
-            for keys, options in collection.indexes]
-
-
-def missing_indexes(collections_by_name, idempotency_ttl_s):
-    """What ``db init`` would still have to build or retime, one phrase each."""
-    missing, found = [], {}
-    for name, keys, options in expected_indexes(idempotency_ttl_s):
-        if name not in found:
-            found[name] = {tuple(map(tuple, info["key"])): info
-                           for info in collections_by_name[name].index_information().values()}
-        shown = f"{name} ({', '.join(field for field, _ in keys)})"
-        info = found[name].get(tuple((field, int(order)) for field, order in keys))
-        if info is None:
-            missing.append(f"index {shown} is missing")
-        elif bool(info.get("unique")) != bool(options.get("unique")):
-            missing.append(f"index {shown} should {'' if options.get('unique') else 'not '}be unique")
-        elif info.get("expireAfterSeconds") != options.get("expireAfterSeconds"):
-            missing.append(f"index {shown} expires after {info.get('expireAfterSeconds')} s, "
-                           f"IDEMPOTENCY_TTL_S says {options.get('expireAfterSeconds')}")
-    return missing
-
-
-def check_initialised(store, idempotency_ttl_s):
-    """Raise RuntimeError naming all that ``db init`` has not done yet; read-only."""
-    problems = missing_indexes(store.collections, idempotency_ttl_s)
-    schema = store.collections["meta"].find_one({"_id": "schema"})
-    if schema is None:
-        problems.append("no schema version is recorded")
-    else:
-        _check_schema_version(schema["version"])  # db init cannot fix another version
-    try:
-        accounts.check_system_accounts(store.collections["system_accounts"])
-    except RuntimeError as exc:
-        none = store.collections["system_accounts"].count_documents({}) == 0
-        problems.append("there are no system accounts" if none else str(exc).split(". Restore")[0])
-    if problems:
-        raise DatabaseNotInitialised(
-            "the database is not initialised for this version: " + "; ".join(problems)
-            + f". Run `{INIT_COMMAND}` once (as a user with the dbAdmin and readWrite roles on "
-            "the database; the API itself needs only readWrite), then start the API again.")
-
-
-class DatabaseNotInitialised(RuntimeError):
-    """What the database lacks, and the command that adds it."""
+    A console command (``db init`` above all) loads the app inside a click context:
+    there the problems are only printed, so the command can go on and fix them.
+    """
+    problems, warnings = check_initialised(store, app.config["IDEMPOTENCY_TTL_S"])
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if not problems:
+        return
+    message = (f"database {app.config['MONGO_DB']!r} is not initialised for this version: "
+               + "; ".join(problems) + ". Run `flask --app app db init` (compose: the init service).")
+    if click.get_current_context(silent=True) is not None:
+        print(f"warning: {message}", file=sys.stderr)
+        return
+    store.close()
+    raise RuntimeError(message)
 
 
 def init_app(app):
-    store = open_store(app.config)
-    app.extensions["store"] = store
-    if store.engine != "mongodb":
-        return
-    try:
-        check_initialised(store, app.config["IDEMPOTENCY_TTL_S"])
-    except DatabaseNotInitialised as exc:
-        if click.get_current_context(silent=True) is None:  # a server, a script, a test
-            store.close()
-            raise
-        # A console command (`db init` above all, which is what fixes this) goes on.
-        log.warning("%s", exc)
+    store = app.extensions["store"] = open_store(app.config)
+    if store.engine == "mongodb":
+        _check_at_boot(app, store)

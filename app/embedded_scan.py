@@ -51,6 +51,5 @@ class ReadOnlyScan:
     def __init__(self, collection):
         self._documents = collection._store._documents
 
-    def find(self, filter=None, projection=None):
-        """Whole stored documents: a projection would only add a copy here (MongoDB uses it)."""
+    def find(self, filter=None):
         return _Scan(self._documents, filter or {})

@@ -63,18 +63,14 @@ IdempotencyKeyReused = _error("IdempotencyKeyReused", 422, "idempotency_key_reus
                               "This Idempotency-Key was used with a different request")
 DatabaseUnavailable = _error("DatabaseUnavailable", 503, "database_unavailable",
                              "The database cannot be reached; retry later")
+OutcomeUnknown = _error("OutcomeUnknown", 503, "outcome_unknown",
+                        "The commit's outcome is unknown; retry with the same Idempotency-Key")
+WalletBusy = _error("WalletBusy", 503, "wallet_busy",
+                    "A wallet in this request is busy; retry after Retry-After seconds")
+SnapshotTooOld = _error("SnapshotTooOld", 503, "snapshot_too_old",
+                        "The audit took longer than the database keeps a snapshot")
 InternalError = _error("InternalError", 500, "internal_error", "Internal server error")
 NotReady = _error("NotReady", 503, "not_ready", "The database does not answer")
-# A commit that passed its time limit (UnknownTransactionCommitResult): it may have happened.
-OutcomeUnknown = _error("OutcomeUnknown", 503, "outcome_unknown",
-                        "The database did not confirm the commit: it may or may not have happened")
-# Another unit of work kept the wallet's document until this request's time ran out.
-WalletBusy = _error("WalletBusy", 503, "wallet_busy",
-                    "The wallet is busy with other transfers; retry after a moment")
-WalletBusy.retry_after_s = 1
-# The audit read past MongoDB's snapshot window (minSnapshotHistoryWindowInSeconds).
-AuditSnapshotTooOld = _error("AuditSnapshotTooOld", 503, "audit_snapshot_too_old",
-                             "The audit took longer than the database keeps its snapshot")
 
 # Refusals that depend on stored state: recorded with an Idempotency-Key and replayed.
 REPLAYED_REFUSALS = {cls.code: cls for cls in (

@@ -28,12 +28,11 @@ class _StoreCollector(Collector):
             "error (MongoDB; the embedded engine serialises and never retries)",
             value=self._store.transaction_retries)
         conflicts = CounterMetricFamily(
-            "wallet_write_conflicts", "MongoDB WriteConflict errors inside a unit of work (each "
-            "one is retried), by the document written: a client wallet, a system account "
-            "shard, or another document", labels=("wallet_class",))
-        counts = self._store.conflicts
-        for wallet_class in sorted({"client", "system", "other"} | set(counts)):
-            conflicts.add_metric((wallet_class,), counts.get(wallet_class, 0))
+            "wallet_write_conflicts", "MongoDB WriteConflict errors inside a unit of work, by the "
+            "class of the document written (wallet, system shard, other); each one is retried",
+            labels=("account_class",))
+        for account_class, count in self._store.write_conflicts.items():
+            conflicts.add_metric((account_class,), count)
         yield conflicts
 
 

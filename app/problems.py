@@ -30,8 +30,7 @@ def init_app(app):
             headers["Idempotent-Replayed"] = "true"
         if error.status == 401:
             headers["WWW-Authenticate"] = "Bearer"
-        if getattr(error, "retry_after_s", None):
-            headers["Retry-After"] = str(error.retry_after_s)
+        headers.update(getattr(error, "headers", None) or {})  # Retry-After on wallet_busy
         return problem_response(app, error, headers)
 
     @app.errorhandler(HTTPException)

@@ -9,14 +9,10 @@ conserved and that every journal sums to its balance.
 
     make bench                                  # 8 threads, 20 wallets, 10 s, embedded engine
     make bench ARGS="--hot"                     # half of all transfers touch one wallet
-    MONGO_URI=mongodb://... make bench          # server and ledger run on that MongoDB, each
-                                                # in a throwaway database (wallet_bench_<hex>),
-                                                # made with `db init` and dropped after; MONGO_DB
-                                                # (production's data) is never touched
+    MONGO_URI=mongodb://... make bench          # server and ledger run on that MongoDB
     python scripts/loadtest.py --url http://host:8080 --operator-token T   # a running deployment
 """
 import argparse
-import contextlib
 import http.client
 import json
 import os
@@ -37,6 +33,8 @@ from app.money import format_cents, parse_cents  # noqa: E402  (needs ROOT on th
 
 START_BALANCE_CENTS = 1_000_00
 MAX_AMOUNT_CENTS = 50_00
+# The HTTP run's database: never MONGO_DB (that is production's on a real deployment).
+BENCH_DB = f"wallet_bench_{uuid.uuid4().hex[:8]}"
 
 
 def parse_args():
@@ -86,42 +84,15 @@ def free_port():
         return sock.getsockname()[1]
 
 
-@contextlib.contextmanager
-def throwaway_database():
-    """On MongoDB: a database of the run's own, initialised by `db init`, dropped after. Else None.
-
-    The server and the in-process run would otherwise write fake money into MONGO_DB.
-    """
-    uri = os.environ.get("MONGO_URI")
-    if not uri:
-        yield None
-        return
-    name = f"wallet_bench_{uuid.uuid4().hex[:12]}"
-    env = dict(os.environ, MONGO_DB=name, SECRET_KEY=uuid.uuid4().hex, OPERATOR_TOKEN=uuid.uuid4().hex)
-    try:
+def start_server(server_threads, operator_token):
+    port = free_port()
+    # Never MONGO_DB: on a real deployment that is the production database. A throwaway one,
+    # initialised here and dropped by main() after the run.
+    env = dict(os.environ, OPERATOR_TOKEN=operator_token, SECRET_KEY=uuid.uuid4().hex,
+               MONGO_DB=BENCH_DB)
+    if env.get("MONGO_URI"):
         subprocess.run([sys.executable, "-m", "flask", "--app", "app", "db", "init"], cwd=ROOT,
                        env=env, check=True, stdout=subprocess.DEVNULL)
-        yield name
-    finally:
-        from pymongo import MongoClient
-        client = MongoClient(uri)
-        try:
-            client.drop_database(name)
-        finally:
-            client.close()
-
-
-def server_env(operator_token, database):
-    """The server's environment: the caller's, with its own secrets and database."""
-    env = dict(os.environ, OPERATOR_TOKEN=operator_token, SECRET_KEY=uuid.uuid4().hex)
-    if database is not None:
-        env["MONGO_DB"] = database
-    return env
-
-
-def start_server(server_threads, operator_token, database=None):
-    port = free_port()
-    env = server_env(operator_token, database)
     command = [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", str(server_threads),
                "--bind", f"127.0.0.1:{port}", "app:create_app()"]
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
@@ -206,15 +177,17 @@ def http_load(base_url, wallets, args):
     return run_threads(args.threads, args.seconds, step)
 
 
-def ledger_load(args, database):
+def ledger_load(args):
     """The same random transfers through app.ledger in this process: the engine's own rate."""
     from app import audit, create_app, errors, ledger
     from app.idempotency import IdempotencyKey
 
-    config = {"OPERATOR_TOKEN": "bench", "SECRET_KEY": "bench"}
-    if database is not None:
-        config["MONGO_DB"] = database
-    app = create_app(config)
+    database = f"wallet_bench_{uuid.uuid4().hex[:8]}"
+    if os.environ.get("MONGO_URI"):
+        subprocess.run([sys.executable, "-m", "flask", "--app", "app", "db", "init"], cwd=ROOT,
+                       env=dict(os.environ, MONGO_DB=database, OPERATOR_TOKEN="bench",
+                                SECRET_KEY="bench"), check=True, stdout=subprocess.DEVNULL)
+    app = create_app({"OPERATOR_TOKEN": "bench", "SECRET_KEY": "bench", "MONGO_DB": database})
     store = app.extensions["store"]
     wallets = []
     for i in range(args.wallets):
@@ -244,7 +217,8 @@ def ledger_load(args, database):
                             f"deposited {START_BALANCE_CENTS * len(wallets)}")
         return results, elapsed, problems
     finally:
-        store.close()
+        if store.engine == "mongodb":
+            store._client.drop_database(app.config["MONGO_DB"])
 
 
 def verify(base_url, operator_token, wallets):
@@ -300,21 +274,24 @@ def report(title, results, elapsed):
     return done / elapsed, outcomes
 
 
+def drop_bench_database():
+    """The HTTP run's throwaway database goes once the run is over (MongoDB only)."""
+    if os.environ.get("MONGO_URI"):
+        from pymongo import MongoClient
+        with MongoClient(os.environ["MONGO_URI"]) as client:
+            client.drop_database(BENCH_DB)
+
+
 def main():
     args = parse_args()
-    if args.url and not args.operator_token:
-        sys.exit("--url needs --operator-token (or OPERATOR_TOKEN)")
-    with throwaway_database() as server_database, throwaway_database() as ledger_database:
-        return run(args, server_database, ledger_database)
-
-
-def run(args, server_database, ledger_database):
     token = args.operator_token or uuid.uuid4().hex
     server = None
     if args.url:
         base_url = args.url.rstrip("/")
+        if not args.operator_token:
+            sys.exit("--url needs --operator-token (or OPERATOR_TOKEN)")
     else:
-        server, base_url = start_server(args.server_threads, token, server_database)
+        server, base_url = start_server(args.server_threads, token)
     engine = os.environ.get("MONGO_URI") and "mongodb" or "embedded"
     print(f"target {base_url}; engine {engine if not args.url else 'of the target'}; "
           f"{args.threads} client threads, {args.wallets} wallets, {args.seconds:g} s"
@@ -327,9 +304,10 @@ def run(args, server_database, ledger_database):
         if server is not None:
             server.terminate()
             server.wait()
+            drop_bench_database()
     failed = sum(n for o, n in outcomes.items() if o.startswith("5") or o == "connection error")
     if not args.skip_ledger:
-        results, elapsed, ledger_problems = ledger_load(args, ledger_database)
+        results, elapsed, ledger_problems = ledger_load(args)
         ledger_rate, _ = report("ledger in-process", results, elapsed)
         print(f"HTTP / ledger ratio: {http_rate / ledger_rate:.2f}")
         problems += [f"ledger run: {problem}" for problem in ledger_problems]

@@ -4,10 +4,8 @@ import os
 import uuid
 
 import pytest
-from pymongo import MongoClient
 
-from app import audit, create_app, db
-from config import Config
+from app import audit, create_app
 
 OPERATOR_TOKEN = "test-operator-token"
 # A cheap scrypt so tests that sign up hundreds of clients stay quick; production keeps n=2**15.
@@ -39,32 +37,25 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(line)
 
 
-def init_mongo_database(database_name, idempotency_ttl_s=Config.IDEMPOTENCY_TTL_S):
-    """What `flask --app app db init` does, for a test's database (the app only checks)."""
-    client = MongoClient(MONGO_URI)
-    try:
-        db.initialise(db.MongoStore(client, db.mongo_collections(client, database_name)),
-                      idempotency_ttl_s)
-    finally:
-        client.close()
-
-
 def make_app(engine="embedded", **overrides):
-    """An app on the engine; on MongoDB in a fresh, initialised database unless MONGO_DB is given."""
+    """An app on the engine; on MongoDB in a fresh database unless MONGO_DB is given."""
     config = dict(BASE_CONFIG, MONGO_URI=None, **overrides)
     if engine == "mongodb":
         config["MONGO_URI"] = MONGO_URI
         config.setdefault("MONGO_DB", f"wallet_test_{uuid.uuid4().hex[:12]}")
-        init_mongo_database(config["MONGO_DB"], config.get("IDEMPOTENCY_TTL_S", Config.IDEMPOTENCY_TTL_S))
+        init_mongodb(config)
     return create_app(config)
 
 
-def release(app, drop=True):
-    """A test's teardown: drop its MongoDB database, and close the app's client (one per app)."""
-    store = app.extensions["store"]
+def init_mongodb(config):
+    """What `flask --app app db init` does, once per test database: the app at boot only checks."""
+    from app import db
+    from config import Config
+    full = {key: getattr(Config, key) for key in dir(Config) if key.isupper()}
+    full.update(config)
+    store = db.open_store(full)
     try:
-        if drop and store.engine == "mongodb":
-            store.client.drop_database(app.config["MONGO_DB"])
+        db.initialise(store, full["IDEMPOTENCY_TTL_S"])
     finally:
         store.close()
 
@@ -73,7 +64,10 @@ def release(app, drop=True):
 def app(request):
     app = make_app(request.param)
     yield app
-    release(app)
+    store = app.extensions["store"]
+    if store.engine == "mongodb":
+        store._client.drop_database(app.config["MONGO_DB"])
+    store.close()  # one MongoClient per test would otherwise leak its pool and monitor threads
 
 
 @pytest.fixture

@@ -10,37 +10,46 @@ class _Client:
     def __init__(self, uri):
         self.uri = uri
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
     def drop_database(self, name):
         self.dropped.append(name)
 
-    def close(self):
+
+class _Server:
+    def kill(self):
         pass
 
 
 @pytest.fixture
 def mongodb(monkeypatch):
-    runs = []
+    started = {"runs": [], "servers": []}
     monkeypatch.setenv("MONGO_URI", "mongodb://mongo.invalid:27017/?replicaSet=rs0")
     monkeypatch.setenv("MONGO_DB", "wallet")
-    monkeypatch.setattr(loadtest.subprocess, "run", lambda command, **kwargs: runs.append(
-        (command, kwargs["env"]["MONGO_DB"])))
+    monkeypatch.setattr(loadtest.subprocess, "run", lambda command, **kwargs: started["runs"].append(
+        (command[-2:], kwargs["env"]["MONGO_DB"])))
+    monkeypatch.setattr(loadtest.subprocess, "Popen", lambda command, **kwargs: started["servers"].append(
+        kwargs["env"]["MONGO_DB"]) or _Server())
+    monkeypatch.setattr(loadtest.Connection, "request", lambda self, *args, **kwargs: (200, {}))
     monkeypatch.setattr("pymongo.MongoClient", _Client)
     _Client.dropped = []
-    return runs
+    return started
 
 
-def test_a_run_on_mongodb_gets_an_initialised_throwaway_database_dropped_after(mongodb):
-    with pytest.raises(RuntimeError, match="bench failed"):
-        with loadtest.throwaway_database() as name:
-            assert name.startswith("wallet_bench_") and name != "wallet"
-            assert mongodb == [([loadtest.sys.executable, "-m", "flask", "--app", "app", "db", "init"],
-                                name)]
-            assert loadtest.server_env("token", name)["MONGO_DB"] == name
-            raise RuntimeError("bench failed")
-    assert _Client.dropped == [name], "dropped even when the run fails"
+def test_the_server_runs_on_an_initialised_throwaway_database_dropped_after(mongodb):
+    loadtest.start_server(8, "token")
+    assert loadtest.BENCH_DB.startswith("wallet_bench_")
+    assert mongodb["runs"] == [(["db", "init"], loadtest.BENCH_DB)]
+    assert mongodb["servers"] == [loadtest.BENCH_DB], "never MONGO_DB, production's database"
+    loadtest.drop_bench_database()
+    assert _Client.dropped == [loadtest.BENCH_DB]
 
 
-def test_the_embedded_engine_needs_none(monkeypatch):
-    monkeypatch.delenv("MONGO_URI", raising=False)
-    with loadtest.throwaway_database() as name:
-        assert name is None
+def test_the_embedded_engine_drops_nothing(mongodb, monkeypatch):
+    monkeypatch.delenv("MONGO_URI")
+    loadtest.drop_bench_database()
+    assert _Client.dropped == []

@@ -69,12 +69,6 @@ def published_ports(service):
     return ports
 
 
-def seconds(duration):
-    """A compose duration ("1m30s", "30s") in seconds."""
-    units = {"h": 3600, "m": 60, "s": 1}
-    return sum(float(number) * units[unit] for number, unit in re.findall(r"([\d.]+)([hms])", duration))
-
-
 def check_wiring(model, members):
     services = model["services"]
     mongo, api, tests = services["mongo"], services["api"], services["tests"]
@@ -112,25 +106,11 @@ def check_wiring(model, members):
         assert script.rstrip().endswith(
             "if (!hello.primary || !(hello.isWritablePrimary || hello.secondary)) quit(1);")
 
-    # Health checks start a Node mongosh each: a start period, then about every 30 s.
-    for name in members + ["mongo-standalone"]:
-        check = services[name]["healthcheck"]
-        assert 25 <= seconds(check["interval"]) <= 60 and seconds(check["start_period"]) >= 30, name
-
-    # One-shot initialisation before anything that uses the database; the API only checks.
-    init = services["db-init"]
-    assert init["command"] == ["flask", "--app", "app", "db", "init"]
-    assert init["build"]["target"] == "runtime" and init["restart"] == "no"
-    assert init["depends_on"]["mongo"]["condition"] == "service_healthy"
-    assert init["environment"]["MONGO_DB"] == api["environment"]["MONGO_DB"]
+    # The API, the sweeper and the tests name the set and all its members.
     sweeper = services["sweeper"]
-    for service in (api, sweeper, tests):
-        assert service["depends_on"]["db-init"]["condition"] == "service_completed_successfully"
-
-    # The API, the initialisation, the sweeper and the tests name the set and all its members.
     assert sweeper["command"] == ["flask", "--app", "app", "ledger", "sweep"]
     assert sweeper["build"]["target"] == "runtime"
-    for service in (api, init, sweeper, tests):
+    for service in (api, sweeper, tests):
         parsed = uri_parser.parse_uri(service["environment"]["MONGO_URI"])
         options = {key.lower(): value for key, value in parsed["options"].items()}
         assert options["replicaset"] == set_name
@@ -200,3 +180,25 @@ def test_compose_tool_accepts_the_files_and_resolves_the_same_wiring(tool, layou
     run = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     check_wiring(yaml.safe_load(run.stdout), members)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_health_checks_back_off_after_start(layout):
+    files, members = LAYOUTS[layout]
+    services = our_model(files)["services"]
+    for name in members + ["mongo-standalone"]:
+        check = services[name]["healthcheck"]
+        assert check["interval"] == "30s" and check["start_interval"] == "2s", name
+        assert check["start_period"] == "60s", name
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_indexes_are_built_once_by_a_one_shot_init_service_the_api_waits_for(layout):
+    files, members = LAYOUTS[layout]
+    services = our_model(files)["services"]
+    init, api = services["init"], services["api"]
+    assert init["command"] == ["flask", "--app", "app", "db", "init"]
+    assert init["restart"] == "no"
+    for waiting in (api, services["sweeper"]):
+        assert waiting["depends_on"]["init"]["condition"] == "service_completed_successfully"
+    assert init["environment"]["MONGO_URI"] == api["environment"]["MONGO_URI"]
