@@ -33,6 +33,9 @@ from app.embedded_retention import Retention
 from app.embedded_scan import ReadOnlyScan  # noqa: F401 (app.db reaches it here)
 
 _SCALARS = (str, int, bool, bytes)
+# Fields that hold arrays (multikey on MongoDB): an equality hash keyed on the whole array
+# would miss a query for one element, so indexes led by them are left to mongomock's scan.
+MULTIKEY_FIELDS = {"wallet_ids"}
 
 
 def _key(doc, fields):
@@ -241,10 +244,11 @@ class IndexedCollection(mongomock.Collection):
         ttl_s = kwargs.pop("expireAfterSeconds", None)
         name = super().create_index(key_or_list, **kwargs)
         documents = self._store._documents
+        fields = [field for field, _ in helpers.create_index_list(key_or_list)]
         if isinstance(documents, IndexedDocuments):
-            fields = [field for field, _ in helpers.create_index_list(key_or_list)]
             if ttl_s is not None:  # a second call with another TTL re-times it, as collMod does
                 documents.retention.set_ttl(fields[0], ttl_s, documents)
+        if isinstance(documents, IndexedDocuments) and fields[0] not in MULTIKEY_FIELDS:
             for size in range(1, len(fields) + 1):
                 documents.add_hash(tuple(fields[:size]))
                 if size > 1:

@@ -34,15 +34,18 @@ def _settle_secrets(app):
 
 
 def _settle_withdrawals(app):
-    """The provider new withdrawals go to, and the background steps with every provider bound."""
-    from app.ledger import providers, sweeper, withdrawals
+    """The provider new withdrawals go to; the payout steps, every provider bound, join the dispatcher."""
+    from app.ledger import providers, withdrawals
     chosen = app.config["WITHDRAWAL_PROVIDER"] or ("manual" if app.config["MONGO_URI"] else "sandbox")
     if chosen not in providers.PROVIDERS:
         raise RuntimeError(f"WITHDRAWAL_PROVIDER is {chosen!r}; it must be one of "
                            f"{', '.join(providers.PROVIDERS)}")
     app.config["WITHDRAWAL_PROVIDER"] = chosen
-    app.extensions["sweep_steps"] = dict(sweeper.STEPS,
-                                         **withdrawals.steps(providers.from_config(app.config)))
+    steps = app.extensions["withdrawal_steps"] = withdrawals.steps(providers.from_config(app.config))
+    # The dispatcher calls step(dispatcher, moment); ours take (store, moment, limit).
+    app.extensions["dispatch_steps"].extend(
+        lambda dispatcher, moment, step=step: step(dispatcher.store, moment, withdrawals.BATCH)
+        for step in steps.values())
 
 
 def _banner(app):
@@ -56,7 +59,7 @@ def _banner(app):
 
 def create_app(test_config=None):
     """Build the Flask app; ``test_config`` overrides the environment's settings."""
-    from app import auth, cli, db, idempotency, observability, openapi, problems, validation
+    from app import auth, cli, db, dispatch, idempotency, observability, openapi, problems, validation
     from app.routes import register_blueprints
 
     app = Flask(__name__, static_folder=None)  # no static files: /static would be an undocumented route
@@ -74,11 +77,11 @@ def create_app(test_config=None):
     auth.init_app(app)
     cli.init_app(app)
     register_blueprints(app)
-    _settle_withdrawals(app)
     if app.config["SWEEPER_THREAD"]:
         from app.ledger import sweeper
         app.extensions["sweeper"] = sweeper.start_thread(app.extensions["store"],
-                                                         app.config["SWEEP_INTERVAL_S"],
-                                                         app.extensions["sweep_steps"])
+                                                         app.config["SWEEP_INTERVAL_S"])
     _banner(app)
+    dispatch.init_app(app)
+    _settle_withdrawals(app)
     return app

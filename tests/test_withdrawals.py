@@ -5,7 +5,8 @@ from datetime import timedelta
 import pytest
 
 from app import errors, ledger
-from app.ledger import providers, sweeper, units, withdrawals
+from app import dispatch
+from app.ledger import providers, units, withdrawals
 from tests.conftest import OPERATOR_TOKEN, Api, check_ledger, make_app
 
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
@@ -37,9 +38,10 @@ def payouts(api):
 
 
 def sweep_at(app, seconds):
-    """Run every background step as of ``seconds`` from now (a clock the test controls)."""
+    """Run the payout steps as of ``seconds`` from now (a clock the test controls)."""
     moment = units.now() + timedelta(seconds=seconds)
-    return sweeper.sweep(app.extensions["store"], moment, steps=app.extensions["sweep_steps"])
+    return {name: step(app.extensions["store"], moment, 10)
+            for name, step in app.extensions["withdrawal_steps"].items()}
 
 
 @pytest.fixture(params=["sandbox", "manual"])
@@ -131,7 +133,10 @@ def test_sandbox_success_end_to_end(sandbox):
     assert payouts(api) == "30.00"
     assert events(app.extensions["store"], wd["id"]) == [
         "withdrawal.created", "withdrawal.processing", "withdrawal.succeeded"]
-    assert sweep_at(app, 60) == {"holds_expired": 0, "withdrawals_submitted": 0, "withdrawals_settled": 0}
+    succeeded = app.extensions["store"].collections["events"].find_one({"type": "withdrawal.succeeded"})
+    assert (succeeded["data"]["transfer"]["type"], succeeded["data"]["transfer"]["amount"]) == (
+        "withdrawal", "30.00")
+    assert sweep_at(app, 60) == {"withdrawals_submitted": 0, "withdrawals_settled": 0}
     check_ledger(app.extensions["store"])
 
 
@@ -327,3 +332,18 @@ def test_the_provider_defaults_by_engine_and_a_wrong_one_is_refused():
         make_app(WITHDRAWAL_PROVIDER="paypal")
     assert set(providers.from_config({"SANDBOX_SETTLE_S": 0, "SANDBOX_RETURN_S": 0})) == set(
         providers.PROVIDERS)
+
+
+def test_the_events_dispatcher_drives_withdrawals(sandbox):
+    """The payout steps are registered with the dispatcher: its ticks submit and settle."""
+    app, api, sam, sam_wallet = sandbox
+    wd = withdraw(api, sam, sam_wallet, "30.00").json["id"]
+    dispatcher = dispatch.Dispatcher(app.extensions["store"], app.config, app.extensions["dispatch_steps"])
+    start = units.now()
+    dispatcher.clock = lambda: start
+    dispatcher.tick()
+    assert ledger.get_withdrawal(app.extensions["store"], wd)["status"] == "processing"
+    dispatcher.clock = lambda: start + timedelta(seconds=3)
+    dispatcher.tick()
+    assert ledger.get_withdrawal(app.extensions["store"], wd)["status"] == "succeeded"
+    assert wallet(api, sam_wallet) == ("70.00", "0.00", "70.00")

@@ -3,9 +3,7 @@
 Nothing waits for it (expiry never blocks money, see ``expiry``); it keeps the
 stored books close to how they read. Each step is ``step(store, moment, limit)
 -> count`` and does its work in units of its own; another feature adds its step
-to STEPS (payment requests will add theirs). Steps that need more than the store
-(withdrawals need their providers) are bound by the app and passed as ``steps``
-(``app.extensions["sweep_steps"]``).
+to STEPS (payment requests will add theirs).
 """
 import logging
 import threading
@@ -17,17 +15,17 @@ STEPS = {"holds_expired": expiry.sweep_holds}
 BATCH = 500
 
 
-def sweep(store, moment=None, limit=BATCH, steps=None):
-    """Run every step (STEPS unless ``steps``) once; return {step name: how many it wrote down}."""
+def sweep(store, moment=None, limit=BATCH):
+    """Run every step once; return {step name: how many it wrote down}."""
     moment = moment or units.now()
-    return {name: step(store, moment, limit) for name, step in (steps or STEPS).items()}
+    return {name: step(store, moment, limit) for name, step in STEPS.items()}
 
 
-def run(store, interval_s, stop, steps=None):
+def run(store, interval_s, stop):
     """Sweep every ``interval_s`` until ``stop`` (a threading.Event) is set."""
     while not stop.is_set():
         try:
-            done = sweep(store, steps=steps)
+            done = sweep(store)
         except Exception:  # a failed sweep is retried next time; never kill the loop
             log.exception("sweep failed")
         else:
@@ -36,10 +34,9 @@ def run(store, interval_s, stop, steps=None):
         stop.wait(interval_s)
 
 
-def start_thread(store, interval_s, steps=None):
+def start_thread(store, interval_s):
     """The sweeper as a daemon thread of this process (the embedded engine's data lives here)."""
     stop = threading.Event()
-    thread = threading.Thread(target=run, args=(store, interval_s, stop, steps), name="sweeper",
-                              daemon=True)
+    thread = threading.Thread(target=run, args=(store, interval_s, stop), name="sweeper", daemon=True)
     thread.start()
     return thread, stop

@@ -30,6 +30,7 @@ TRANSITIONS = {"processing": ("pending",), "succeeded": ("processing",),
                "failed": ("processing",), "returned": ("succeeded",)}
 SETTLE_OUTCOMES = ("succeeded", "failed", "returned")
 OPERATOR_FAILURE = "failed_by_operator"
+BATCH = 100  # withdrawals a background step takes per round
 
 
 def ok(result):
@@ -89,8 +90,11 @@ def step(tx, withdrawal_id, status, moment, reference=None, failure_reason=None,
         return_document=ReturnDocument.AFTER)
     if moved is None:
         raise errors.InvalidWithdrawalTransition(f"withdrawal {withdrawal_id} changed meanwhile")
-    _move_money(tx, moved, moment)
-    events.emit(tx, f"withdrawal.{status}", [moved["wallet_id"]], render.withdrawal(moved), moment)
+    posted = _move_money(tx, moved, moment)
+    data = render.withdrawal(moved)
+    if posted is not None:
+        data["transfer"] = render.transfer(posted.transfer)
+    events.emit(tx, f"withdrawal.{status}", [moved["wallet_id"]], data, moment)
     return moved
 
 
@@ -101,15 +105,16 @@ def _move_money(tx, withdrawal, moment):
     record = {"amount_cents": amount, "withdrawal_id": withdrawal["_id"], "details": withdrawal["details"],
               "from_client_id": None, "to_client_id": None, "from_wallet_id": None, "to_wallet_id": None}
     if status == "succeeded":
-        post(tx, dict(record, _id=withdrawal["transfer_id"], type="withdrawal", from_wallet_id=wallet_id,
-                      from_client_id=withdrawal["client_id"]), [
-            Posting(wallet_id, -amount, "withdrawal"),
-            Posting(accounts.system_shard("payouts"), amount)], moment)
-    elif status == "returned":
-        post(tx, dict(record, _id=withdrawal["return_transfer_id"], type="withdrawal_return",
-                      to_wallet_id=wallet_id, to_client_id=withdrawal["client_id"]), [
-            Posting(accounts.system_shard("payouts"), -amount),
-            Posting(wallet_id, amount, "withdrawal_return")], moment)
+        out = dict(record, _id=withdrawal["transfer_id"], type="withdrawal", from_wallet_id=wallet_id,
+                   from_client_id=withdrawal["client_id"])
+        return post(tx, out, [Posting(wallet_id, -amount, "withdrawal"),
+                              Posting(accounts.system_shard("payouts"), amount)], moment)
+    if status == "returned":
+        back = dict(record, _id=withdrawal["return_transfer_id"], type="withdrawal_return",
+                    to_wallet_id=wallet_id, to_client_id=withdrawal["client_id"])
+        return post(tx, back, [Posting(accounts.system_shard("payouts"), -amount),
+                               Posting(wallet_id, amount, "withdrawal_return")], moment)
+    return None
 
 
 def settle(store, withdrawal_id, outcome, reference=None, failure_reason=None, idem=None):
