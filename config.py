@@ -30,3 +30,7 @@ class Config:
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
     # Documents the audit fetches per round trip; it never holds more than a batch.
     AUDIT_BATCH_SIZE = _int("AUDIT_BATCH_SIZE", 1000)
+    # The limits a new wallet starts with, as PUT /wallets/{id}/limits takes them (JSON), e.g.
+    # {"max_balance": "1000.00", "daily_out_amount": "500.00"}. None by default.
+    # Read (and checked: a bad one stops the start) by app/factory.py.
+    DEFAULT_LIMITS = os.environ.get("DEFAULT_LIMITS") or "{}"

@@ -71,7 +71,8 @@ ENDPOINTS = (
              description="Another client's wallet is 404, exactly like one that does not exist."),
     Endpoint("POST", "/wallets/{wallet_id}/deposits", "createDeposit", "Wallets",
              "Top a wallet up (operator only)", OPERATOR, (201, "Deposit", JSON),
-             body="deposit_create", idempotent=True, errors={404: ("wallet_not_found",)},
+             body="deposit_create", idempotent=True,
+             errors={404: ("wallet_not_found",), 422: ("limit_exceeded",)},
              links={"GetWallet": _link("getWallet", wallet_id="$response.body#/wallet_id"),
                     "TransferFromWallet": _link("createTransfer",
                                                 {"from_wallet_id": "$response.body#/wallet_id"})}),
@@ -83,7 +84,7 @@ ENDPOINTS = (
              "Move money from one of the caller's wallets to any other wallet", CLIENT,
              (201, "Transfer", JSON), body="transfer_create", idempotent=True,
              errors={404: ("wallet_not_found",), 422: ("wallet_not_found", "accounts_must_be_different",
-                                                       "insufficient_funds")},
+                                                       "insufficient_funds", "limit_exceeded")},
              links={"GetTransfer": _link("getTransfer", transfer_id="$response.body#/id"),
                     "GetSender": _link("getWallet", wallet_id="$response.body#/from_wallet_id"),
                     "ListSenderOperations": _link("listOperations",
@@ -102,6 +103,23 @@ ENDPOINTS = (
                          "names none). The statement is fixed at the wallet's version when the request "
                          "starts; opening balance + in - out = closing balance. Sent as an attachment "
                          "(`Content-Disposition`)."),
+    Endpoint("GET", "/wallets/{wallet_id}/balance", "getBalanceAsOf", "Wallets",
+             "A wallet's posted balance as of a moment or a journal position", EITHER,
+             (200, "BalanceAsOf", JSON), query=("at", "seq"),
+             errors={400: ("validation_failed",), 404: ("wallet_not_found",)},
+             description="Exactly one of `at` and `seq`. The balance right after the last journal "
+                         "entry at or before `at` (an entry of that very millisecond counts) or "
+                         "`seq`; `\"0.00\"` and seq 0 before the first. The cut is the statement's: "
+                         "the same number opens the statement from `at` plus 1 ms."),
+    Endpoint("GET", "/wallets/{wallet_id}/limits", "getLimits", "Wallets",
+             "A wallet's limits, today's usage (UTC) and what is left", EITHER,
+             (200, "LimitsStatus", JSON), errors={404: ("wallet_not_found",)}),
+    Endpoint("PUT", "/wallets/{wallet_id}/limits", "putLimits", "Wallets",
+             "Set a wallet's limits (operator only)", OPERATOR, (200, "Limits", JSON),
+             body="limits_update", errors={404: ("wallet_not_found",)},
+             description="A field left out keeps its value; `null` removes that limit. Debits "
+                         "and credits that would pass a limit are 422 `limit_exceeded`, with "
+                         "`limit` and `remaining` in the problem."),
     Endpoint("GET", "/audit", "getAudit", "Service", "Whether the books balance (operator only)",
              OPERATOR, (200, "Audit", JSON),
              description="Every audit rule over all wallets, the journal and the transfers, read at "

@@ -87,7 +87,11 @@ def system_balances(db):
     return [totals[name] for name in SYSTEM_ACCOUNTS if name in totals]
 
 
-def new_wallet(client_id, moment):
-    return {"_id": new_id("wal"), "client_id": client_id, "currency": CURRENCY, "kind": "wallet",
-            "balance_cents": 0, "held_cents": 0, "available_cents": 0, "version": 0,
-            "created_at": moment, "updated_at": moment}
+def new_wallet(client_id, moment, limits=None):
+    """An empty wallet; ``limits`` (stored form, app/ledger/limits.py) only when it has some."""
+    wallet = {"_id": new_id("wal"), "client_id": client_id, "currency": CURRENCY, "kind": "wallet",
+              "balance_cents": 0, "held_cents": 0, "available_cents": 0, "version": 0,
+              "created_at": moment, "updated_at": moment}
+    if limits:
+        wallet["limits"] = dict(limits)
+    return wallet
