@@ -48,8 +48,8 @@ def opening(client, headers, wallet_id, moment):
     (timedelta(hours=2, milliseconds=-1), 1, "10.00"),
     (timedelta(hours=2, minutes=59), 2, "7.50"),
     (timedelta(days=30), 3, "107.50")])                      # after the last
-def test_before_and_between_entries_it_is_the_statements_opening(client, history, offset,
-                                                                  expected_seq, expected):
+def test_before_and_between_entries_it_is_the_statements_opening(
+        client, history, offset, expected_seq, expected):
     alice, wallet_id = history
     moment = START + offset
     body = balance(client, alice, wallet_id, at=stamp(moment))

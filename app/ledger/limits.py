@@ -111,23 +111,27 @@ def charge_out(tx, wallet, amount_cents, moment):
         return None
     day = day_of(moment)
     key = {"_id": usage_id(wallet["_id"], day)}
-    # Create-if-missing first: the guarded $inc below must never upsert, or a refused
-    # guard would insert a second document with this _id (DuplicateKeyError, not a refusal).
-    # Two first-of-the-day writers may still collide here; units.run retries the unit.
-    tx.limit_usage.find_one_and_update(key, {"$setOnInsert": {
-        "wallet_id": wallet["_id"], "day": day, "out_amount_cents": 0, "out_count": 0,
-        "expires_at": datetime.combine(moment.date(), time()) + USAGE_KEPT}}, upsert=True)
     guard = dict(key)
     if limits["daily_out_amount"] is not None:
         guard["out_amount_cents"] = {"$lte": limits["daily_out_amount"] - amount_cents}
     if limits["daily_out_count"] is not None:
         guard["out_count"] = {"$lte": limits["daily_out_count"] - 1}
-    charged = tx.limit_usage.find_one_and_update(
-        guard, {"$inc": {"out_amount_cents": amount_cents, "out_count": 1}},
-        return_document=ReturnDocument.AFTER)
-    if charged is None:
-        raise _daily_refusal(limits, tx.limit_usage.find_one(key), amount_cents)
-    return day
+    charge = {"$inc": {"out_amount_cents": amount_cents, "out_count": 1}}
+    if tx.limit_usage.find_one_and_update(guard, charge) is not None:
+        return day
+    usage = tx.limit_usage.find_one(key)
+    if usage is None:
+        # The day's first debit: create the document, then the same guarded $inc. Never one
+        # guarded upsert: a refused guard would insert a second document with this _id
+        # (DuplicateKeyError, not a refusal). Two first-of-the-day writers may collide on
+        # this insert; units.run runs the loser's unit again, and it finds the document.
+        tx.limit_usage.find_one_and_update(key, {"$setOnInsert": {
+            "wallet_id": wallet["_id"], "day": day, "out_amount_cents": 0, "out_count": 0,
+            "expires_at": datetime.combine(moment.date(), time()) + USAGE_KEPT}}, upsert=True)
+        if tx.limit_usage.find_one_and_update(guard, charge) is not None:
+            return day
+        usage = tx.limit_usage.find_one(key)
+    raise _daily_refusal(limits, usage, amount_cents)
 
 
 def _daily_refusal(limits, usage, amount_cents):
