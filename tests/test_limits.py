@@ -1,6 +1,6 @@
 """Wallet limits: each rule and its refusal, a concurrent storm, the UTC day roll-over."""
 import threading
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from pymongo.errors import DuplicateKeyError
@@ -148,15 +148,18 @@ def test_concurrent_debits_never_pass_the_daily_limit(app, api, pair):
 def test_the_day_rolls_over_at_midnight_utc(api, client, pair, monkeypatch):
     alice, alice_wallet, bob, bob_wallet = pair
     put_limits(client, api, alice_wallet, daily_out_amount="10.00")
-    clock = [datetime(2026, 12, 1, 23, 59, 59, 999000)]
+    # Today's last millisecond (a real date: usage documents expire 35 days after their day).
+    today = units.now().date()
+    clock = [datetime.combine(today + timedelta(days=1), time()) - timedelta(milliseconds=1)]
     monkeypatch.setattr(units, "now", lambda: clock[0])
+    tomorrow = (today + timedelta(days=1)).isoformat()
     assert api.transfer(alice, alice_wallet, bob_wallet, "10.00").status_code == 201
     assert_refused(api.transfer(alice, alice_wallet, bob_wallet, "0.01"), "daily_out_amount", "0.00")
     body = client.get(f"/wallets/{alice_wallet}/limits", headers=alice).json
-    assert (body["usage"]["day"], body["resets_at"]) == ("2026-12-01", "2026-12-02T00:00:00.000Z")
+    assert (body["usage"]["day"], body["resets_at"]) == (today.isoformat(), f"{tomorrow}T00:00:00.000Z")
     clock[0] += timedelta(milliseconds=1)
     body = client.get(f"/wallets/{alice_wallet}/limits", headers=alice).json
-    assert body["usage"] == {"day": "2026-12-02", "out_amount": "0.00", "out_count": 0}
+    assert body["usage"] == {"day": tomorrow, "out_amount": "0.00", "out_count": 0}
     assert api.transfer(alice, alice_wallet, bob_wallet, "10.00").status_code == 201
     assert_refused(api.transfer(alice, alice_wallet, bob_wallet, "0.01"), "daily_out_amount", "0.00")
 
