@@ -5,6 +5,7 @@
 - ``postings``: the one writer; postings that do not sum to zero are refused.
 - ``transfers``: deposits and transfers, each one posted transfer.
 - ``clients``: sign-up and log-in reads.
+- ``limits``: wallet limits and their daily usage, enforced by ``postings.post``.
 - ``units``: ids, the clock and the idempotent unit of work.
 """
 from app.ledger.clients import create_client, find_login, get_client
