@@ -226,3 +226,53 @@ def test_a_unit_that_loses_an_insert_race_runs_again(store):
 
     assert units.run(store, None, work) == ("ok", False)
     assert len(attempts) == 2
+
+
+def hold(api, headers, from_id, to_id, amount, **extra):
+    body = dict({"from_wallet_id": from_id, "to_wallet_id": to_id, "amount": amount}, **extra)
+    return api.client.post("/holds", json=body, headers=headers)
+
+
+def usage(client, headers, wallet_id):
+    body = client.get(f"/wallets/{wallet_id}/limits", headers=headers).json["usage"]
+    return body["out_amount"], body["out_count"]
+
+
+def test_a_hold_counts_when_placed_and_is_given_back_when_voided(api, client, pair):
+    alice, alice_wallet, bob, bob_wallet = pair
+    put_limits(client, api, alice_wallet, daily_out_amount="50.00", per_transfer_max="40.00")
+    assert_refused(hold(api, alice, alice_wallet, bob_wallet, "40.01"), "per_transfer_max", "40.00")
+    placed = hold(api, alice, alice_wallet, bob_wallet, "40.00")
+    assert placed.status_code == 201 and usage(client, alice, alice_wallet) == ("40.00", 1)
+    assert_refused(api.transfer(alice, alice_wallet, bob_wallet, "10.01"), "daily_out_amount", "10.00")
+    assert_refused(hold(api, alice, alice_wallet, bob_wallet, "10.01"), "daily_out_amount", "10.00")
+    # A capture was counted when the hold was placed: it does not count again.
+    captured = client.post(f"/holds/{placed.json['id']}/capture", json={"amount": "15.00"}, headers=bob)
+    assert captured.status_code == 200 and usage(client, alice, alice_wallet) == ("40.00", 1)
+    voided = client.post(f"/holds/{placed.json['id']}/void", headers=bob)
+    assert voided.status_code == 200 and usage(client, alice, alice_wallet) == ("15.00", 1)
+    assert wallet_state(client, api, alice_wallet) == ("85.00", 2)
+    check_ledger(client.application.extensions["store"])
+
+
+def test_an_expired_hold_gives_its_amount_back(api, client, store, pair, monkeypatch):
+    alice, alice_wallet, bob, bob_wallet = pair
+    put_limits(client, api, alice_wallet, daily_out_amount="50.00", daily_out_count=1)
+    assert hold(api, alice, alice_wallet, bob_wallet, "50.00", expires_in_s=1).status_code == 201
+    assert_refused(api.transfer(alice, alice_wallet, bob_wallet, "1.00"), "daily_out_amount", "0.00")
+    later = units.now() + timedelta(seconds=2)
+    monkeypatch.setattr(units, "now", lambda: later)
+    # The debit first writes down its wallet's due expiries, in its own unit: the room is back.
+    assert api.transfer(alice, alice_wallet, bob_wallet, "50.00").status_code == 201
+    assert usage(client, alice, alice_wallet) == ("50.00", 1)
+
+
+def test_max_balance_holds_on_a_capture(api, client, pair):
+    alice, alice_wallet, bob, bob_wallet = pair
+    placed = hold(api, alice, alice_wallet, bob_wallet, "30.00").json
+    put_limits(client, api, bob_wallet, max_balance="20.00")
+    refused = client.post(f"/holds/{placed['id']}/capture", json={}, headers=bob)
+    assert_refused(refused, "max_balance", "20.00")
+    assert client.post(f"/holds/{placed['id']}/capture", json={"amount": "20.00"},
+                       headers=bob).status_code == 200
+    assert wallet_state(client, api, bob_wallet) == ("20.00", 1)

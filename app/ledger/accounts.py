@@ -95,3 +95,27 @@ def new_wallet(client_id, moment, limits=None):
     if limits:
         wallet["limits"] = dict(limits)
     return wallet
+
+
+def reserve(tx, wallet_id, amount_cents, moment, guard=None):
+    """Move ``amount_cents`` of a wallet's available money to held; None if available is short
+    (or ``guard``, more clauses of the filter, does not hold).
+
+    The guard is in the filter, so two reservations can never both spend the same money.
+    """
+    assert amount_cents > 0, amount_cents
+    return tx.wallets.find_one_and_update(
+        dict({"_id": wallet_id, "available_cents": {"$gte": amount_cents}}, **(guard or {})),
+        {"$inc": {"held_cents": amount_cents, "available_cents": -amount_cents},
+         "$set": {"updated_at": moment}})
+
+
+def release(tx, wallet_id, amount_cents, moment):
+    """Give ``amount_cents`` of held money back to available (a void, an expiry, a capture)."""
+    assert amount_cents > 0, amount_cents
+    wallet = tx.wallets.find_one_and_update(
+        {"_id": wallet_id, "held_cents": {"$gte": amount_cents}},
+        {"$inc": {"held_cents": -amount_cents, "available_cents": amount_cents},
+         "$set": {"updated_at": moment}})
+    assert wallet is not None, f"held_underflow: wallet {wallet_id} holds less than {amount_cents}"
+    return wallet

@@ -143,14 +143,16 @@ def _daily_refusal(limits, usage, amount_cents):
                                 "daily_out_count", left["daily_out_count"])
 
 
-def give_back(tx, wallet_id, amount_cents, day):
-    """Undo ``charge_out`` of ``day`` (a hold voided or expired); nothing if that day is not counted."""
-    if day is None:
+def give_back(tx, wallet_id, amount_cents, day, count=1):
+    """Undo ``charge_out`` of ``day`` (a hold voided or expired: its amount and ``count`` 1; the
+    uncaptured rest of a partly captured hold: that amount, ``count`` 0). Nothing if ``day``
+    is None (not counted) or no longer kept."""
+    if day is None or amount_cents <= 0:
         return
     tx.limit_usage.find_one_and_update(
         {"_id": usage_id(wallet_id, day), "out_amount_cents": {"$gte": amount_cents},
-         "out_count": {"$gte": 1}},
-        {"$inc": {"out_amount_cents": -amount_cents, "out_count": -1}})
+         "out_count": {"$gte": count}},
+        {"$inc": {"out_amount_cents": -amount_cents, "out_count": -count}})
 
 
 def remaining(limits, usage, balance_cents):

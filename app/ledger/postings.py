@@ -13,7 +13,8 @@ out limits by a guarded ``$inc`` of the wallet's usage document right after its 
 Order of writes: guarded debits first, so a refusal happens before any write;
 then system shards; the credited wallets last, so the document most likely to be
 hot (a receiver many pay) is held for the shortest time. All journal entries go
-in one ``insert_many``.
+in one ``insert_many``. Before a wallet is debited, its holds that have expired are
+released in the same unit (``expiry.expire_due``), so expiry never blocks money.
 """
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -21,7 +22,7 @@ from typing import NamedTuple
 from pymongo import ReturnDocument
 
 from app import errors
-from app.ledger import accounts, entry_types, limits
+from app.ledger import accounts, entry_types, expiry, limits
 from app.ledger.units import new_id
 
 
@@ -58,7 +59,10 @@ def post(tx, transfer, postings, moment):
         if accounts.is_system(posting.account_id):
             accounts.move_system(tx, posting.account_id, posting.amount_cents, moment)
             continue
-        wallet = _move_wallet(tx, posting, moment)
+        if posting.amount_cents < 0:
+            expiry.expire_due(tx, posting.account_id, moment)
+        # A hold's capture was counted against the payer's out limits when the hold was placed.
+        wallet = _move_wallet(tx, posting, moment, counted="hold_id" in transfer)
         after[posting.account_id] = wallet
         entries.append(_entry(wallet, posting, transfer, moment))
     by_account = {entry["wallet_id"]: entry for entry in entries}
@@ -85,13 +89,16 @@ def _assert_balanced(postings):
             entry_types.check(p.entry_type, p.amount_cents)
 
 
-def _move_wallet(tx, posting, moment):
-    """``$inc`` one client wallet; a debit only while its available money and limits allow it."""
+def _move_wallet(tx, posting, moment, counted=False):
+    """``$inc`` one client wallet; a debit only while its available money and limits allow it.
+
+    ``counted``: the debit was already checked and counted against the out limits (a hold)."""
     amount = posting.amount_cents
     wallet_filter = {"_id": posting.account_id}
     if amount < 0:
         wallet_filter["available_cents"] = {"$gte": -amount}
-        wallet_filter.update(limits.debit_guard(-amount))
+        if not counted:
+            wallet_filter.update(limits.debit_guard(-amount))
     else:
         wallet_filter.update(limits.credit_guard(amount))
     wallet = tx.wallets.find_one_and_update(
@@ -101,7 +108,7 @@ def _move_wallet(tx, posting, moment):
         return_document=ReturnDocument.AFTER)
     if wallet is None:
         raise _refusal(tx, posting)
-    if amount < 0:
+    if amount < 0 and not counted:
         limits.charge_out(tx, wallet, -amount, moment)
     return wallet
 
@@ -125,4 +132,5 @@ def _entry(wallet, posting, transfer, moment):
         "balance_after_cents": wallet["balance_cents"],
         "counterparty_wallet_id": posting.counterparty, "transfer_id": transfer["_id"],
         "details": transfer.get("details"), "created_at": moment,
+        **({"hold_id": transfer["hold_id"]} if "hold_id" in transfer else {}),
     }

@@ -34,9 +34,10 @@ def created(payload, replayed):
 
 
 def register_blueprints(app):
-    from app.routes import (audit, clients, docs, health, limits, reports, system_accounts, tokens,
-                            transfers, wallets)
-    for module in (audit, clients, docs, health, limits, reports, system_accounts, tokens, transfers,
+    from app.routes import (audit, clients, docs, health, holds, limits, reports, system_accounts,
+                            tokens, transfers, wallets)
+    for module in (audit, clients, docs, health, holds, limits, reports, system_accounts, tokens,
+                   transfers,
                    wallets):
         app.register_blueprint(module.bp)
     app.register_blueprint(docs.swagger_ui())
