@@ -47,6 +47,7 @@ def test_a_new_wallet_has_no_limits(api, client, pair):
 
 def test_put_sets_removes_and_keeps(api, client, pair):
     _, alice_wallet, _, _ = pair
+    assert put_limits(client, api, alice_wallet, daily_out_count=29.0)["daily_out_count"] == 29
     assert put_limits(client, api, alice_wallet, max_balance="1000", daily_out_count=3) == dict(
         NO_LIMITS, max_balance="1000.00", daily_out_count=3)
     # A field left out keeps its value; null removes the limit.
