@@ -25,8 +25,8 @@ class Config:
     PORT = _int("PORT", 8080)
     TOKEN_LIFETIME_S = _int("TOKEN_LIFETIME_S", 3600)
     IDEMPOTENCY_TTL_S = _int("IDEMPOTENCY_TTL_S", 24 * 3600)
-    # Embedded engine: records one caller (a client, the operator, or all sign-ups together)
-    # keeps at most; past it the oldest is dropped, and a retry of its key runs again.
+    # Embedded engine: records one client (or all sign-ups together) keeps at most; past it the
+    # oldest is dropped, and a retry of its key runs again. The operator's are never capped.
     IDEMPOTENCY_MAX_PER_SCOPE = _int("IDEMPOTENCY_MAX_PER_SCOPE", 10_000)
     # werkzeug method string; scrypt with n=2**15 costs ~50-100 ms a hash on purpose.
     PASSWORD_HASH_METHOD = os.environ.get("PASSWORD_HASH_METHOD", "scrypt:32768:8:1")
@@ -83,3 +83,7 @@ class Config:
     # smtp://[user:password@]host[:port] or smtps://...; unset: no e-mail notices.
     SMTP_URL = os.environ.get("SMTP_URL") or None
     SMTP_FROM = os.environ.get("SMTP_FROM", "wallet@localhost")
+    # The limits a new wallet starts with, as PUT /wallets/{id}/limits takes them (JSON), e.g.
+    # {"max_balance": "1000.00", "daily_out_amount": "500.00"}. None by default.
+    # Read (and checked: a bad one stops the start) by app/factory.py.
+    DEFAULT_LIMITS = os.environ.get("DEFAULT_LIMITS") or "{}"

@@ -299,10 +299,11 @@ def _may_move(update, indexed):
     return any(path.split(".")[0] in indexed for fields in update.values() for path in fields)
 
 
-def cap_per_value(collection, field, most):
-    """Keep at most ``most`` documents per value of ``field``; an insert past it drops the oldest."""
+def cap_per_value(collection, field, most, exempt=()):
+    """Keep at most ``most`` documents per value of ``field`` (but those in ``exempt``); an
+    insert past it drops the oldest."""
     documents = collection._store._documents
-    documents.retention.set_cap(field, most, documents)
+    documents.retention.set_cap(field, most, documents, exempt)
 
 
 def open_database(name, collection_names):

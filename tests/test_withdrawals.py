@@ -347,3 +347,26 @@ def test_the_events_dispatcher_drives_withdrawals(sandbox):
     dispatcher.tick()
     assert ledger.get_withdrawal(app.extensions["store"], wd)["status"] == "succeeded"
     assert wallet(api, sam_wallet) == ("70.00", "0.00", "70.00")
+
+
+def test_limits_count_a_withdrawal_when_it_is_held_and_give_it_back_when_it_fails(manual):
+    app, api, sam, sam_wallet = manual
+    limits = api.client.put(f"/wallets/{sam_wallet}/limits", json={"daily_out_amount": "50.00",
+                                                                   "per_transfer_max": "45.00"},
+                            headers=OPERATOR)
+    assert limits.status_code == 200, limits.json
+    too_big = withdraw(api, sam, sam_wallet, "46.00").json
+    assert (too_big["code"], too_big["limit"]) == ("limit_exceeded", "per_transfer_max")
+    first = withdraw(api, sam, sam_wallet, "40.00").json["id"]
+    refused = withdraw(api, sam, sam_wallet, "20.00").json
+    assert (refused["code"], refused["limit"]) == ("limit_exceeded", "daily_out_amount")
+    sweep_at(app, 0)
+    settle(api, first, "failed")
+    assert withdraw(api, sam, sam_wallet, "20.00").status_code == 201  # the failure gave it back
+    second = ledger.list_withdrawals(app.extensions["store"], sam_wallet, 1)[0][0]["_id"]
+    sweep_at(app, 0)
+    assert settle(api, second, "succeeded").status_code == 200  # counted once, at creation
+    assert withdraw(api, sam, sam_wallet, "30.01").json["code"] == "limit_exceeded"
+    assert settle(api, second, "returned").status_code == 200
+    assert wallet(api, sam_wallet) == ("100.00", "0.00", "100.00")
+    check_ledger(app.extensions["store"])

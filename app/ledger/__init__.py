@@ -7,7 +7,8 @@
 - ``clients``: sign-up and log-in reads.
 - ``holds``: reserve, capture (in parts), void; ``expiry``: holds past expires_at.
 - ``withdrawals``: money out through a payout provider (``providers``), held until it settles.
-- ``sweeper``: the background steps that write expiries down and drive withdrawals.
+- ``sweeper``: the background steps that write expiries down.
+- ``limits``: wallet limits and their daily usage, enforced by ``postings.post``.
 - ``units``: ids, the clock and the idempotent unit of work.
 """
 from app.ledger.clients import create_client, find_login, get_client

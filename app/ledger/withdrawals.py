@@ -19,7 +19,7 @@ from functools import partial
 from pymongo import DESCENDING, ReturnDocument
 
 from app import errors, render
-from app.ledger import accounts, events, expiry, units
+from app.ledger import accounts, events, expiry, limits, units
 from app.ledger.postings import Posting, post
 from app.ledger.units import new_id, run
 from app.money import MAX_AMOUNT_CENTS
@@ -48,14 +48,19 @@ def create_withdrawal(store, client_id, wallet_id, amount_cents, destination, pr
             raise errors.WalletNotFound(f"you have no wallet {wallet_id}")
         moment = units.now()
         expiry.expire_due(tx, wallet_id, moment)  # their money counts as available again
-        if accounts.reserve(tx, wallet_id, amount_cents, moment) is None:
-            raise errors.InsufficientFunds(f"wallet {wallet_id} has less available money than the amount")
+        reserved = accounts.reserve(tx, wallet_id, amount_cents, moment,
+                                    guard=limits.debit_guard(amount_cents))
+        if reserved is None:
+            raise limits.refusal(tx.wallets.find_one({"_id": wallet_id}), -amount_cents) or \
+                errors.InsufficientFunds(f"wallet {wallet_id} has less available money than the amount")
         withdrawal = {
             "_id": new_id("wd"), "wallet_id": wallet_id, "client_id": client_id,
             "amount_cents": amount_cents, "destination": dict(destination), "details": details,
             "status": "pending", "provider": provider, "provider_reference": None,
             "failure_reason": None, "system_account": "payouts", "awaiting_return": False,
-            "transfer_id": None, "return_transfer_id": None, "created_at": moment, "updated_at": moment}
+            "transfer_id": None, "return_transfer_id": None, "created_at": moment, "updated_at": moment,
+            # Counted against the daily out limits now, like a hold; given back if it fails.
+            "limit_day": limits.charge_out(tx, reserved, amount_cents, moment)}
         tx.withdrawals.insert_one(withdrawal)
         events.emit(tx, "withdrawal.created", [wallet_id], render.withdrawal(withdrawal), moment)
         return units.success(withdrawal)
@@ -102,6 +107,8 @@ def _move_money(tx, withdrawal, moment):
     wallet_id, amount, status = withdrawal["wallet_id"], withdrawal["amount_cents"], withdrawal["status"]
     if status in ("succeeded", "failed"):
         accounts.release(tx, wallet_id, amount, moment)
+    if status == "failed":
+        limits.give_back(tx, wallet_id, amount, withdrawal.get("limit_day"))
     record = {"amount_cents": amount, "withdrawal_id": withdrawal["_id"], "details": withdrawal["details"],
               "from_client_id": None, "to_client_id": None, "from_wallet_id": None, "to_wallet_id": None}
     if status == "succeeded":
