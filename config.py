@@ -30,3 +30,7 @@ class Config:
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
     # Documents the audit fetches per round trip; it never holds more than a batch.
     AUDIT_BATCH_SIZE = _int("AUDIT_BATCH_SIZE", 1000)
+    # Pending payment requests one payee wallet may have open towards one payer wallet.
+    MAX_PENDING_REQUESTS_PER_PAYER = _int("MAX_PENDING_REQUESTS_PER_PAYER", 20)
+    # How often the sweeper runs (a thread of the server on the embedded engine); 0: never.
+    SWEEP_INTERVAL_S = _int("SWEEP_INTERVAL_S", 60)

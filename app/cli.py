@@ -1,11 +1,13 @@
-"""Console commands: ``flask --app app ledger verify``."""
+"""Console commands: ``flask --app app ledger verify`` and ``ledger sweep``."""
 import json
+import time
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
 from app import audit, render
+from app.ledger import sweeper
 
 ledger_cli = AppGroup("ledger", help="Check the books.")
 
@@ -26,6 +28,20 @@ def verify(batch_size, as_json):
         raise SystemExit(1)
 
 
+@ledger_cli.command("sweep")
+@click.option("--every", "every_s", type=click.IntRange(0), default=0,
+              help="Seconds between rounds; 0 (the default) sweeps once and exits.")
+def sweep(every_s):
+    """Write down what time has changed (expired payment requests); the sweeper process on MongoDB."""
+    store = current_app.extensions["store"]
+    while True:
+        for step, changed in sweeper.sweep(store).items():
+            click.echo(f"{step}: {changed}")
+        if not every_s:
+            return
+        time.sleep(every_s)
+
+
 def _print_report(engine, result):
     click.echo(f"engine: {engine}")
     click.echo(f"wallets: {result['wallets']}  entries: {result['entries']}  "
@@ -41,3 +57,7 @@ def _print_report(engine, result):
 
 def init_app(app):
     app.cli.add_command(ledger_cli)
+    store = app.extensions["store"]
+    # Embedded: the data is in this process, so the sweeper must be too. Tests sweep by hand.
+    if store.engine == "embedded" and app.config["SWEEP_INTERVAL_S"] and not app.testing:
+        sweeper.start_thread(store, app.config["SWEEP_INTERVAL_S"])

@@ -19,7 +19,7 @@ from app import embedded
 from app.ledger import accounts
 
 COLLECTIONS = ("clients", "wallets", "system_accounts", "operations", "transfers", "idempotency",
-               "events", "meta")
+               "events", "meta", "payment_requests", "payment_request_pairs")
 # The data model's version, recorded in meta at initialisation. 2: double-entry (system
 # accounts, postings, held and available). No version-1 database was ever deployed.
 SCHEMA_VERSION = 2
@@ -41,6 +41,13 @@ def create_indexes(collections, idempotency_ttl_s):
     collections["transfers"].create_index([("from_wallet_id", ASCENDING), ("created_at", DESCENDING)])
     collections["idempotency"].create_index(
         [("scope", ASCENDING), ("key", ASCENDING)], unique=True)
+    # A client's requests, newest first, as payer or as payee; the sweeper's lapsed ones; a pair's.
+    for party in ("from_client_id", "to_client_id"):
+        collections["payment_requests"].create_index(
+            [(party, ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)])
+    collections["payment_requests"].create_index([("status", ASCENDING), ("expires_at", ASCENDING)])
+    collections["payment_requests"].create_index(
+        [("to_wallet_id", ASCENDING), ("from_wallet_id", ASCENDING), ("status", ASCENDING)])
     _ttl_index(collections["idempotency"], "created_at", idempotency_ttl_s)
 
 

@@ -41,10 +41,14 @@ Forbidden = _error("Forbidden", 403, "forbidden", "Not allowed for this caller")
 NotFound = _error("NotFound", 404, "not_found", "Not found")
 WalletNotFound = _error("WalletNotFound", 404, "wallet_not_found", "Wallet not found")
 TransferNotFound = _error("TransferNotFound", 404, "transfer_not_found", "Transfer not found")
+PaymentRequestNotFound = _error("PaymentRequestNotFound", 404, "payment_request_not_found",
+                                "Payment request not found")
 MethodNotAllowed = _error("MethodNotAllowed", 405, "method_not_allowed", "Method not allowed")
 NotAcceptable = _error("NotAcceptable", 406, "not_acceptable",
                        "None of the media types in Accept can be produced")
 EmailTaken = _error("EmailTaken", 409, "email_taken", "Email already registered")
+PaymentRequestNotPending = _error("PaymentRequestNotPending", 409, "payment_request_not_pending",
+                                  "The payment request is no longer pending")
 PayloadTooLarge = _error("PayloadTooLarge", 413, "payload_too_large", "The body is too large")
 UnsupportedMediaType = _error("UnsupportedMediaType", 415, "unsupported_media_type",
                               "The body must be application/json")
@@ -54,6 +58,12 @@ ReceiverNotFound = _error("ReceiverNotFound", 422, "wallet_not_found",
                           "The receiving wallet does not exist")
 InsufficientFunds = _error("InsufficientFunds", 422, "insufficient_funds",
                            "The wallet balance is lower than the amount")
+ServiceLimitReached = _error("ServiceLimitReached", 422, "service_limit_reached",
+                             "A service limit is reached")
+ExceedsRefundableAmount = _error("ExceedsRefundableAmount", 422, "exceeds_refundable_amount",
+                                 "The refund is more than is left to refund of the transfer")
+NotRefundable = _error("NotRefundable", 422, "not_refundable",
+                       "Only a wallet-to-wallet transfer can be refunded")
 IdempotencyKeyReused = _error("IdempotencyKeyReused", 422, "idempotency_key_reused",
                               "This Idempotency-Key was used with a different request")
 DatabaseUnavailable = _error("DatabaseUnavailable", 503, "database_unavailable",
@@ -62,4 +72,6 @@ InternalError = _error("InternalError", 500, "internal_error", "Internal server 
 NotReady = _error("NotReady", 503, "not_ready", "The database does not answer")
 
 # Refusals that depend on stored state: recorded with an Idempotency-Key and replayed.
-REPLAYED_REFUSALS = {cls.code: cls for cls in (ReceiverNotFound, InsufficientFunds)}
+REPLAYED_REFUSALS = {cls.code: cls for cls in (
+    ReceiverNotFound, InsufficientFunds, ServiceLimitReached, PaymentRequestNotPending,
+    ExceedsRefundableAmount)}

@@ -4,6 +4,9 @@
 - ``accounts``: client wallets and the sharded system accounts (bank, payouts).
 - ``postings``: the one writer; postings that do not sum to zero are refused.
 - ``transfers``: deposits and transfers, each one posted transfer.
+- ``payment_requests``: the payee asks, the payer approves (a transfer) or declines.
+- ``refunds``: money given back for a transfer, never more than it moved.
+- ``sweeper``: background steps (requests that expired).
 - ``clients``: sign-up and log-in reads.
 - ``units``: ids, the clock and the idempotent unit of work.
 """

@@ -102,10 +102,13 @@ def _move_wallet(tx, posting, moment):
 
 def _entry(wallet, posting, transfer, moment):
     """The journal entry for a wallet just moved by ``$inc`` (its new version is the seq)."""
-    return {
+    entry = {
         "_id": new_id("op"), "wallet_id": wallet["_id"], "seq": wallet["version"],
         "type": posting.entry_type, "amount_cents": posting.amount_cents,
         "balance_after_cents": wallet["balance_cents"],
         "counterparty_wallet_id": posting.counterparty, "transfer_id": transfer["_id"],
         "details": transfer.get("details"), "created_at": moment,
     }
+    if transfer.get("refund_of"):  # a refund's entries name the transfer they give back
+        entry["refund_of"] = transfer["refund_of"]
+    return entry
