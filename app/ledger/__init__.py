@@ -11,10 +11,11 @@
 - ``units``: ids, the clock and the idempotent unit of work.
 """
 from app.ledger.clients import create_client, find_login, get_client
+from app.ledger.refunds import refund
 from app.ledger.transfers import (deposit, get_client_wallet, get_transfer, get_wallet,
                                   list_operations, system_accounts, transfer)
 from app.ledger.units import new_id, now
 
 __all__ = ["create_client", "deposit", "find_login", "get_client", "get_client_wallet",
-           "get_transfer", "get_wallet", "list_operations", "new_id", "now", "system_accounts",
-           "transfer"]
+           "get_transfer", "get_wallet", "list_operations", "new_id", "now", "refund",
+           "system_accounts", "transfer"]
