@@ -5,9 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-requirements
 HOST ?= 127.0.0.1
 PORT ?= 8080
-THREADS ?= 8
 WORKERS ?= 2
-LINTED := app reports tests scripts config.py
+LINTED := app reports tests scripts config.py gunicorn.conf.py
 ARGS ?=
 
 .PHONY: install run test test-mongo test-compose lint bench bench-reports fuzz clean
@@ -19,12 +18,11 @@ $(STAMP): requirements.txt
 
 install: $(STAMP)
 
-# The API. Embedded engine: one process (the data lives in it), several threads.
-# With MONGO_URI (state in MongoDB): WORKERS processes.
-# No gunicorn access log: the app writes one JSON line per request (app/observability.py).
+# The API. Worker class, deadlines, worker count and logging: gunicorn.conf.py, which the
+# image's CMD reads too (embedded engine: one process, the data lives in it; with MONGO_URI:
+# WORKERS processes). Without OPERATOR_TOKEN it generates one and prints it here.
 run: $(STAMP)
-	$(BIN)/gunicorn --workers $(if $(MONGO_URI),$(WORKERS),1) --threads $(THREADS) \
-		--bind $(HOST):$(PORT) "app:create_app()"
+	HOST=$(HOST) PORT=$(PORT) WORKERS=$(WORKERS) $(BIN)/gunicorn --config gunicorn.conf.py "app:create_app()"
 
 lint: $(STAMP)
 	$(BIN)/flake8 --max-line-length 110 $(LINTED)

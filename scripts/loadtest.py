@@ -44,7 +44,9 @@ def parse_args():
     parser.add_argument("--hot", action="store_true", help="half of all transfers touch one wallet")
     parser.add_argument("--url", help="target a running API instead of starting one")
     parser.add_argument("--operator-token", default=os.environ.get("OPERATOR_TOKEN"))
-    parser.add_argument("--server-threads", type=int, default=8, help="gunicorn threads when started here")
+    parser.add_argument("--server-threads", type=int, default=8,
+                        help="gunicorn threads when started here (only for a gthread worker: "
+                             "gunicorn.conf.py, which gunicorn reads from here, picks gevent)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-ledger", action="store_true", help="HTTP only (e.g. against --url)")
     return parser.parse_args()
