@@ -149,6 +149,7 @@ def walk_refunds(walk, operator, ada, bob, transfer_id, ada_wallet):
     walk.call("POST", template, f"/transfers/{refund['id']}/refunds", json={}, headers=operator)
     walk.call("POST", template, url, json={"amount": "0"}, headers=bob)  # 400
     walk.call("POST", template, url, data="x", content_type="text/plain", headers=bob)  # 415
+    walk.call("POST", template, url, data=TOO_LARGE, content_type="application/json", headers=bob)  # 413
     walk.call("POST", template, url, json={}, headers=ada)  # 404: the payer
     walk.call("POST", template, url, json={})  # 401
     walk.call("POST", template, url, json={"details": "all the rest"}, headers=operator)
@@ -176,6 +177,7 @@ def walk_payment_requests(walk, operator, ada, ada_wallet, bob, bob_wallet):
     ask(to_wallet_id=ada_wallet, from_wallet_id=bob_wallet)  # 404: not the caller's wallet
     ask(expires_in_s=0)  # 400
     walk.call("POST", "/payment-requests", data="{", content_type="text/plain", headers=bob)  # 415
+    walk.call("POST", "/payment-requests", data=TOO_LARGE, content_type="application/json", headers=bob)
     ask(headers={})  # 401
     answer("approve", paid, headers=bob)  # 403: the payee
     answer("approve", paid, **{"Idempotency-Key": "\x01"})  # 400
