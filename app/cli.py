@@ -42,6 +42,10 @@ def verify(batch_size, as_json):
 def sweep(every_s):
     """Write down what time has changed (expired payment requests); the sweeper process on MongoDB."""
     store = current_app.extensions["store"]
+    if store.engine == "embedded":
+        raise click.ClickException(
+            "ledger sweep works on the database named by MONGO_URI; on the embedded engine the "
+            "server sweeps its own data in a thread every SWEEP_INTERVAL_S seconds.")
     while True:
         for step, changed in sweeper.sweep(store).items():
             click.echo(f"{step}: {changed}")

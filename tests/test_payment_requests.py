@@ -258,3 +258,24 @@ def test_the_list_is_the_callers_own_newest_first_in_pages(api, pair):
     assert api.client.get("/payment-requests", headers=stranger).json["data"] == []
     for query in ("role=boss", "status=lost", "limit=0", "after=bm9wZQ"):
         assert api.client.get(f"/payment-requests?{query}", headers=ada).status_code == 400, query
+
+
+def test_the_sweeper_thread_writes_lapsed_requests_down(api, store, pair, monkeypatch):
+    from app.ledger import sweeper
+    request_id = ask(api, pair, expires_in_s=1).json["id"]
+    later(monkeypatch, 2)
+    stop = sweeper.start_thread(store, 0.02)
+    try:
+        for _ in range(200):
+            if store.collections["payment_requests"].find_one({"_id": request_id})["status"] == "expired":
+                break
+            threading.Event().wait(0.01)
+    finally:
+        stop.set()
+    assert store.collections["payment_requests"].find_one({"_id": request_id})["status"] == "expired"
+    assert sweeper.sweep(store) == {"expired_requests": 0}
+
+
+def test_ledger_sweep_refuses_the_embedded_engine(app):
+    result = app.test_cli_runner().invoke(args=["ledger", "sweep"])
+    assert result.exit_code == 1 and "SWEEP_INTERVAL_S" in result.output

@@ -13,6 +13,7 @@ taken back by every way out of pending: a per-pair document, never one every req
 from datetime import timedelta
 
 from pymongo import DESCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from app import errors, render
 from app.ledger import events, units
@@ -47,7 +48,12 @@ def create(store, client_id, to_wallet_id, from_wallet_id, amount_cents, details
         _announce(tx, request, moment)
         return success(request)
 
-    return run(store, idem, work)
+    try:
+        return run(store, idem, work)
+    except DuplicateKeyError:
+        # The pair's first two requests at once on MongoDB: the loser's insert of the pair
+        # document collides; run again, the document now exists. (With a key, run retries.)
+        return run(store, idem, work)
 
 
 def approve(store, client_id, request_id, idem=None):

@@ -33,7 +33,8 @@ def refund(store, caller_client_id, transfer_id, amount_cents=None, details=None
                   "to_client_id": original["from_client_id"], "amount_cents": amount,
                   "details": details, "refund_of": transfer_id}
         guarded = tx.transfers.find_one_and_update(
-            {"_id": transfer_id, "refunded_cents": {"$lte": original["amount_cents"] - amount}},
+            {"_id": transfer_id, "$or": [{"refunded_cents": {"$lte": original["amount_cents"] - amount}},
+                                         {"refunded_cents": {"$exists": False}}]},  # posted before refunds
             {"$inc": {"refunded_cents": amount}, "$push": {"refunds": record["_id"]}})
         if guarded is None:
             raise errors.ExceedsRefundableAmount(f"transfer {transfer_id} has less left to refund")
