@@ -1,6 +1,6 @@
-"""Console commands: ``flask --app app ledger verify`` and ``ledger sweep``."""
+"""Console commands: ``flask --app app ledger verify`` and ``flask --app app ledger sweep``."""
 import json
-import time
+import threading
 
 import click
 from flask import current_app
@@ -9,7 +9,7 @@ from flask.cli import AppGroup
 from app import audit, render
 from app.ledger import sweeper
 
-ledger_cli = AppGroup("ledger", help="Check the books.")
+ledger_cli = AppGroup("ledger", help="Check the books; write down what time decided.")
 
 
 @ledger_cli.command("verify")
@@ -37,21 +37,17 @@ def verify(batch_size, as_json):
 
 
 @ledger_cli.command("sweep")
-@click.option("--every", "every_s", type=click.IntRange(0), default=0,
-              help="Seconds between rounds; 0 (the default) sweeps once and exits.")
-def sweep(every_s):
-    """Write down what time has changed (expired payment requests); the sweeper process on MongoDB."""
+@click.option("--interval", "interval_s", type=click.FloatRange(0.05, 3600), default=1.0,
+              show_default=True, help="Seconds between sweeps.")
+@click.option("--once", is_flag=True, help="Sweep once, print what was written down, and exit.")
+def sweep(interval_s, once):
+    """Write down expired holds (and every other sweeper step), in a loop."""
     store = current_app.extensions["store"]
-    if store.engine == "embedded":
-        raise click.ClickException(
-            "ledger sweep works on the database named by MONGO_URI; on the embedded engine the "
-            "server sweeps its own data in a thread every SWEEP_INTERVAL_S seconds.")
-    while True:
-        for step, changed in sweeper.sweep(store).items():
-            click.echo(f"{step}: {changed}")
-        if not every_s:
-            return
-        time.sleep(every_s)
+    if once:
+        click.echo(json.dumps(sweeper.sweep(store)))
+        return
+    click.echo(f"sweeping every {interval_s} s on the {store.engine} engine", err=True)
+    sweeper.run(store, interval_s, threading.Event())
 
 
 def _print_report(engine, result):
@@ -69,7 +65,3 @@ def _print_report(engine, result):
 
 def init_app(app):
     app.cli.add_command(ledger_cli)
-    store = app.extensions["store"]
-    # Embedded: the data is in this process, so the sweeper must be too. Tests sweep by hand.
-    if store.engine == "embedded" and app.config["SWEEP_INTERVAL_S"] and not app.testing:
-        sweeper.start_thread(store, app.config["SWEEP_INTERVAL_S"])

@@ -264,7 +264,7 @@ def test_the_sweeper_thread_writes_lapsed_requests_down(api, store, pair, monkey
     from app.ledger import sweeper
     request_id = ask(api, pair, expires_in_s=1).json["id"]
     later(monkeypatch, 2)
-    stop = sweeper.start_thread(store, 0.02)
+    _, stop = sweeper.start_thread(store, 0.02)
     try:
         for _ in range(200):
             if store.collections["payment_requests"].find_one({"_id": request_id})["status"] == "expired":
@@ -273,9 +273,11 @@ def test_the_sweeper_thread_writes_lapsed_requests_down(api, store, pair, monkey
     finally:
         stop.set()
     assert store.collections["payment_requests"].find_one({"_id": request_id})["status"] == "expired"
-    assert sweeper.sweep(store) == {"expired_requests": 0}
+    assert sweeper.sweep(store)["payment_requests_expired"] == 0
 
 
-def test_ledger_sweep_refuses_the_embedded_engine(app):
-    result = app.test_cli_runner().invoke(args=["ledger", "sweep"])
-    assert result.exit_code == 1 and "SWEEP_INTERVAL_S" in result.output
+def test_ledger_sweep_once_runs_the_payment_requests_step(app, api, pair, monkeypatch):
+    ask(api, pair, expires_in_s=1)
+    later(monkeypatch, 2)
+    result = app.test_cli_runner().invoke(args=["ledger", "sweep", "--once"])
+    assert result.exit_code == 0 and '"payment_requests_expired": 1' in result.output

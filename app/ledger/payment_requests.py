@@ -171,16 +171,11 @@ def _expire_pair(tx, payee, payer, moment):
     return sum(_expire(tx, request["_id"], moment) for request in list(lapsed))
 
 
-def sweep_expired_requests(store, now):
-    """Write down every request lapsed by ``now`` as expired, one small unit each; return how many."""
-    swept = 0
-    while True:
-        lapsed = store.read(lambda db: list(db.payment_requests.find(
-            {"status": PENDING, "expires_at": {"$lte": now}}, {"_id": 1}).limit(SWEEP_BATCH)))
-        for request in lapsed:
-            swept += store.transaction(lambda tx: _expire(tx, request["_id"], now))
-        if len(lapsed) < SWEEP_BATCH:
-            return swept
+def sweep_expired_requests(store, now, limit=SWEEP_BATCH):
+    """A sweeper step: write down up to ``limit`` requests lapsed by ``now``, one small unit each."""
+    lapsed = store.read(lambda db: list(db.payment_requests.find(
+        {"status": PENDING, "expires_at": {"$lte": now}}, {"_id": 1}).limit(limit)))
+    return sum(store.transaction(lambda tx: _expire(tx, request["_id"], now)) for request in lapsed)
 
 
 def seen(request, moment):

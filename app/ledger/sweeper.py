@@ -1,34 +1,43 @@
-"""Background work: each step writes down what time alone has changed (no Flask here).
+"""The sweeper: background steps that write down what time has already decided.
 
-On the embedded engine the data lives in the server process, so the sweeper is a thread
-of it (``start_thread``); on MongoDB it is its own process, ``flask --app app ledger sweep
---every 60``. Each step is safe to run anywhere at any time: its writes are conditional.
+Nothing waits for it (expiry never blocks money, see ``expiry``); it keeps the
+stored books close to how they read. Each step is ``step(store, moment, limit)
+-> count`` and does its work in units of its own; another feature adds its step
+to STEPS (payment requests have).
 """
 import logging
 import threading
 
-from app.ledger import units
+from app.ledger import expiry, units
 from app.ledger.payment_requests import sweep_expired_requests
 
-STEPS = (("expired_requests", sweep_expired_requests),)
-log = logging.getLogger(__name__)
+log = logging.getLogger("app.sweeper")
+STEPS = {"holds_expired": expiry.sweep_holds, "payment_requests_expired": sweep_expired_requests}
+BATCH = 500
 
 
-def sweep(store, now=None):
-    """Run every step once; return {step name: how many documents it changed}."""
-    moment = now or units.now()
-    return {name: step(store, moment) for name, step in STEPS}
+def sweep(store, moment=None, limit=BATCH):
+    """Run every step once; return {step name: how many it wrote down}."""
+    moment = moment or units.now()
+    return {name: step(store, moment, limit) for name, step in STEPS.items()}
+
+
+def run(store, interval_s, stop):
+    """Sweep every ``interval_s`` until ``stop`` (a threading.Event) is set."""
+    while not stop.is_set():
+        try:
+            done = sweep(store)
+        except Exception:  # a failed sweep is retried next time; never kill the loop
+            log.exception("sweep failed")
+        else:
+            if any(done.values()):
+                log.info("swept", extra={"swept": done})
+        stop.wait(interval_s)
 
 
 def start_thread(store, interval_s):
-    """A daemon thread that sweeps every ``interval_s`` seconds for the life of the process."""
-    def loop():
-        while not stopped.wait(interval_s):
-            try:
-                sweep(store)
-            except Exception:  # a failed round must not end the thread; the next one retries
-                log.exception("sweep failed")
-
-    stopped = threading.Event()
-    threading.Thread(target=loop, name="sweeper", daemon=True).start()
-    return stopped
+    """The sweeper as a daemon thread of this process (the embedded engine's data lives here)."""
+    stop = threading.Event()
+    thread = threading.Thread(target=run, args=(store, interval_s, stop), name="sweeper", daemon=True)
+    thread.start()
+    return thread, stop
