@@ -51,7 +51,7 @@ PARAMETERS = {
     "role": {"name": "role", "in": "query", "description": "Only requests where the caller is this party.",
              "schema": {"enum": ["payer", "payee"]}},
     "request_status": {"name": "status", "in": "query", "description": "Only requests in this status.",
-               "schema": {"enum": ["pending", "paid", "declined", "canceled", "expired"]}},
+                       "schema": {"enum": ["pending", "paid", "declined", "canceled", "expired"]}},
     "hold_id": {"name": "hold_id", "in": "path", "required": True,
                 "schema": {"$ref": COMPONENT + "Common/$defs/hold_id"}},
     "status": {"name": "status", "in": "query",
