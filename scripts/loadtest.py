@@ -33,6 +33,8 @@ from app.money import format_cents, parse_cents  # noqa: E402  (needs ROOT on th
 
 START_BALANCE_CENTS = 1_000_00
 MAX_AMOUNT_CENTS = 50_00
+# The HTTP run's database: never MONGO_DB (that is production's on a real deployment).
+BENCH_DB = f"wallet_bench_{uuid.uuid4().hex[:8]}"
 
 
 def parse_args():
@@ -84,7 +86,13 @@ def free_port():
 
 def start_server(server_threads, operator_token):
     port = free_port()
-    env = dict(os.environ, OPERATOR_TOKEN=operator_token, SECRET_KEY=uuid.uuid4().hex)
+    # Never MONGO_DB: on a real deployment that is the production database. A throwaway one,
+    # initialised here and dropped by main() after the run.
+    env = dict(os.environ, OPERATOR_TOKEN=operator_token, SECRET_KEY=uuid.uuid4().hex,
+               MONGO_DB=BENCH_DB)
+    if env.get("MONGO_URI"):
+        subprocess.run([sys.executable, "-m", "flask", "--app", "app", "db", "init"], cwd=ROOT,
+                       env=env, check=True, stdout=subprocess.DEVNULL)
     command = [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", str(server_threads),
                "--bind", f"127.0.0.1:{port}", "app:create_app()"]
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
@@ -174,8 +182,12 @@ def ledger_load(args):
     from app import audit, create_app, errors, ledger
     from app.idempotency import IdempotencyKey
 
-    app = create_app({"OPERATOR_TOKEN": "bench", "SECRET_KEY": "bench",
-                      "MONGO_DB": f"wallet_bench_{uuid.uuid4().hex[:8]}"})
+    database = f"wallet_bench_{uuid.uuid4().hex[:8]}"
+    if os.environ.get("MONGO_URI"):
+        subprocess.run([sys.executable, "-m", "flask", "--app", "app", "db", "init"], cwd=ROOT,
+                       env=dict(os.environ, MONGO_DB=database, OPERATOR_TOKEN="bench",
+                                SECRET_KEY="bench"), check=True, stdout=subprocess.DEVNULL)
+    app = create_app({"OPERATOR_TOKEN": "bench", "SECRET_KEY": "bench", "MONGO_DB": database})
     store = app.extensions["store"]
     wallets = []
     for i in range(args.wallets):
@@ -262,6 +274,14 @@ def report(title, results, elapsed):
     return done / elapsed, outcomes
 
 
+def drop_bench_database():
+    """The HTTP run's throwaway database goes once the run is over (MongoDB only)."""
+    if os.environ.get("MONGO_URI"):
+        from pymongo import MongoClient
+        with MongoClient(os.environ["MONGO_URI"]) as client:
+            client.drop_database(BENCH_DB)
+
+
 def main():
     args = parse_args()
     token = args.operator_token or uuid.uuid4().hex
@@ -284,6 +304,7 @@ def main():
         if server is not None:
             server.terminate()
             server.wait()
+            drop_bench_database()
     failed = sum(n for o, n in outcomes.items() if o.startswith("5") or o == "connection error")
     if not args.skip_ledger:
         results, elapsed, ledger_problems = ledger_load(args)
