@@ -284,7 +284,9 @@ def _check_legs(transfer, legs, report):
 def _check_refunds(db, report, batch_size):
     """Merge the transfers with the refunds sorted by the transfer they point at."""
     originals = db.transfers.find({"type": {"$ne": "refund"}}).sort("_id", 1).batch_size(batch_size)
-    refunds = db.transfers.find({"type": "refund"}).sort("refund_of", 1).batch_size(batch_size)
+    # Bounded to string ids, so the scan of the refund_of index skips every non-refund (null).
+    refunds = db.transfers.find({"refund_of": {"$gt": ""}, "type": "refund"}).sort(
+        "refund_of", 1).batch_size(batch_size)
     for original, run in _merge(originals, refunds, "_id", "refund_of"):
         total = 0
         for refund in run:

@@ -65,6 +65,8 @@ def create_indexes(collections, idempotency_ttl_s):
     collections["payment_requests"].create_index([("status", ASCENDING), ("expires_at", ASCENDING)])
     collections["payment_requests"].create_index(
         [("to_wallet_id", ASCENDING), ("from_wallet_id", ASCENDING), ("status", ASCENDING)])
+    # The audit's refunds in the order of the transfer they point at, and its $lookup of them.
+    collections["transfers"].create_index([("refund_of", ASCENDING)])
     _ttl_index(collections["idempotency"], "created_at", idempotency_ttl_s)
 
 
