@@ -21,9 +21,11 @@ install: $(STAMP)
 # The API. Worker class, deadlines, worker count and logging: gunicorn.conf.py, which the
 # image's CMD reads too (embedded engine: one process, the data lives in it; with MONGO_URI:
 # WORKERS processes). Without OPERATOR_TOKEN it generates one and prints it here.
-# The embedded engine's data lives in the server, so its sweeper is a thread there.
+# The embedded engine's data lives in the server, so its sweeper and its events dispatcher
+# are threads there; with MONGO_URI they are their own processes (`flask --app app ledger
+# sweep`, `flask --app app events dispatch`).
 run: $(STAMP)
-	$(if $(MONGO_URI),,SWEEPER_THREAD=1) HOST=$(HOST) PORT=$(PORT) WORKERS=$(WORKERS) \
+	$(if $(MONGO_URI),,SWEEPER_THREAD=1 EVENTS_DISPATCHER_THREAD=1) HOST=$(HOST) PORT=$(PORT) WORKERS=$(WORKERS) \
 		$(BIN)/gunicorn --config gunicorn.conf.py "app:create_app()"
 
 lint: $(STAMP)
