@@ -9,6 +9,7 @@
 - ``clients``: sign-up and log-in reads.
 - ``holds``: reserve, capture (in parts), void; ``expiry``: holds past expires_at.
 - ``sweeper``: the background steps that write expiries down (holds, payment requests).
+- ``limits``: wallet limits and their daily usage, enforced by ``postings.post``.
 - ``units``: ids, the clock and the idempotent unit of work.
 """
 from app.ledger.clients import create_client, find_login, get_client
