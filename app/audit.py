@@ -26,6 +26,8 @@ RULES = {
     "held_not_negative": "no wallet's held money is below zero",
     "available_not_negative": "no wallet's available money is below zero",
     "available_equals_balance_minus_held": "a wallet's available equals its balance minus held",
+    "hold_parts_equal_amount": "a hold's captured + released + remaining equals its amount, and "
+                               "only a pending hold has anything remaining",
     "held_equals_pending_holds": "a wallet's held equals the sum of remaining of the holds it pays "
                                  "whose stored status is pending (one past expires_at counts "
                                  "until it is written down)",
@@ -93,12 +95,23 @@ def verify(store, batch_size=BATCH_SIZE, max_listed=MAX_LISTED):
         _check_wallets(db, report, batch_size)
         posted = _check_transfers(db, report, batch_size)
         _check_system_accounts(db, report, posted)
+        _check_holds(db, report, batch_size)
         if report.accounts_sum_cents != 0:
             report.flag("accounts_sum_zero", None,
                         f"all account balances sum to {report.accounts_sum_cents} cents")
         return report
 
     return store.snapshot(run)
+
+
+def _check_holds(db, report, batch_size):
+    for hold in db.holds.find().batch_size(batch_size):
+        parts = hold["captured_cents"] + hold["released_cents"] + hold["remaining_cents"]
+        if parts != hold["amount_cents"] or (hold["status"] != "pending" and hold["remaining_cents"]):
+            report.flag("hold_parts_equal_amount", hold["_id"],
+                        f"{hold['status']}: captured {hold['captured_cents']} + released "
+                        f"{hold['released_cents']} + remaining {hold['remaining_cents']} cents, "
+                        f"amount {hold['amount_cents']}")
 
 
 def _key(value):

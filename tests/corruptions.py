@@ -180,13 +180,19 @@ def held_negative(w):
 
 def hold_remaining_changed(w):
     w.db["holds"].update_one({"_id": w.h}, {"$inc": {"remaining_cents": 1}})
-    return {("held_equals_pending_holds", w.a)}
+    return {("held_equals_pending_holds", w.a), ("hold_parts_equal_amount", w.h)}
 
 
 def hold_voided_without_release(w):
     """The hold is marked voided but its money was never given back: a's held is stuck."""
     w.db["holds"].update_one({"_id": w.h}, {"$set": {"status": "voided"}})
-    return {("held_equals_pending_holds", w.a)}
+    return {("held_equals_pending_holds", w.a), ("hold_parts_equal_amount", w.h)}
+
+
+def hold_captured_twice_on_paper(w):
+    """A capture counted on the hold that no money backs: its parts exceed its amount."""
+    w.db["holds"].update_one({"_id": w.h}, {"$inc": {"captured_cents": 20}})
+    return {("hold_parts_equal_amount", w.h)}
 
 
 def held_moved_without_hold(w):
@@ -273,6 +279,7 @@ CORRUPTIONS = [
     credit_names_wrong_counterparty, transfer_amount_changed, transfer_deleted, legs_point_elsewhere,
     negative_wallet_balance, negative_balance_after, entry_without_wallet, wallet_deleted,
     held_negative, hold_remaining_changed, hold_voided_without_release, held_moved_without_hold,
+    hold_captured_twice_on_paper,
     available_changed, entry_type_unknown, posting_changed, system_shard_changed,
     deposit_without_bank_posting,
     refunds_exceed_transfer, refunded_cents_changed, refund_points_at_a_ghost, refund_not_reversed,
