@@ -74,7 +74,7 @@ def test_a_partial_capture_then_expiry_releases_only_what_remains(trio, store):
     assert api.client.post(f"/holds/{hold['id']}/capture", json={"amount": "15.00"},
                            headers=bob).status_code == 200
     later = units.now() + timedelta(seconds=61)
-    assert sweeper.sweep(store, moment=later) == {"holds_expired": 1}
+    assert sweeper.sweep(store, moment=later)["holds_expired"] == 1
     stored = store.collections["holds"].find_one({"_id": hold["id"]})
     assert (stored["captured_cents"], stored["released_cents"], stored["remaining_cents"]) == (
         1500, 2500, 0)
