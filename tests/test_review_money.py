@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from app import audit, ledger
+from app import audit
 from app.ledger import sweeper, units
 from tests.conftest import check_ledger
 from tests.test_holds import hammer, place, wallet
