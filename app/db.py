@@ -57,20 +57,34 @@ def _ttl_index(collection, field, ttl_s):
 
 
 class Tx:
-    """The collections as seen from inside one unit of work (``tx.wallets`` ...)."""
+    """The collections as seen from inside one unit of work (``tx.wallets`` ...).
 
-    def __init__(self, collections):
+    ``savepoint()`` marks a point in the unit; ``rollback_to(mark)`` undoes what was written
+    since and returns True, or returns False when it cannot (MongoDB has no savepoints
+    inside a transaction, so there it succeeds only when nothing was written since the mark):
+    the caller must then abort the whole unit.
+    """
+
+    def __init__(self, collections, savepoint=None, rollback_to=None):
         self.__dict__.update(collections)
+        self.savepoint = savepoint or (lambda: None)
+        self.rollback_to = rollback_to or (lambda mark: False)
+
+
+READS = frozenset(("find", "find_one", "count_documents", "aggregate"))
 
 
 class _SessionCollection:
-    """A MongoDB collection whose every call runs in the given session."""
+    """A MongoDB collection whose every call runs in the given session; it counts the writes."""
 
-    def __init__(self, collection, session):
+    def __init__(self, collection, session, writes=None):
         self._collection = collection
         self._session = session
+        self._writes = writes
 
     def __getattr__(self, name):
+        if self._writes is not None and name not in READS:
+            self._writes[0] += 1
         return functools.partial(getattr(self._collection, name), session=self._session)
 
 
@@ -82,7 +96,7 @@ class _UndoCollection:
         self._undo = undo
 
     def __getattr__(self, name):
-        if name in ("find", "find_one", "count_documents", "aggregate"):
+        if name in READS:
             return getattr(self._collection, name)
         raise NotImplementedError(f"{name} is not undoable inside an embedded unit of work")
 
@@ -124,9 +138,9 @@ class Store:
         self.write_conflicts = 0
         self._retry_lock = threading.Lock()
 
-    def _view(self, wrap):
+    def _view(self, wrap, **savepoints):
         """The collections, each wrapped (a session, an undo log, a read-only scan)."""
-        return Tx({name: wrap(coll) for name, coll in self.collections.items()})
+        return Tx({name: wrap(coll) for name, coll in self.collections.items()}, **savepoints)
 
     def transaction(self, work):
         """Run ``work(tx)`` atomically and return its result."""
@@ -149,7 +163,9 @@ class Store:
                 raise
 
         with self._client.start_session() as session:
-            tx = self._view(lambda coll: _SessionCollection(coll, session))
+            writes = [0]
+            tx = self._view(lambda coll: _SessionCollection(coll, session, writes),
+                            savepoint=lambda: writes[0], rollback_to=lambda mark: writes[0] == mark)
             return session.with_transaction(
                 callback,
                 read_concern=ReadConcern("snapshot"),
@@ -160,13 +176,19 @@ class Store:
 
     def _embedded_transaction(self, work):
         undo = []
-        tx = self._view(lambda coll: _UndoCollection(coll, undo))
+
+        def rollback_to(mark):
+            while len(undo) > mark:
+                undo.pop()()
+            return True
+
+        tx = self._view(lambda coll: _UndoCollection(coll, undo),
+                        savepoint=lambda: len(undo), rollback_to=rollback_to)
         with self._lock:
             try:
                 return work(tx)
             except BaseException:
-                for step in reversed(undo):
-                    step()
+                rollback_to(0)
                 raise
 
     def read(self, work):

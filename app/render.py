@@ -42,6 +42,11 @@ def transfer(doc):
             "created_at": timestamp(doc["created_at"])}
 
 
+def transfer_batch(doc):
+    return {"id": doc["_id"], "mode": doc["mode"], "created_at": timestamp(doc["created_at"]),
+            "results": doc["results"]}
+
+
 def system_account(total):
     return {"id": total["id"], "name": total["name"], "currency": total["currency"],
             "balance": format_cents(total["balance_cents"]),

@@ -21,6 +21,18 @@ def now():
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
+class Rollback(Exception):
+    """Raised by ``work`` to undo everything it wrote and still answer ``outcome``.
+
+    Used where the answer is not an error (a failed atomic batch is a 201 with a result per
+    item): the unit aborts, a second short unit records ``outcome`` under the key.
+    """
+
+    def __init__(self, outcome):
+        super().__init__("rolled back")
+        self.outcome = outcome
+
+
 def success(result):
     return {"status": 201, "result": result}
 
@@ -38,6 +50,10 @@ def run(store, idem, work):
     """
     try:
         outcome, replayed = _once(store, idem, work)
+    except Rollback as rollback:
+        outcome, replayed = rollback.outcome, False
+        if idem is not None:
+            outcome, replayed = _once(store, idem, lambda tx: rollback.outcome)
     except REPLAYED as error:
         if idem is None:
             raise
