@@ -51,9 +51,10 @@ def run(store, idem, work):
     try:
         outcome, replayed = _once(store, idem, work)
     except Rollback as rollback:
-        outcome, replayed = rollback.outcome, False
+        undone = rollback.outcome
+        outcome, replayed = undone, False
         if idem is not None:
-            outcome, replayed = _once(store, idem, lambda tx: rollback.outcome)
+            outcome, replayed = _once(store, idem, lambda tx: undone)
     except REPLAYED as error:
         if idem is None:
             raise
