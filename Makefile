@@ -22,9 +22,10 @@ install: $(STAMP)
 # The API. Embedded engine: one process (the data lives in it), several threads.
 # With MONGO_URI (state in MongoDB): WORKERS processes.
 # No gunicorn access log: the app writes one JSON line per request (app/observability.py).
+# `make bench` starts its servers with the same GUNICORN_FLAGS.
+GUNICORN_FLAGS = --workers $(if $(MONGO_URI),$(WORKERS),1) --threads $(THREADS)
 run: $(STAMP)
-	$(BIN)/gunicorn --workers $(if $(MONGO_URI),$(WORKERS),1) --threads $(THREADS) \
-		--bind $(HOST):$(PORT) "app:create_app()"
+	$(BIN)/gunicorn $(GUNICORN_FLAGS) --bind $(HOST):$(PORT) "app:create_app()"
 
 lint: $(STAMP)
 	$(BIN)/flake8 --max-line-length 110 $(LINTED)
@@ -46,7 +47,7 @@ test-compose:
 
 # Transfers/s over HTTP vs in-process, latency, invariants (not part of `make test`).
 bench: $(STAMP)
-	$(BIN)/python scripts/loadtest.py $(ARGS)
+	GUNICORN_FLAGS="$(GUNICORN_FLAGS)" $(BIN)/python scripts/loadtest.py $(ARGS)
 
 # Statement speed and memory: builders alone at 10k/100k/1M rows, the endpoint on the
 # embedded engine at 10k/100k rows. Takes a few minutes; prints a table.
