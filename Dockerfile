@@ -18,7 +18,7 @@ WORKDIR /srv/wallet
 COPY requirements.txt ./
 RUN sed '/^# Tests and lint/,$d' requirements.txt > /tmp/runtime.txt && pip install -r /tmp/runtime.txt
 
-COPY config.py ./
+COPY config.py gunicorn.conf.py ./
 COPY app ./app
 COPY schemas ./schemas
 COPY reports ./reports
@@ -38,11 +38,11 @@ CMD ["python", "-m", "pytest", "-q", "-rs"]
 FROM base AS runtime
 
 # HOST/PORT: where gunicorn listens. WORKERS applies only with MONGO_URI: the
-# embedded engine keeps its data inside one process, so it always gets one worker.
+# embedded engine keeps its data inside one process, so it always gets one worker
+# (gunicorn.conf.py decides, and sets the worker class and the read deadlines).
 ENV HOST=0.0.0.0 \
     PORT=8080 \
-    WORKERS=2 \
-    THREADS=8
+    WORKERS=2
 
 USER wallet
 EXPOSE 8080
@@ -51,5 +51,5 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('PORT', '8080') + '/health', timeout=4)"]
 
 # No access log: the app writes one JSON line per request (app/observability.py).
-# exec: gunicorn replaces the shell, so it is PID 1 and receives SIGTERM from `docker stop`.
-CMD ["/bin/sh", "-c", "if [ -z \"$MONGO_URI\" ]; then WORKERS=1; fi; exec gunicorn --bind \"$HOST:$PORT\" --workers \"$WORKERS\" --threads \"$THREADS\" --worker-tmp-dir /dev/shm --no-control-socket 'app:create_app()'"]
+# Exec form: gunicorn itself is PID 1 and receives SIGTERM from `docker stop`.
+CMD ["gunicorn", "--config", "gunicorn.conf.py", "--worker-tmp-dir", "/dev/shm", "app:create_app()"]

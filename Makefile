@@ -5,9 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-requirements
 HOST ?= 127.0.0.1
 PORT ?= 8080
-THREADS ?= 8
 WORKERS ?= 2
-LINTED := app reports tests scripts config.py
+LINTED := app reports tests scripts config.py gunicorn.conf.py
 ARGS ?=
 
 .PHONY: install run test test-mongo test-compose lint bench bench-reports fuzz clean
@@ -19,13 +18,13 @@ $(STAMP): requirements.txt
 
 install: $(STAMP)
 
-# The API. Embedded engine: one process (the data lives in it), several threads.
-# With MONGO_URI (state in MongoDB): WORKERS processes.
-# No gunicorn access log: the app writes one JSON line per request (app/observability.py).
+# The API. Worker class, deadlines, worker count and logging: gunicorn.conf.py, which the
+# image's CMD reads too (embedded engine: one process, the data lives in it; with MONGO_URI:
+# WORKERS processes). Without OPERATOR_TOKEN it generates one and prints it here.
 # `make bench` starts its servers with the same GUNICORN_FLAGS.
-GUNICORN_FLAGS = --workers $(if $(MONGO_URI),$(WORKERS),1) --threads $(THREADS)
+GUNICORN_FLAGS = --config gunicorn.conf.py
 run: $(STAMP)
-	$(BIN)/gunicorn $(GUNICORN_FLAGS) --bind $(HOST):$(PORT) "app:create_app()"
+	HOST=$(HOST) PORT=$(PORT) WORKERS=$(WORKERS) $(BIN)/gunicorn $(GUNICORN_FLAGS) "app:create_app()"
 
 lint: $(STAMP)
 	$(BIN)/flake8 --max-line-length 110 $(LINTED)
@@ -47,7 +46,7 @@ test-compose:
 
 # Transfers/s over HTTP vs in-process, latency, invariants (not part of `make test`).
 bench: $(STAMP)
-	GUNICORN_FLAGS="$(GUNICORN_FLAGS)" $(BIN)/python scripts/loadtest.py $(ARGS)
+	WORKERS=$(WORKERS) GUNICORN_FLAGS="$(GUNICORN_FLAGS)" $(BIN)/python scripts/loadtest.py $(ARGS)
 
 # Statement speed and memory: builders alone at 10k/100k/1M rows, the endpoint on the
 # embedded engine at 10k/100k rows. Takes a few minutes; prints a table.

@@ -17,6 +17,9 @@ class Config:
     PORT = _int("PORT", 8080)
     TOKEN_LIFETIME_S = _int("TOKEN_LIFETIME_S", 3600)
     IDEMPOTENCY_TTL_S = _int("IDEMPOTENCY_TTL_S", 24 * 3600)
+    # Embedded engine: records one caller (a client, the operator, or all sign-ups together)
+    # keeps at most; past it the oldest is dropped, and a retry of its key runs again.
+    IDEMPOTENCY_MAX_PER_SCOPE = _int("IDEMPOTENCY_MAX_PER_SCOPE", 10_000)
     # werkzeug method string; scrypt with n=2**15 costs ~50-100 ms a hash on purpose.
     PASSWORD_HASH_METHOD = os.environ.get("PASSWORD_HASH_METHOD", "scrypt:32768:8:1")
     # Request bodies are a few hundred bytes; refuse anything past this before reading it.

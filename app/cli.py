@@ -17,6 +17,14 @@ ledger_cli = AppGroup("ledger", help="Check the books.")
 def verify(batch_size, as_json):
     """Audit wallets, journal and transfers; exit 1 if any rule is broken."""
     store = current_app.extensions["store"]
+    if store.engine == "embedded":
+        # This process's embedded engine is its own, new and empty: "the books balance"
+        # would be true of nothing. The server's data lives inside the server.
+        raise click.ClickException(
+            "ledger verify reads the database named by MONGO_URI; without it, it would audit "
+            "an empty in-memory database of its own. To audit a running server on the embedded "
+            "engine, ask it: GET /audit with the operator token "
+            "(curl -H \"Authorization: Bearer $OPERATOR_TOKEN\" http://127.0.0.1:8080/audit).")
     result = render.audit(audit.verify(store, batch_size=batch_size))
     if as_json:
         click.echo(json.dumps(result, indent=2))

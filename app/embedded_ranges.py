@@ -71,14 +71,33 @@ class RangeBucket:
             if column_kind != kind:
                 found.extend(ids)
                 continue
-            low, high = 0, len(values)
-            if "$gte" in bounds:
-                low = max(low, bisect.bisect_left(values, bounds["$gte"]))
-            if "$gt" in bounds:
-                low = max(low, bisect.bisect_right(values, bounds["$gt"]))
-            if "$lte" in bounds:
-                high = min(high, bisect.bisect_right(values, bounds["$lte"]))
-            if "$lt" in bounds:
-                high = min(high, bisect.bisect_left(values, bounds["$lt"]))
+            low, high = _slice(values, bounds)
             found.extend(ids[low:high])
         return found
+
+    def in_order(self, kind, bounds, descending):
+        """The ids within ``bounds`` in sorted order, lazily; None when order is not certain.
+
+        Only when every value here is of that one kind: ``others`` and other kinds have no
+        place in the order, so the caller must sort them the slow way. Read it while the
+        store's lock is held (the lists are not copied)."""
+        if self.others or set(self.columns) - {kind}:
+            return None
+        values, ids = self.columns.get(kind, ([], []))
+        low, high = _slice(values, bounds)
+        positions = range(high - 1, low - 1, -1) if descending else range(low, high)
+        return (ids[at] for at in positions)
+
+
+def _slice(values, bounds):
+    """The positions [low, high) of the sorted ``values`` that meet $gt/$gte/$lt/$lte ``bounds``."""
+    low, high = 0, len(values)
+    if "$gte" in bounds:
+        low = max(low, bisect.bisect_left(values, bounds["$gte"]))
+    if "$gt" in bounds:
+        low = max(low, bisect.bisect_right(values, bounds["$gt"]))
+    if "$lte" in bounds:
+        high = min(high, bisect.bisect_right(values, bounds["$lte"]))
+    if "$lt" in bounds:
+        high = min(high, bisect.bisect_left(values, bounds["$lt"]))
+    return low, high

@@ -2,10 +2,10 @@
 
 Adding a route means adding one entry here; ``tests/test_openapi.py`` fails until you do.
 The errors every endpoint of a kind shares are added by ``app/openapi.py``, so ``errors``
-lists only the endpoint's own: a JSON body brings 400 ``malformed_json``/``validation_failed``
-and 415, ``idempotent`` brings 400 ``invalid_idempotency_key`` and 422
-``idempotency_key_reused``, any ``who`` but ``PUBLIC`` brings 401, and ``CLIENT`` or
-``OPERATOR`` alone brings 403.
+lists only the endpoint's own: a JSON body brings 400 ``malformed_json`` (a key repeated in
+one object too)/``validation_failed``, 413 ``payload_too_large`` and 415, ``idempotent`` brings
+400 ``invalid_idempotency_key`` and 422 ``idempotency_key_reused``, any ``who`` but ``PUBLIC``
+brings 401, and ``CLIENT`` or ``OPERATOR`` alone brings 403.
 """
 from dataclasses import dataclass, field
 
@@ -94,7 +94,7 @@ ENDPOINTS = (
     Endpoint("POST", "/transfer-batches", "createTransferBatch", "Transfers",
              "Post up to 1,000 transfers from the caller's wallets, atomic or independent", CLIENT,
              (201, "TransferBatch", JSON), body="transfer_batch_create", idempotent=True,
-             errors={404: ("wallet_not_found",), 413: ("payload_too_large",)},
+             errors={404: ("wallet_not_found",)},
              description="`atomic`: all items are posted or none is; the failing item carries its code, "
                          "every other `batch_failed`. `independent`: each item succeeds or fails on its "
                          "own merits with the codes of `POST /transfers`. A result per item, in request "

@@ -27,9 +27,10 @@ def _settle_secrets(app):
     if "SECRET_KEY" in missing:
         app.config["SECRET_KEY"] = secrets.token_urlsafe(32)
     if "OPERATOR_TOKEN" in missing:
+        # Never printed here: create_app also runs for console commands and scripts, whose
+        # output lands in logs. gunicorn.conf.py generates and shows one to whoever starts
+        # the server; any other process gets one nobody knows (set OPERATOR_TOKEN to choose).
         app.config["OPERATOR_TOKEN"] = secrets.token_urlsafe(32)
-        print(f"OPERATOR_TOKEN was unset; generated for this process: "
-              f"{app.config['OPERATOR_TOKEN']}", file=sys.stderr)
 
 
 def _banner(app):
@@ -43,7 +44,7 @@ def _banner(app):
 
 def create_app(test_config=None):
     """Build the Flask app; ``test_config`` overrides the environment's settings."""
-    from app import auth, cli, db, observability, openapi, problems, validation
+    from app import auth, cli, db, idempotency, observability, openapi, problems, validation
     from app.routes import register_blueprints
 
     app = Flask(__name__, static_folder=None)  # no static files: /static would be an undocumented route
@@ -56,6 +57,7 @@ def create_app(test_config=None):
     validation.init_app(app)
     openapi.init_app(app)
     db.init_app(app)
+    idempotency.init_app(app)
     observability.init_app(app)
     auth.init_app(app)
     cli.init_app(app)

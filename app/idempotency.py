@@ -1,7 +1,9 @@
 """Idempotency records: a key, a fingerprint of the request, and its outcome.
 
 Written in the same unit of work as the effect, so either both exist or
-neither does. Keys are scoped to the caller; MongoDB drops them after the TTL.
+neither does. Keys are scoped to the caller; both engines drop them after
+IDEMPOTENCY_TTL_S, and the embedded engine keeps at most IDEMPOTENCY_MAX_PER_SCOPE
+per scope (its memory is the process's; MongoDB's TTL monitor and disk bound it there).
 """
 import hashlib
 import hmac
@@ -9,7 +11,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from app import errors
+from app import embedded, errors
 
 
 @dataclass(frozen=True)
@@ -41,3 +43,10 @@ def record(tx, idem, outcome):
         "scope": idem.scope, "key": idem.key, "fingerprint": idem.fingerprint,
         "outcome": outcome, "created_at": datetime.now(timezone.utc).replace(tzinfo=None),
     })
+
+
+def init_app(app):
+    store = app.extensions["store"]
+    if store.engine == "embedded":
+        embedded.cap_per_value(store.collections["idempotency"], "scope",
+                               app.config["IDEMPOTENCY_MAX_PER_SCOPE"])

@@ -31,7 +31,14 @@ INFO = {
         "`OPERATOR_TOKEN`. Another client's wallet or transfer is 404, like a missing one.\n"
         "* **Idempotency**: `POST /clients`, deposits and transfers take an `Idempotency-Key`. "
         "The same key and body replay the first answer with `Idempotent-Replayed: true`; the same "
-        "key with another body is 422 `idempotency_key_reused`."),
+        "key with another body is 422 `idempotency_key_reused`.\n"
+        "* **Limits**: a body is at most 64 KiB (413 `payload_too_large`, chunked or not); a key "
+        "repeated in one JSON object is 400 `malformed_json`; names, details and emails refuse "
+        "control characters. The server in front of the app answers some requests itself, as "
+        "problem+json too and on any path: 400 `malformed_request` (broken framing, a bad "
+        "`Content-Length`), 408 `request_timeout` (a body slower than its deadline), 414 "
+        "`uri_too_long`, 431 `header_fields_too_large`, 501 `transfer_coding_not_supported`; a "
+        "request head that does not arrive within seconds is closed without an answer."),
 }
 PARAMETERS = {
     "wallet_id": {"name": "wallet_id", "in": "path", "required": True,
@@ -119,6 +126,7 @@ def _error_codes(endpoint):
     shared = {}
     if endpoint.body:
         shared.setdefault(400, []).extend(["malformed_json", "validation_failed"])
+        shared[413] = ["payload_too_large"]  # past MAX_CONTENT_LENGTH, chunked or not
         shared[415] = ["unsupported_media_type"]
     if endpoint.idempotent:
         shared.setdefault(400, []).append("invalid_idempotency_key")

@@ -5,6 +5,7 @@ import pathlib
 import re
 
 from flask import current_app, request
+import email_validator
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 
 from app import errors, money
@@ -12,9 +13,21 @@ from app import errors, money
 SCHEMA_DIR = pathlib.Path(__file__).resolve().parent.parent / "schemas"
 
 
+def is_email_address(value):
+    """An address as RFC 5322/6531 parsers read it; jsonschema's own check only looks for an "@"."""
+    if not isinstance(value, str):
+        return True
+    try:
+        email_validator.validate_email(value, check_deliverability=False)
+    except email_validator.EmailNotValidError:
+        return False
+    return True
+
+
 def format_checker():
     """The format checks the schemas use: email, and amount (see app/money.py)."""
-    checker = FormatChecker(["email"])
+    checker = FormatChecker([])
+    checker.checks("email")(is_email_address)
     checker.checks("amount")(lambda value: not isinstance(value, str) or money.is_valid_amount(value))
     return checker
 
@@ -89,13 +102,36 @@ def _reject_constant(name):
     raise ValueError(f"{name} is not JSON")
 
 
+def _unique_keys(pairs):
+    """An object whose keys are all different: with repeats, parsers disagree on which one counts."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise ValueError(f"the key {repeated!r} appears more than once in one object")
+    return document
+
+
+def _body_bytes():
+    """The whole body, or 413: a chunked body has no Content-Length to refuse it up front.
+
+    Werkzeug stops reading such a body at MAX_CONTENT_LENGTH and returns what it read, so
+    one more byte on the server's own stream tells a body that ended from one that was cut."""
+    data = request.get_data(cache=False)
+    limit = request.max_content_length  # MAX_CONTENT_LENGTH, unless the route set its own
+    if limit is not None and len(data) >= limit and request.environ["wsgi.input"].read(1):
+        raise errors.PayloadTooLarge(f"the body is larger than {limit} bytes")
+    return data
+
+
 def json_body(schema_name):
     """The request's JSON body, validated against ``schemas/<schema_name>.json``."""
     if request.mimetype != "application/json":
         raise errors.UnsupportedMediaType(
             f"send the body as application/json, not {request.mimetype or 'nothing'}")
     try:
-        document = json.loads(request.get_data(), parse_constant=_reject_constant)
+        document = json.loads(_body_bytes(), parse_constant=_reject_constant,
+                              object_pairs_hook=_unique_keys)
         _check_unicode(document)
     except ValueError as exc:
         raise errors.MalformedJson(f"the body is not valid JSON: {exc}") from None

@@ -2,6 +2,9 @@
 
 (a) The report builders alone, fed journal entries generated one at a time.
 (b) GET /wallets/{id}/report on the embedded engine, through Flask's test client.
+(c) One page of GET /wallets/{id}/operations at entry 50,000 of 100,000 against a
+    page of a short journal, in the same run: the ratio shows whether a deep page
+    is still one indexed range read.
 
 Memory is Python's own allocations (tracemalloc) from the start of one run to
 its peak; a second, untraced run gives the speed, because tracing slows Python
@@ -17,10 +20,12 @@ from datetime import datetime, timedelta
 
 import reports
 from app import create_app, embedded, ledger
+from app.routes.wallets import encode_cursor
 from reports import Statement
 
 START = datetime(2024, 1, 1)
 OPERATOR_TOKEN = "bench-operator-token"
+REPEATS = 21  # pages timed per journal; the median is printed
 
 
 def journal(wallet_id, count):
@@ -96,6 +101,30 @@ def endpoint(app, wallet_id, kind):
     return measure(run)
 
 
+def page_ms(app, wallet_id, before_seq, repeats=REPEATS):
+    """The median time of one 20-entry page of /operations ending just below ``before_seq``."""
+    client = app.test_client()
+    url = f"/wallets/{wallet_id}/operations?limit=20&after={encode_cursor(before_seq)}"
+    headers = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        response = client.get(url, headers=headers)
+        times.append(time.perf_counter() - began)
+        assert response.status_code == 200 and response.json["data"][0]["seq"] == before_seq - 1
+    return sorted(times)[len(times) // 2] * 1000
+
+
+def deep_pages(long_count, short_count=100):
+    short_app, short_wallet = seeded_app(short_count)
+    short = page_ms(short_app, short_wallet, short_count // 2)
+    long_app, long_wallet = seeded_app(long_count)
+    deep = page_ms(long_app, long_wallet, long_count // 2)
+    print(f"page at entry {short_count // 2:,} of {short_count:,}: {short:8.2f} ms (median of {REPEATS})")
+    print(f"page at entry {long_count // 2:,} of {long_count:,}: {deep:8.2f} ms (median of {REPEATS})")
+    print(f"ratio deep / short: {deep / short:.2f}")
+
+
 def machine():
     with open("/proc/meminfo") as meminfo:
         total_kib = int(meminfo.readline().split()[1])
@@ -117,8 +146,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000", help="rows for (a)")
     parser.add_argument("--endpoint-sizes", default="10000,100000", help="rows for (b)")
+    parser.add_argument("--journal", type=int, default=100_000, help="entries of the long journal for (c)")
     parser.add_argument("--without-range-index", action="store_true",
-                        help="(b) as before the embedded engine had seq range indexes")
+                        help="(b) and (c) as before the embedded engine had seq range indexes")
     options = parser.parse_args()
     print(f"machine: {machine()}")
     print("\n(a) report builders alone, journal entries generated one at a time")
@@ -128,6 +158,7 @@ def main():
             print(line(kind, count, *builders_alone(kind, count)), flush=True)
     if options.without_range_index:
         embedded.IndexedDocuments.range_candidates = lambda self, filter, pinned, best: None
+        embedded.IndexedCollection.page_in_order = lambda self, *page: None
     print("\n(b) GET /wallets/{id}/report on the embedded engine (Flask test client, one thread)."
           "\n    The embedded engine keeps every journal entry in this process's memory; that"
           "\n    memory is there before the request and is not counted below."
@@ -137,6 +168,8 @@ def main():
         app, wallet_id = seeded_app(count)
         for kind in reports.FORMATS:
             print(line(kind, count, *endpoint(app, wallet_id, kind)), flush=True)
+    print("\n(c) GET /wallets/{id}/operations?limit=20&after=..., embedded engine, one thread")
+    deep_pages(options.journal)
     print(f"\nprocess peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10:,.0f} MiB")
 
 

@@ -51,7 +51,7 @@ def parse_args():
     parser.add_argument("--url", help="target a running API instead of starting one")
     parser.add_argument("--operator-token", default=os.environ.get("OPERATOR_TOKEN"))
     parser.add_argument("--gunicorn-flags",
-                        default=os.environ.get("GUNICORN_FLAGS", "--workers 1 --threads 8"),
+                        default=os.environ.get("GUNICORN_FLAGS", "--config gunicorn.conf.py"),
                         help="gunicorn settings for the servers started here (make bench passes make run's)")
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
@@ -91,7 +91,9 @@ def free_port():
 
 def start_server(gunicorn_flags, operator_token, app_spec="app:create_app()"):
     port = free_port()
-    env = dict(os.environ, OPERATOR_TOKEN=operator_token, SECRET_KEY=uuid.uuid4().hex)
+    # HOST and PORT as `make run` passes them to gunicorn.conf.py; --bind for flags without one.
+    env = dict(os.environ, OPERATOR_TOKEN=operator_token, SECRET_KEY=uuid.uuid4().hex,
+               HOST="127.0.0.1", PORT=str(port))
     command = [sys.executable, "-m", "gunicorn", *shlex.split(gunicorn_flags),
                "--bind", f"127.0.0.1:{port}", app_spec]
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,

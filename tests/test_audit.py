@@ -2,14 +2,16 @@
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import threading
 
 import pytest
 
-from app import audit, errors, ledger
-from conftest import OPERATOR_TOKEN, Api
+from app import audit, errors, ledger, render
+from app import cli
+from conftest import ENGINES, OPERATOR_TOKEN, Api
 from corruptions import CORRUPTIONS, balance_changed, build_world
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -104,6 +106,11 @@ def test_http_audit_reports_totals_and_violations(client, store):
     assert {(v["rule"], v["id"]) for v in body["violations"]} == balance_changed(world)
 
 
+# The console reads the database of MONGO_URI; on the embedded engine it refuses (below).
+on_mongodb = pytest.mark.parametrize("app", [ENGINES[1]], indirect=True)
+
+
+@on_mongodb
 def test_console_verify_on_healthy_books(app, store):
     build_world(store)
     result = app.test_cli_runner().invoke(args=["ledger", "verify"])
@@ -112,6 +119,7 @@ def test_console_verify_on_healthy_books(app, store):
     assert "OK: the books balance" in result.output
 
 
+@on_mongodb
 def test_console_verify_lists_violations_and_exits_non_zero(app, store):
     world = build_world(store)
     balance_changed(world)
@@ -122,6 +130,7 @@ def test_console_verify_lists_violations_and_exits_non_zero(app, store):
     assert "FAILED: 4 violation(s)" in result.output
 
 
+@on_mongodb
 def test_console_verify_json_matches_http(app, client, store):
     corrupt = build_world(store)
     balance_changed(corrupt)
@@ -130,12 +139,33 @@ def test_console_verify_json_matches_http(app, client, store):
     assert json.loads(result.output) == client.get("/audit", headers=OPERATOR).json
 
 
-def test_flask_command_runs_from_the_venv():
-    """The real console script, in a fresh process: the embedded engine starts empty."""
-    env = {key: value for key, value in os.environ.items() if key != "MONGO_URI"}
+def test_console_report_lists_violations(store, capsys):
+    """The console's printout, without the console (which the embedded engine refuses)."""
+    world = build_world(store)
+    balance_changed(world)
+    cli._print_report(store.engine, render.audit(audit.verify(store, batch_size=1)))
+    printed = capsys.readouterr().out
+    assert f"VIOLATION balance_equals_journal_sum {world.a}: balance 807 cents" in printed
+    assert "VIOLATION accounts_sum_zero None" in printed
+    assert "FAILED: 4 violation(s)" in printed
+
+
+@pytest.mark.parametrize("app", [ENGINES[0]], indirect=True)
+def test_console_verify_refuses_the_embedded_engine(app):
+    result = app.test_cli_runner().invoke(args=["ledger", "verify"])
+    assert result.exit_code == 1
+    assert "GET /audit" in result.output and "the books balance" not in result.output
+
+
+def test_flask_command_refuses_the_embedded_engine_and_prints_no_token():
+    """The real console script, in a fresh process: its embedded engine would be new and empty."""
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("MONGO_URI", "OPERATOR_TOKEN", "SECRET_KEY")}
     flask = pathlib.Path(sys.executable).parent / "flask"
     done = subprocess.run([str(flask), "--app", "app", "ledger", "verify"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "engine: embedded" in done.stdout
-    assert "wallets: 0  entries: 0  money in: 0.00  money held: 0.00" in done.stdout
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "GET /audit" in done.stderr
+    assert "the books balance" not in done.stdout
+    # secrets.token_urlsafe(32): 43 characters of the URL-safe alphabet
+    assert not re.search(r"[A-Za-z0-9_-]{43}", done.stdout + done.stderr), done.stderr

@@ -10,6 +10,7 @@ from tests.contract import Document
 UNREACHABLE = {("GET", "/clients/me", 404)}
 # Reached, but by its own test: the database must stop answering.
 SEEN_ELSEWHERE = {("GET", "/ready", 503)}
+TOO_LARGE = b" " * (64 * 1024 + 1)  # past MAX_CONTENT_LENGTH: 413 payload_too_large
 
 
 class Walk:
@@ -70,6 +71,7 @@ def walk_clients(walk, operator):
     walk.call("POST", "/clients", json={"email": "x"})  # 400 validation_failed
     walk.call("POST", "/clients", data="{", content_type="application/json")  # 400 malformed_json
     walk.call("POST", "/clients", data="{}", content_type="text/plain")  # 415
+    walk.call("POST", "/clients", data=TOO_LARGE, content_type="application/json")  # 413
     walk.call("POST", "/clients", json=body, headers={"Idempotency-Key": "k" * 256})  # 400
     login = {"email": body["email"], "password": body["password"]}
     token = walk.call("POST", "/auth/token", json=login).json["access_token"]
@@ -77,6 +79,7 @@ def walk_clients(walk, operator):
     walk.call("POST", "/auth/token", json={})  # 400
     walk.call("POST", "/auth/token", data="[", content_type="application/json")
     walk.call("POST", "/auth/token", data="x", content_type="text/csv")
+    walk.call("POST", "/auth/token", data=TOO_LARGE, content_type="application/json")
     walk.call("GET", "/clients/me", headers={"Authorization": f"Bearer {token}"})
     walk.call("GET", "/clients/me", headers=operator)  # 403
     assert walk.call("GET", "/clients/me").headers["WWW-Authenticate"] == "Bearer"
@@ -96,6 +99,7 @@ def walk_wallets(walk, operator, ada, wallet_id):
     walk.call("POST", template, deposits, json={"amount": "6.00"}, headers=key)  # 422 reused
     walk.call("POST", template, deposits, json={"amount": "0"}, headers=operator)  # 400
     walk.call("POST", template, deposits, data="x", content_type="text/plain", headers=operator)
+    walk.call("POST", template, deposits, data=TOO_LARGE, content_type="application/json", headers=operator)
     walk.call("POST", template, "/wallets/wal_nope/deposits", json={"amount": "1"}, headers=operator)
     walk.call("POST", template, deposits, json={"amount": "1"}, headers=ada)  # 403
     walk.call("POST", template, deposits, json={"amount": "1"})  # 401
@@ -128,6 +132,7 @@ def walk_transfers(walk, operator, ada, ada_wallet, bob_wallet):
     send("1.001")  # 400
     walk.call("POST", "/transfers", data="{", content_type="application/json", headers=ada)
     walk.call("POST", "/transfers", data="{}", content_type="text/plain", headers=ada)
+    walk.call("POST", "/transfers", data=TOO_LARGE, content_type="application/json", headers=ada)
     send("1.00", headers=operator)  # 403
     send("1.00", headers={})  # 401
     return transfer_id

@@ -57,7 +57,8 @@ def test_pattern_matches_whole_input_only(source, path, pattern, examples):
         for edge in EDGES:
             assert not _matches(pattern, example + edge), repr(example + edge)
             assert not _matches(pattern, edge + example), repr(edge + example)
-        if any(c.isdigit() for c in example):
+        # Only a pattern that speaks of digits means ASCII ones; free text may hold any script's.
+        if "[0-9]" in pattern and any(c.isdigit() for c in example):
             assert not _matches(pattern, example.translate(DIGITS)), example.translate(DIGITS)
 
 

@@ -125,19 +125,22 @@ def test_consecutive_periods_chain(api, client, clock, store):
     assert seqs == list(range(1, 31))
 
 
+# The API now refuses control characters in details (tests/test_input_rules.py); entries written
+# before that, or by another writer of the database, may still hold them, so these go in through
+# the ledger, under the API's checks.
 @pytest.mark.parametrize("details, in_csv, in_xml", DETAILS)
-def test_user_details_survive_every_format(api, client, details, in_csv, in_xml):
+def test_user_details_survive_every_format(api, client, store, details, in_csv, in_xml):
     _, headers, wallet_id = api.member()
-    post(client, f"/wallets/{wallet_id}/deposits", api.operator, amount="1.00", details=details)
+    ledger.deposit(store, wallet_id, 100, details)
     facts = {kind: PARSERS[kind](report(client, headers, wallet_id, kind)[1]) for kind in PARSERS}
     assert [facts[kind]["operations"][0]["details"] for kind in ("json", "csv", "xml")] == [
         details, in_csv, in_xml]
 
 
-def test_all_details_at_once_agree_across_formats(api, client):
+def test_all_details_at_once_agree_across_formats(api, client, store):
     _, headers, wallet_id = api.member()
     for details, _, _ in DETAILS:
-        post(client, f"/wallets/{wallet_id}/deposits", api.operator, amount="1.00", details=details)
+        ledger.deposit(store, wallet_id, 100, details)
     facts = all_formats(client, headers, wallet_id)
     assert facts["totals"] == {"in": f"{len(DETAILS)}.00", "out": "0.00", "count": len(DETAILS)}
 
