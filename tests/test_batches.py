@@ -1,11 +1,13 @@
 """POST /transfer-batches: atomic and independent, per-item and whole-request errors, replay, threads."""
+import json
 import random
 import threading
 
 import pytest
 
 from app import errors, ledger
-from app.ledger import events
+from app.ledger import batches, events
+from app.validation import SCHEMA_DIR
 from conftest import check_ledger
 
 
@@ -229,3 +231,11 @@ def test_batches_and_single_transfers_from_eight_threads_keep_the_books_whole(st
     assert check_ledger(store) == 6 * 2_000
     assert store.collections["transfers"].count_documents({"type": "transfer"}) == len(posted) > 0
     assert store.collections["wallets"].count_documents({"available_cents": {"$lt": 0}}) == 0
+
+
+def test_the_documented_item_codes_are_the_refusals_an_item_can_meet():
+    """A refusal added to ITEM_REFUSALS (limit_exceeded, ...) must join the response schema too."""
+    schema = json.loads((SCHEMA_DIR / "responses" / "transfer_batch.json").read_text())
+    error = schema["properties"]["results"]["items"]["properties"]["error"]["anyOf"][1]
+    assert set(error["properties"]["code"]["enum"]) == {cls.code for cls in batches.ITEM_REFUSALS} | {
+        batches.BATCH_FAILED["code"]}
