@@ -99,14 +99,18 @@ def start_server(gunicorn_flags, operator_token, app_spec="app:create_app()"):
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     base_url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            if Connection(base_url).request("GET", "/health")[0] == 200:
-                return server, base_url
-        except OSError:
-            time.sleep(0.1)
+    try:
+        for _ in range(100):
+            try:
+                if Connection(base_url).request("GET", "/health")[0] == 200:
+                    return server, base_url
+            except OSError:
+                time.sleep(0.1)
+    except BaseException:  # never leave a server behind
+        server.kill()
+        raise
     server.kill()
-    sys.exit("the API did not start within 10 s")
+    sys.exit("the server did not start within 10 s")
 
 
 def setup_http_wallets(base_url, operator_token, count):
