@@ -21,10 +21,12 @@ install: $(STAMP)
 # The API. Worker class, deadlines, worker count and logging: gunicorn.conf.py, which the
 # image's CMD reads too (embedded engine: one process, the data lives in it; with MONGO_URI:
 # WORKERS processes). Without OPERATOR_TOKEN it generates one and prints it here.
-# `make bench` starts its servers with the same GUNICORN_FLAGS.
+# The embedded engine's data lives in the server, so its sweeper is a thread there.
+# `make bench` starts its servers with the same GUNICORN_ENV and GUNICORN_FLAGS.
+GUNICORN_ENV = $(if $(MONGO_URI),,SWEEPER_THREAD=1) WORKERS=$(WORKERS)
 GUNICORN_FLAGS = --config gunicorn.conf.py
 run: $(STAMP)
-	HOST=$(HOST) PORT=$(PORT) WORKERS=$(WORKERS) $(BIN)/gunicorn $(GUNICORN_FLAGS) "app:create_app()"
+	$(GUNICORN_ENV) HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn $(GUNICORN_FLAGS) "app:create_app()"
 
 lint: $(STAMP)
 	$(BIN)/flake8 --max-line-length 110 $(LINTED)
@@ -46,7 +48,7 @@ test-compose:
 
 # Transfers/s over HTTP vs in-process, latency, invariants (not part of `make test`).
 bench: $(STAMP)
-	WORKERS=$(WORKERS) GUNICORN_FLAGS="$(GUNICORN_FLAGS)" $(BIN)/python scripts/loadtest.py $(ARGS)
+	$(GUNICORN_ENV) GUNICORN_FLAGS="$(GUNICORN_FLAGS)" $(BIN)/python scripts/loadtest.py $(ARGS)
 
 # Statement speed and memory: builders alone at 10k/100k/1M rows, the endpoint on the
 # embedded engine at 10k/100k rows. Takes a few minutes; prints a table.

@@ -31,5 +31,10 @@ class Config:
     # requests during a failover wait rather than fail. Past it: 503 database_unavailable.
     SERVER_SELECTION_TIMEOUT_MS = _int("SERVER_SELECTION_TIMEOUT_MS", 30000)
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+    # Run the sweeper (expired holds written down) as a thread of this process: `make run`
+    # sets it on the embedded engine; on MongoDB the sweeper is its own process
+    # (`flask --app app ledger sweep`, the compose service "sweeper").
+    SWEEPER_THREAD = os.environ.get("SWEEPER_THREAD", "") in ("1", "true", "yes")
+    SWEEP_INTERVAL_S = float(os.environ.get("SWEEP_INTERVAL_S", "1"))
     # Documents the audit fetches per round trip; it never holds more than a batch.
     AUDIT_BATCH_SIZE = _int("AUDIT_BATCH_SIZE", 1000)

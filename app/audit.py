@@ -26,6 +26,9 @@ RULES = {
     "held_not_negative": "no wallet's held money is below zero",
     "available_not_negative": "no wallet's available money is below zero",
     "available_equals_balance_minus_held": "a wallet's available equals its balance minus held",
+    "held_equals_pending_holds": "a wallet's held equals the sum of remaining of the holds it pays "
+                                 "whose stored status is pending (one past expires_at counts "
+                                 "until it is written down)",
     "entry_has_wallet": "every journal entry belongs to an existing wallet",
     "entry_type_known": "every entry's type is in the table of entry types, with that type's sign",
     "leg_has_transfer": "every journal entry belongs to an existing transfer",
@@ -126,10 +129,37 @@ def _merge(left, right, left_key, right_field):
 def _check_wallets(db, report, batch_size):
     journal = db.operations.find().sort([("wallet_id", 1), ("seq", 1)]).batch_size(batch_size)
     wallets = db.wallets.find().sort("_id", 1).batch_size(batch_size)
+    held = _HeldByHolds(db.holds.find({"status": "pending"})
+                        .sort("from_wallet_id", 1).batch_size(batch_size))
     for wallet, entries in _merge(wallets, journal, "_id", "wallet_id"):
         summary = _summarise(entries, report, orphan=wallet is None)
         if wallet is not None:
             _check_wallet(wallet, summary, report)
+            _check_held(wallet, held.of(wallet["_id"]), report)
+
+
+class _HeldByHolds:
+    """Pending holds' remaining summed per payer, read in step with wallets sorted by id."""
+
+    def __init__(self, holds):
+        self._runs = groupby(holds, key=lambda hold: _key(hold.get("from_wallet_id")))
+        self._current = next(self._runs, None)
+
+    def of(self, wallet_id):
+        key = _key(wallet_id)
+        while self._current is not None and self._current[0] < key:
+            self._current = next(self._runs, None)
+        if self._current is None or self._current[0] != key:
+            return 0
+        total = sum(hold["remaining_cents"] for hold in self._current[1])
+        self._current = next(self._runs, None)
+        return total
+
+
+def _check_held(wallet, pending_cents, report):
+    if wallet.get("held_cents", 0) != pending_cents:
+        report.flag("held_equals_pending_holds", wallet["_id"],
+                    f"held {wallet.get('held_cents', 0)} cents, pending holds' remaining {pending_cents}")
 
 
 def _summarise(entries, report, orphan):

@@ -1,13 +1,15 @@
-"""Console commands: ``flask --app app ledger verify``."""
+"""Console commands: ``flask --app app ledger verify`` and ``flask --app app ledger sweep``."""
 import json
+import threading
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
 from app import audit, render
+from app.ledger import sweeper
 
-ledger_cli = AppGroup("ledger", help="Check the books.")
+ledger_cli = AppGroup("ledger", help="Check the books; write down what time decided.")
 
 
 @ledger_cli.command("verify")
@@ -32,6 +34,20 @@ def verify(batch_size, as_json):
         _print_report(store.engine, result)
     if not result["ok"]:
         raise SystemExit(1)
+
+
+@ledger_cli.command("sweep")
+@click.option("--interval", "interval_s", type=click.FloatRange(0.05, 3600), default=1.0,
+              show_default=True, help="Seconds between sweeps.")
+@click.option("--once", is_flag=True, help="Sweep once, print what was written down, and exit.")
+def sweep(interval_s, once):
+    """Write down expired holds (and every other sweeper step), in a loop."""
+    store = current_app.extensions["store"]
+    if once:
+        click.echo(json.dumps(sweeper.sweep(store)))
+        return
+    click.echo(f"sweeping every {interval_s} s on the {store.engine} engine", err=True)
+    sweeper.run(store, interval_s, threading.Event())
 
 
 def _print_report(engine, result):

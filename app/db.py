@@ -19,7 +19,7 @@ from app import embedded
 from app.ledger import accounts
 
 COLLECTIONS = ("clients", "wallets", "system_accounts", "operations", "transfers", "idempotency",
-               "events", "meta")
+               "events", "meta", "holds")
 # The data model's version, recorded in meta at initialisation. 2: double-entry (system
 # accounts, postings, held and available). No version-1 database was ever deployed.
 SCHEMA_VERSION = 2
@@ -39,6 +39,14 @@ def create_indexes(collections, idempotency_ttl_s):
     # The audit walks transfer legs in transfer_id order to match them with their transfer.
     collections["operations"].create_index([("transfer_id", ASCENDING)])
     collections["transfers"].create_index([("from_wallet_id", ASCENDING), ("created_at", DESCENDING)])
+    # Holds: a payer's due holds (expiry before a debit, wallet reads, the sweeper and the
+    # audit's held rule), and a wallet's holds newest first (GET /wallets/{id}/holds).
+    collections["holds"].create_index(
+        [("from_wallet_id", ASCENDING), ("status", ASCENDING), ("expires_at", ASCENDING)])
+    collections["holds"].create_index([("status", ASCENDING), ("expires_at", ASCENDING)])
+    for party in ("from_wallet_id", "to_wallet_id"):
+        collections["holds"].create_index(
+            [(party, ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)])
     collections["idempotency"].create_index(
         [("scope", ASCENDING), ("key", ASCENDING)], unique=True)
     _ttl_index(collections["idempotency"], "created_at", idempotency_ttl_s)

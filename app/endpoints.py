@@ -50,6 +50,11 @@ def _wallet_links(expression):
             "Deposit": _link("createDeposit", wallet_id=expression)}
 
 
+def _hold_links():
+    return {"GetHold": _link("getHold", hold_id="$response.body#/id"),
+            "GetPayer": _link("getWallet", wallet_id="$response.body#/from_wallet_id")}
+
+
 ENDPOINTS = (
     Endpoint("POST", "/clients", "createClient", "Clients", "Sign up: a client and its USD wallet",
              PUBLIC, (201, "Client", JSON), body="client_create", idempotent=True,
@@ -105,6 +110,42 @@ ENDPOINTS = (
     Endpoint("GET", "/transfers/{transfer_id}", "getTransfer", "Transfers",
              "One transfer, for either party or the operator", EITHER, (200, "Transfer", JSON),
              errors={404: ("transfer_not_found",)}),
+    Endpoint("POST", "/holds", "createHold", "Holds",
+             "Reserve money of one of the caller's wallets for another wallet", CLIENT,
+             (201, "Hold", JSON), body="hold_create", idempotent=True,
+             errors={404: ("wallet_not_found",), 422: ("wallet_not_found", "accounts_must_be_different",
+                                                       "insufficient_funds")},
+             links=_hold_links(),
+             description="The payer's `held` grows by the amount and its `available` shrinks; its "
+                         "`balance` does not change. `expires_in_s`: 1 to 2592000, default 604800 "
+                         "(7 days). From `expires_at` on the hold reads `expired` and its money is "
+                         "available again, whether or not the sweeper has run."),
+    Endpoint("POST", "/holds/{hold_id}/capture", "captureHold", "Holds",
+             "Pay part or all of what remains of a hold to its receiver", EITHER,
+             (200, "Hold", JSON), body="hold_capture", idempotent=True,
+             errors={403: ("forbidden",), 404: ("hold_not_found",), 409: ("hold_not_pending",),
+                     422: ("exceeds_hold_amount",)},
+             links=_hold_links(),
+             description="The receiver or the operator (the payer: 403). A capture is a posted "
+                         "transfer payer -> receiver carrying the hold's id; the payer's `held` drops "
+                         "by the amount. Without `amount`, all that remains; `final: true` releases "
+                         "whatever remains. Refusals are replayed for a repeated `Idempotency-Key`."),
+    Endpoint("POST", "/holds/{hold_id}/void", "voidHold", "Holds",
+             "Release what remains of a hold to its payer", EITHER, (200, "Hold", JSON),
+             idempotent=True,
+             errors={403: ("forbidden",), 404: ("hold_not_found",), 409: ("hold_not_pending",)},
+             links=_hold_links(),
+             description="The receiver or the operator; the payer cannot void (403), or escrow "
+                         "would mean nothing."),
+    Endpoint("GET", "/holds/{hold_id}", "getHold", "Holds",
+             "One hold, for either party or the operator", EITHER, (200, "Hold", JSON),
+             errors={404: ("hold_not_found",)}),
+    Endpoint("GET", "/wallets/{wallet_id}/holds", "listHolds", "Holds",
+             "The holds a wallet pays or receives, newest first, a page at a time", EITHER,
+             (200, "HoldPage", JSON), query=("status", "limit", "after"),
+             errors={400: ("validation_failed", "invalid_cursor"), 404: ("wallet_not_found",)},
+             description="`status` filters as holds read now: a pending hold past `expires_at` "
+                         "is `expired`."),
     Endpoint("GET", "/wallets/{wallet_id}/report", "getStatement", "Wallets",
              "A wallet's statement for a period, streamed as JSON, CSV or XML", EITHER,
              (200, "Statement", (JSON, CSV, XML)), query=("format", "from", "to"),

@@ -41,10 +41,13 @@ Forbidden = _error("Forbidden", 403, "forbidden", "Not allowed for this caller")
 NotFound = _error("NotFound", 404, "not_found", "Not found")
 WalletNotFound = _error("WalletNotFound", 404, "wallet_not_found", "Wallet not found")
 TransferNotFound = _error("TransferNotFound", 404, "transfer_not_found", "Transfer not found")
+HoldNotFound = _error("HoldNotFound", 404, "hold_not_found", "Hold not found")
 MethodNotAllowed = _error("MethodNotAllowed", 405, "method_not_allowed", "Method not allowed")
 NotAcceptable = _error("NotAcceptable", 406, "not_acceptable",
                        "None of the media types in Accept can be produced")
 EmailTaken = _error("EmailTaken", 409, "email_taken", "Email already registered")
+HoldNotPending = _error("HoldNotPending", 409, "hold_not_pending",
+                        "The hold is no longer pending (captured, voided or expired)")
 PayloadTooLarge = _error("PayloadTooLarge", 413, "payload_too_large", "The body is too large")
 UnsupportedMediaType = _error("UnsupportedMediaType", 415, "unsupported_media_type",
                               "The body must be application/json")
@@ -54,6 +57,8 @@ ReceiverNotFound = _error("ReceiverNotFound", 422, "wallet_not_found",
                           "The receiving wallet does not exist")
 InsufficientFunds = _error("InsufficientFunds", 422, "insufficient_funds",
                            "The wallet balance is lower than the amount")
+ExceedsHoldAmount = _error("ExceedsHoldAmount", 422, "exceeds_hold_amount",
+                           "The amount is more than remains of the hold")
 IdempotencyKeyReused = _error("IdempotencyKeyReused", 422, "idempotency_key_reused",
                               "This Idempotency-Key was used with a different request")
 DatabaseUnavailable = _error("DatabaseUnavailable", 503, "database_unavailable",
@@ -62,4 +67,5 @@ InternalError = _error("InternalError", 500, "internal_error", "Internal server 
 NotReady = _error("NotReady", 503, "not_ready", "The database does not answer")
 
 # Refusals that depend on stored state: recorded with an Idempotency-Key and replayed.
-REPLAYED_REFUSALS = {cls.code: cls for cls in (ReceiverNotFound, InsufficientFunds)}
+REPLAYED_REFUSALS = {cls.code: cls for cls in (
+    ReceiverNotFound, InsufficientFunds, HoldNotPending, ExceedsHoldAmount)}

@@ -62,5 +62,9 @@ def create_app(test_config=None):
     auth.init_app(app)
     cli.init_app(app)
     register_blueprints(app)
+    if app.config["SWEEPER_THREAD"]:
+        from app.ledger import sweeper
+        app.extensions["sweeper"] = sweeper.start_thread(app.extensions["store"],
+                                                         app.config["SWEEP_INTERVAL_S"])
     _banner(app)
     return app

@@ -29,7 +29,8 @@ INFO = {
         "failure a bare 500 `internal_error` that reveals nothing.\n"
         "* **Auth**: clients send the token from `POST /auth/token`; the operator sends the "
         "`OPERATOR_TOKEN`. Another client's wallet or transfer is 404, like a missing one.\n"
-        "* **Idempotency**: `POST /clients`, deposits and transfers take an `Idempotency-Key`. "
+        "* **Idempotency**: `POST /clients`, deposits, transfers and the hold POSTs take an "
+        "`Idempotency-Key`. "
         "The same key and body replay the first answer with `Idempotent-Replayed: true`; the same "
         "key with another body is 422 `idempotency_key_reused`.\n"
         "* **Limits**: a body is at most 64 KiB (413 `payload_too_large`, chunked or not); a key "
@@ -45,6 +46,11 @@ PARAMETERS = {
                   "schema": {"$ref": COMPONENT + "Common/$defs/wallet_id"}},
     "transfer_id": {"name": "transfer_id", "in": "path", "required": True,
                     "schema": {"$ref": COMPONENT + "Common/$defs/transfer_id"}},
+    "hold_id": {"name": "hold_id", "in": "path", "required": True,
+                "schema": {"$ref": COMPONENT + "Common/$defs/hold_id"}},
+    "status": {"name": "status", "in": "query",
+               "description": "Only holds in this status, as they read now.",
+               "schema": {"enum": ["pending", "captured", "voided", "expired"]}},
     "limit": {"name": "limit", "in": "query", "description": "Entries per page.",
               "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
     "after": {"name": "after", "in": "query",

@@ -47,6 +47,15 @@ def transfer_batch(doc):
             "results": doc["results"]}
 
 
+def hold(doc):
+    return {"id": doc["_id"], "from_wallet_id": doc["from_wallet_id"],
+            "to_wallet_id": doc["to_wallet_id"], "amount": format_cents(doc["amount_cents"]),
+            "captured": format_cents(doc["captured_cents"]),
+            "remaining": format_cents(doc["remaining_cents"]), "status": doc["status"],
+            "details": doc["details"], "created_at": timestamp(doc["created_at"]),
+            "expires_at": timestamp(doc["expires_at"])}
+
+
 def system_account(total):
     return {"id": total["id"], "name": total["name"], "currency": total["currency"],
             "balance": format_cents(total["balance_cents"]),

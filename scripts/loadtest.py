@@ -244,7 +244,8 @@ def ledger_load(args):
     from app import audit, create_app, errors, ledger
     from app.idempotency import IdempotencyKey
 
-    app = create_app({"OPERATOR_TOKEN": "bench", "SECRET_KEY": "bench",
+    # No sweeper thread here (make bench's environment asks the servers for one): the ledger alone.
+    app = create_app({"OPERATOR_TOKEN": "bench", "SECRET_KEY": "bench", "SWEEPER_THREAD": False,
                       "MONGO_DB": f"wallet_bench_{uuid.uuid4().hex[:8]}"})
     store = app.extensions["store"]
     wallets = []

@@ -11,7 +11,7 @@ from app import ledger
 @dataclass
 class World:
     """Wallets a, b (with history) and c (empty); deposits da (bank->a 1000) and db (bank->b 500),
-    transfers t1 (a->b 300) and t2 (b->a 100)."""
+    transfers t1 (a->b 300) and t2 (b->a 100); hold h (a->c 50, pending)."""
 
     db: dict
     a: str
@@ -23,6 +23,7 @@ class World:
     db_: str
     a_client: str
     b_client: str
+    h: str
 
     def entry(self, wallet_id, seq):
         return self.db["operations"].find_one({"wallet_id": wallet_id, "seq": seq})
@@ -50,8 +51,9 @@ def build_world(store):
     db_, _ = ledger.deposit(store, b, 500)
     t1, _ = ledger.transfer(store, client_a, a, b, 300)
     t2, _ = ledger.transfer(store, client_b, b, a, 100)
+    h, _ = ledger.create_hold(store, client_a, a, c, 50)
     return World(store.collections, a, b, c, t1["_id"], t2["_id"], da["transfer_id"],
-                 db_["transfer_id"], client_a, client_b)
+                 db_["transfer_id"], client_a, client_b, h["_id"])
 
 
 def balance_changed(w):
@@ -167,7 +169,24 @@ def wallet_deleted(w):
 
 def held_negative(w):
     w.db["wallets"].update_one({"_id": w.c}, {"$set": {"held_cents": -5, "available_cents": 5}})
-    return {("held_not_negative", w.c)}
+    return {("held_not_negative", w.c), ("held_equals_pending_holds", w.c)}
+
+
+def hold_remaining_changed(w):
+    w.db["holds"].update_one({"_id": w.h}, {"$inc": {"remaining_cents": 1}})
+    return {("held_equals_pending_holds", w.a)}
+
+
+def hold_voided_without_release(w):
+    """The hold is marked voided but its money was never given back: a's held is stuck."""
+    w.db["holds"].update_one({"_id": w.h}, {"$set": {"status": "voided"}})
+    return {("held_equals_pending_holds", w.a)}
+
+
+def held_moved_without_hold(w):
+    """held and available moved together (still balance - held) with no hold behind them."""
+    w.db["wallets"].update_one({"_id": w.b}, {"$inc": {"held_cents": 20, "available_cents": -20}})
+    return {("held_equals_pending_holds", w.b)}
 
 
 def available_changed(w):
@@ -207,6 +226,7 @@ CORRUPTIONS = [
     seq_repeated_at_the_end, version_changed, debit_deleted, credit_amount_changed, credit_duplicated,
     credit_names_wrong_counterparty, transfer_amount_changed, transfer_deleted, legs_point_elsewhere,
     negative_wallet_balance, negative_balance_after, entry_without_wallet, wallet_deleted,
-    held_negative, available_changed, entry_type_unknown, posting_changed, system_shard_changed,
+    held_negative, hold_remaining_changed, hold_voided_without_release, held_moved_without_hold,
+    available_changed, entry_type_unknown, posting_changed, system_shard_changed,
     deposit_without_bank_posting,
 ]

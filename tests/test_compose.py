@@ -106,8 +106,11 @@ def check_wiring(model, members):
         assert script.rstrip().endswith(
             "if (!hello.primary || !(hello.isWritablePrimary || hello.secondary)) quit(1);")
 
-    # The API and the tests name the set and all its members.
-    for service in (api, tests):
+    # The API, the sweeper and the tests name the set and all its members.
+    sweeper = services["sweeper"]
+    assert sweeper["command"] == ["flask", "--app", "app", "ledger", "sweep"]
+    assert sweeper["build"]["target"] == "runtime"
+    for service in (api, sweeper, tests):
         parsed = uri_parser.parse_uri(service["environment"]["MONGO_URI"])
         options = {key.lower(): value for key, value in parsed["options"].items()}
         assert options["replicaset"] == set_name

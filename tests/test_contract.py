@@ -51,6 +51,7 @@ def test_every_documented_response_matches_a_real_one(api, walk):
     walk.call("GET", "/transfers/{transfer_id}", f"/transfers/{transfer_id}", headers=operator)
     walk.call("GET", "/transfers/{transfer_id}", "/transfers/tr_nope", headers=ada)
     walk.call("GET", "/transfers/{transfer_id}", f"/transfers/{transfer_id}")
+    walk_holds(walk, operator, ada, ada_wallet, bob, bob_wallet)
     walk_service(walk, operator, ada, ada_wallet)
     for path in ("/health", "/openapi.json", "/docs/"):
         walk.call("GET", path)
@@ -160,7 +161,63 @@ def walk_batches(walk, operator, ada, ada_wallet, bob_wallet):
     walk.call("POST", template, data="{", content_type="application/json", headers=ada)
     walk.call("POST", template, data="{}", content_type="text/plain", headers=ada)
     walk.call("POST", template, data="[" + " " * (1024 * 1024) + "]", content_type="application/json",
-              headers=ada)  # 413
+              headers=ada)  # 413: this route allows 1 MiB, more than TOO_LARGE
+
+
+def walk_holds(walk, operator, ada, ada_wallet, bob, bob_wallet):
+    def place(amount, to=bob_wallet, source=ada_wallet, headers=ada, **extra):
+        body = {"from_wallet_id": source, "to_wallet_id": to, "amount": amount}
+        return walk.call("POST", "/holds", json=body, headers=dict(headers, **extra))
+
+    key = {"Idempotency-Key": "hold-1"}
+    hold = place("10.00", details="order 7", **key).json
+    assert place("10.00", details="order 7", **key).headers["Idempotent-Replayed"] == "true"
+    place("1.00", **key)  # 422 idempotency_key_reused
+    place("1.00", source=bob_wallet, to=ada_wallet)  # 404
+    place("1.00", to="wal_nope")  # 422 wallet_not_found
+    place("1.00", to=ada_wallet)  # 422 accounts_must_be_different
+    place("999.00")  # 422 insufficient_funds
+    place("1.001")  # 400
+    walk.call("POST", "/holds", data="x", content_type="text/plain", headers=ada)  # 415
+    walk.call("POST", "/holds", data=TOO_LARGE, content_type="application/json", headers=ada)  # 413
+    place("1.00", headers=operator)  # 403
+    place("1.00", headers={})  # 401
+    one, capture = "/holds/{hold_id}", "/holds/{hold_id}/capture"
+    url = f"/holds/{hold['id']}"
+    for headers in (ada, bob, operator):
+        walk.call("GET", one, url, headers=headers)
+    walk.call("GET", one, "/holds/hold_nope", headers=ada)
+    walk.call("GET", one, url)
+    capture_key = dict(bob, **{"Idempotency-Key": "cap-1"})
+    walk.call("POST", capture, url + "/capture", json={"amount": "4.00"}, headers=capture_key)
+    walk.call("POST", capture, url + "/capture", json={"amount": "4.00"}, headers=capture_key)
+    walk.call("POST", capture, url + "/capture", json={"amount": "3.00"}, headers=capture_key)  # 422
+    walk.call("POST", capture, url + "/capture", json={"amount": "7.00"}, headers=bob)  # 422 exceeds
+    walk.call("POST", capture, url + "/capture", json={"amount": "1.00"}, headers=ada)  # 403 payer
+    walk.call("POST", capture, "/holds/hold_nope/capture", json={}, headers=bob)  # 404
+    walk.call("POST", capture, url + "/capture", json={"final": "yes"}, headers=bob)  # 400
+    walk.call("POST", capture, url + "/capture", data="x", content_type="text/plain", headers=bob)
+    walk.call("POST", capture, url + "/capture", json={})  # 401
+    walk.call("POST", capture, url + "/capture", data=TOO_LARGE, content_type="application/json",
+              headers=bob)  # 413
+    void = "/holds/{hold_id}/void"
+    walk.call("POST", void, url + "/void", headers=ada)  # 403: the payer cannot void
+    walk.call("POST", void, "/holds/hold_nope/void", headers=bob)  # 404
+    walk.call("POST", void, url + "/void", headers=dict(bob, **{"Idempotency-Key": "k" * 256}))
+    walk.call("POST", void, url + "/void")  # 401
+    walk.call("POST", void, url + "/void", headers=dict(operator, **{"Idempotency-Key": "void-1"}))
+    walk.call("POST", void, f"/holds/{place('1.00').json['id']}/void",
+              headers=dict(operator, **{"Idempotency-Key": "void-1"}))  # 422: the key, another hold
+    walk.call("POST", void, url + "/void", headers=bob)  # 409 hold_not_pending
+    walk.call("POST", capture, url + "/capture", json={}, headers=bob)  # 409
+    listing, holds = "/wallets/{wallet_id}/holds", f"/wallets/{ada_wallet}/holds"
+    page = walk.call("GET", listing, holds + "?limit=1", headers=ada).json
+    assert page["has_more"] and page["next_cursor"]
+    walk.call("GET", listing, holds + f"?status=voided&after={page['next_cursor']}", headers=operator)
+    walk.call("GET", listing, holds + "?status=gone", headers=ada)  # 400 validation_failed
+    walk.call("GET", listing, holds + "?after=%%%", headers=ada)  # 400 invalid_cursor
+    walk.call("GET", listing, f"/wallets/{bob_wallet}/holds", headers=ada)  # 404
+    walk.call("GET", listing, holds)  # 401
 
 
 def walk_service(walk, operator, ada, wallet_id):

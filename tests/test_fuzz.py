@@ -40,8 +40,12 @@ class World:
             assert api.deposit(self.wallet, format_cents(MAX_AMOUNT_CENTS)).status_code == 201
         _, _, self.other_wallet = api.member()
         self.transfer = api.transfer(headers, self.wallet, self.other_wallet, "1.00").json["id"]
+        self.hold = api.client.post("/holds", json={"from_wallet_id": self.wallet, "amount": "100.00",
+                                                    "to_wallet_id": self.other_wallet},
+                                    headers=headers).json["id"]
         self.stand_ins = {"real-wallet": self.wallet, "real-other-wallet": self.other_wallet,
-                          "real-transfer": self.transfer, "real-email": self.email}
+                          "real-transfer": self.transfer, "real-email": self.email,
+                          "real-hold": self.hold}
         self.authorization = {"client": headers["Authorization"], "operator": f"Bearer {OPERATOR_TOKEN}"}
 
 
@@ -62,12 +66,16 @@ def amounts():
 
 # Stand-ins the hooks put into generated cases; `fuzz` swaps in the real ids just before the call.
 WALLETS = st.sampled_from(["real-wallet", "real-other-wallet"])
-STEERED_PATHS = {"wallet_id": WALLETS, "transfer_id": st.just("real-transfer")}
+STEERED_PATHS = {"wallet_id": WALLETS, "transfer_id": st.just("real-transfer"),
+                 "hold_id": st.just("real-hold")}
 STEERED_BODIES = {  # the first choice is the one Hypothesis favours: a transfer that can succeed
     "POST /transfers": st.sampled_from([
         {"from_wallet_id": "real-wallet", "to_wallet_id": "real-other-wallet"},
         {"from_wallet_id": "real-other-wallet", "to_wallet_id": "real-wallet"},  # not the caller's: 404
         {"from_wallet_id": "real-wallet", "to_wallet_id": "real-wallet"}]),
+    "POST /holds": st.sampled_from([
+        {"from_wallet_id": "real-wallet", "to_wallet_id": "real-other-wallet"},
+        {"from_wallet_id": "real-other-wallet", "to_wallet_id": "real-wallet"}]),
     "POST /auth/token": st.just({"email": "real-email", "password": PASSWORD}),
 }
 

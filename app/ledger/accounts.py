@@ -91,3 +91,26 @@ def new_wallet(client_id, moment):
     return {"_id": new_id("wal"), "client_id": client_id, "currency": CURRENCY, "kind": "wallet",
             "balance_cents": 0, "held_cents": 0, "available_cents": 0, "version": 0,
             "created_at": moment, "updated_at": moment}
+
+
+def reserve(tx, wallet_id, amount_cents, moment):
+    """Move ``amount_cents`` of a wallet's available money to held; None if available is short.
+
+    The guard is in the filter, so two reservations can never both spend the same money.
+    """
+    assert amount_cents > 0, amount_cents
+    return tx.wallets.find_one_and_update(
+        {"_id": wallet_id, "available_cents": {"$gte": amount_cents}},
+        {"$inc": {"held_cents": amount_cents, "available_cents": -amount_cents},
+         "$set": {"updated_at": moment}})
+
+
+def release(tx, wallet_id, amount_cents, moment):
+    """Give ``amount_cents`` of held money back to available (a void, an expiry, a capture)."""
+    assert amount_cents > 0, amount_cents
+    wallet = tx.wallets.find_one_and_update(
+        {"_id": wallet_id, "held_cents": {"$gte": amount_cents}},
+        {"$inc": {"held_cents": -amount_cents, "available_cents": amount_cents},
+         "$set": {"updated_at": moment}})
+    assert wallet is not None, f"held_underflow: wallet {wallet_id} holds less than {amount_cents}"
+    return wallet

@@ -9,7 +9,8 @@ accounts are not guarded (the bank goes negative as money comes in).
 Order of writes: guarded debits first, so a refusal happens before any write;
 then system shards; the credited wallets last, so the document most likely to be
 hot (a receiver many pay) is held for the shortest time. All journal entries go
-in one ``insert_many``.
+in one ``insert_many``. Before a wallet is debited, its holds that have expired are
+released in the same unit (``expiry.expire_due``), so expiry never blocks money.
 """
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -17,7 +18,7 @@ from typing import NamedTuple
 from pymongo import ReturnDocument
 
 from app import errors
-from app.ledger import accounts, entry_types
+from app.ledger import accounts, entry_types, expiry
 from app.ledger.units import new_id
 
 
@@ -54,6 +55,8 @@ def post(tx, transfer, postings, moment):
         if accounts.is_system(posting.account_id):
             accounts.move_system(tx, posting.account_id, posting.amount_cents, moment)
             continue
+        if posting.amount_cents < 0:
+            expiry.expire_due(tx, posting.account_id, moment)
         wallet = _move_wallet(tx, posting, moment)
         after[posting.account_id] = wallet
         entries.append(_entry(wallet, posting, transfer, moment))
@@ -108,4 +111,5 @@ def _entry(wallet, posting, transfer, moment):
         "balance_after_cents": wallet["balance_cents"],
         "counterparty_wallet_id": posting.counterparty, "transfer_id": transfer["_id"],
         "details": transfer.get("details"), "created_at": moment,
+        **({"hold_id": transfer["hold_id"]} if "hold_id" in transfer else {}),
     }

@@ -2,7 +2,7 @@
 from pymongo import DESCENDING
 
 from app import errors, render
-from app.ledger import accounts, events
+from app.ledger import accounts, events, expiry
 from app.ledger.postings import Posting, post
 from app.ledger import units
 from app.ledger.units import new_id, run, success
@@ -82,11 +82,16 @@ def get_transfer(store, transfer_id):
 
 
 def get_wallet(store, wallet_id):
-    return store.read(lambda db: db.wallets.find_one({"_id": wallet_id}))
+    """The wallet as it reads now: the money of holds past their expiry is available."""
+    moment = units.now()
+    return store.read(lambda db: expiry.wallet_as_of(
+        db, db.wallets.find_one({"_id": wallet_id}), moment))
 
 
 def get_client_wallet(store, client_id):
-    return store.read(lambda db: db.wallets.find_one({"client_id": client_id}))
+    moment = units.now()
+    return store.read(lambda db: expiry.wallet_as_of(
+        db, db.wallets.find_one({"client_id": client_id}), moment))
 
 
 def system_accounts(store):

@@ -34,9 +34,9 @@ def created(payload, replayed):
 
 
 def register_blueprints(app):
-    from app.routes import (audit, batches, clients, docs, health, reports, system_accounts, tokens,
-                            transfers, wallets)
-    for module in (audit, batches, clients, docs, health, reports, system_accounts, tokens,
+    from app.routes import (audit, batches, clients, docs, health, holds, reports, system_accounts,
+                            tokens, transfers, wallets)
+    for module in (audit, batches, clients, docs, health, holds, reports, system_accounts, tokens,
                    transfers, wallets):
         app.register_blueprint(module.bp)
     app.register_blueprint(docs.swagger_ui())

@@ -1,0 +1,161 @@
+"""Holds: reserve a payer's money now, capture it (in parts) or release it later.
+
+A hold is resolved exactly once: captured (nothing remains, or a final capture
+released the rest), voided, or expired. Each step is a conditional update on the
+hold's current state in the same unit of work as its money and its event, so of
+racing captures, voids and expiries exactly one wins each state.
+
+Money: placing a hold moves the amount from the payer's available to held
+(``accounts.reserve``, guarded on available). A capture releases the captured part
+from held and posts it payer -> receiver as a transfer through ``postings.post`` in
+the same unit: the payer's balance and held both drop by the amount, its available
+does not move, and available = balance - held stays exact.
+"""
+from datetime import timedelta
+
+from pymongo import DESCENDING
+
+from app import errors, render
+from app.ledger import accounts, events, expiry
+from app.ledger.postings import Posting, post
+from app.ledger import units
+from app.ledger.units import new_id, run
+from app.money import MAX_AMOUNT_CENTS
+
+PENDING = expiry.PENDING
+STATUSES = ("pending", "captured", "voided", "expired")
+DEFAULT_EXPIRES_IN_S = 7 * 24 * 3600
+MAX_EXPIRES_IN_S = 30 * 24 * 3600
+
+
+def ok(result):
+    return {"status": 200, "result": result}
+
+
+def create_hold(store, client_id, from_wallet_id, to_wallet_id, amount_cents, details=None,
+                expires_in_s=DEFAULT_EXPIRES_IN_S, idem=None):
+    """Reserve money of the client's wallet for another wallet; returns (hold, replayed)."""
+    assert 0 < amount_cents <= MAX_AMOUNT_CENTS, amount_cents
+    assert 1 <= expires_in_s <= MAX_EXPIRES_IN_S, expires_in_s
+
+    def work(tx):
+        if from_wallet_id == to_wallet_id:
+            raise errors.AccountsMustBeDifferent("from_wallet_id and to_wallet_id are the same wallet")
+        owners = {w["_id"]: w["client_id"] for w in tx.wallets.find(
+            {"_id": {"$in": [from_wallet_id, to_wallet_id]}}, {"client_id": 1})}
+        if owners.get(from_wallet_id) != client_id:
+            raise errors.WalletNotFound(f"you have no wallet {from_wallet_id}")
+        if to_wallet_id not in owners:
+            raise errors.ReceiverNotFound(f"no wallet {to_wallet_id}")
+        moment = units.now()
+        expiry.expire_due(tx, from_wallet_id, moment)  # their money counts as available again
+        if accounts.reserve(tx, from_wallet_id, amount_cents, moment) is None:
+            raise errors.InsufficientFunds(
+                f"wallet {from_wallet_id} has less available money than the amount")
+        hold = new_hold(client_id, owners[to_wallet_id], from_wallet_id, to_wallet_id,
+                        amount_cents, details, moment, expires_in_s)
+        tx.holds.insert_one(hold)
+        events.emit(tx, "hold.created", [from_wallet_id, to_wallet_id], render.hold(hold), moment)
+        return units.success(hold)
+
+    return run(store, idem, work)
+
+
+def new_hold(from_client_id, to_client_id, from_wallet_id, to_wallet_id, amount_cents, details,
+             moment, expires_in_s):
+    return {"_id": new_id("hold"), "from_wallet_id": from_wallet_id, "to_wallet_id": to_wallet_id,
+            "from_client_id": from_client_id, "to_client_id": to_client_id,
+            "amount_cents": amount_cents,
+            "captured_cents": 0, "remaining_cents": amount_cents, "released_cents": 0,
+            "status": PENDING, "details": details, "created_at": moment, "updated_at": moment,
+            "expires_at": moment + timedelta(seconds=expires_in_s), "resolved_at": None}
+
+
+def _pending_hold(tx, caller_client_id, hold_id, moment):
+    """The hold, if the caller is its receiver or the operator and it is still pending."""
+    hold = tx.holds.find_one({"_id": hold_id})
+    parties = (None, hold["from_client_id"], hold["to_client_id"]) if hold else ()
+    if caller_client_id not in parties:
+        raise errors.HoldNotFound(f"no hold {hold_id}")
+    if caller_client_id == hold["from_client_id"]:
+        raise errors.Forbidden("only the receiver or the operator may capture or void a hold")
+    if hold["status"] != PENDING or expiry.is_due(hold, moment):
+        raise errors.HoldNotPending(f"hold {hold_id} is {expiry.as_of(hold, moment)['status']}")
+    return hold
+
+
+def capture_hold(store, caller_client_id, hold_id, amount_cents=None, final=False, idem=None):
+    """Pay (part of) what remains of a hold to its receiver; returns (hold, replayed).
+
+    ``caller_client_id`` is None for the operator. Without ``amount_cents`` all that
+    remains is captured; ``final`` releases whatever remains after this capture.
+    """
+    def work(tx):
+        moment = units.now()
+        hold = _pending_hold(tx, caller_client_id, hold_id, moment)
+        amount = hold["remaining_cents"] if amount_cents is None else amount_cents
+        if amount > hold["remaining_cents"]:
+            raise errors.ExceedsHoldAmount(
+                f"{amount} cents is more than the {hold['remaining_cents']} cents that remain")
+        done = final or amount == hold["remaining_cents"]
+        captured = expiry.settle(tx, hold, "captured" if done else PENDING, moment,
+                                 captured_cents=amount, when={"expires_at": {"$gt": moment}})
+        if captured is None:
+            raise errors.HoldNotPending(f"hold {hold_id} changed while being captured")
+        payer, receiver = hold["from_wallet_id"], hold["to_wallet_id"]
+        accounts.release(tx, payer, hold["remaining_cents"] if done else amount, moment)
+        record = {"_id": new_id("tr"), "type": "transfer", "hold_id": hold_id,
+                  "from_wallet_id": payer, "to_wallet_id": receiver,
+                  "from_client_id": hold["from_client_id"], "to_client_id": hold["to_client_id"],
+                  "amount_cents": amount, "details": hold["details"]}
+        posted = post(tx, record, [Posting(payer, -amount, "transfer_out", receiver),
+                                   Posting(receiver, amount, "transfer_in", payer)], moment)
+        events.emit(tx, "hold.captured", [payer, receiver],
+                    dict(render.hold(captured), transfer=render.transfer(posted.transfer)), moment)
+        return ok(captured)
+
+    return run(store, idem, work)
+
+
+def void_hold(store, caller_client_id, hold_id, idem=None):
+    """Release what remains of a hold to its payer; returns (hold, replayed)."""
+    def work(tx):
+        moment = units.now()
+        hold = _pending_hold(tx, caller_client_id, hold_id, moment)
+        voided = expiry.settle(tx, hold, "voided", moment, when={"expires_at": {"$gt": moment}})
+        if voided is None:
+            raise errors.HoldNotPending(f"hold {hold_id} changed while being voided")
+        accounts.release(tx, hold["from_wallet_id"], hold["remaining_cents"], moment)
+        events.emit(tx, "hold.voided", [hold["from_wallet_id"], hold["to_wallet_id"]],
+                    render.hold(voided), moment)
+        return ok(voided)
+
+    return run(store, idem, work)
+
+
+def get_hold(store, hold_id):
+    return expiry.as_of(store.read(lambda db: db.holds.find_one({"_id": hold_id})), units.now())
+
+
+def list_holds(store, wallet_id, limit, status=None, before=None):
+    """Newest first: up to ``limit`` holds the wallet pays or receives, and whether more exist.
+
+    ``status`` is as holds read now (a due pending hold is expired); ``before`` is the
+    (created_at, id) of the last hold of the previous page.
+    """
+    moment = units.now()
+    clauses = [{"$or": [{"from_wallet_id": wallet_id}, {"to_wallet_id": wallet_id}]}]
+    if status == PENDING:
+        clauses.append({"status": PENDING, "expires_at": {"$gt": moment}})
+    elif status == "expired":
+        clauses.append({"$or": [{"status": "expired"},
+                                {"status": PENDING, "expires_at": {"$lte": moment}}]})
+    elif status is not None:
+        clauses.append({"status": status})
+    if before is not None:
+        created_at, hold_id = before
+        clauses.append({"$or": [{"created_at": {"$lt": created_at}},
+                                {"created_at": created_at, "_id": {"$lt": hold_id}}]})
+    page = store.read(lambda db: list(db.holds.find({"$and": clauses}).sort(
+        [("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit + 1)))
+    return [expiry.as_of(hold, moment) for hold in page[:limit]], len(page) > limit
