@@ -30,6 +30,14 @@ class Config:
     # How long an operation waits for a primary; longer than an election (~10-12 s), so
     # requests during a failover wait rather than fail. Past it: 503 database_unavailable.
     SERVER_SELECTION_TIMEOUT_MS = _int("SERVER_SELECTION_TIMEOUT_MS", 30000)
+    # Each request's whole time on MongoDB (pymongo.timeout), driver retries included: longer
+    # than an election, shorter than gunicorn's 30 s timeout. Past it after write conflicts:
+    # 503 wallet_busy; otherwise 503 database_unavailable.
+    REQUEST_TIMEOUT_MS = _int("REQUEST_TIMEOUT_MS", 15000)
+    # /ready turns 503 only after 3 failed pings in a row spanning this long (an election passes).
+    READY_GRACE_S = _int("READY_GRACE_S", 30)
+    # Where the audit's snapshot reads go: "primary", or "secondaryPreferred" to spare the primary.
+    AUDIT_READ_PREFERENCE = os.environ.get("AUDIT_READ_PREFERENCE", "primary")
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
     # Run the sweeper (expired holds written down) as a thread of this process: `make run`
     # sets it on the embedded engine; on MongoDB the sweeper is its own process

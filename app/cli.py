@@ -1,15 +1,32 @@
-"""Console commands: ``flask --app app ledger verify`` and ``flask --app app ledger sweep``."""
+"""Console commands: ``flask --app app db init``, ``ledger verify`` and ``ledger sweep``."""
 import json
+import sys
 import threading
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from app import audit, render
+from app import audit, db, errors, render
 from app.ledger import sweeper
 
 ledger_cli = AppGroup("ledger", help="Check the books; write down what time decided.")
+db_cli = AppGroup("db", help="Prepare the database.")
+SNAPSHOT_TOO_OLD_EXIT = 3
+
+
+@db_cli.command("init")
+def init():
+    """Indexes, system accounts and the schema version; run once per deployment (idempotent)."""
+    store = current_app.extensions["store"]
+    db.initialise(store, current_app.config["IDEMPOTENCY_TTL_S"])
+    problems, warnings = db.check_initialised(store, current_app.config["IDEMPOTENCY_TTL_S"])
+    for line in problems + warnings:
+        click.echo(f"still wrong: {line}", err=True)
+    if problems or warnings:
+        raise SystemExit(1)
+    click.echo(f"database initialised: {len(db.declared_indexes(0))} indexes, system accounts, "
+               f"schema version {db.SCHEMA_VERSION} ({store.engine})")
 
 
 @ledger_cli.command("verify")
@@ -17,7 +34,7 @@ ledger_cli = AppGroup("ledger", help="Check the books; write down what time deci
               show_default=True, help="Documents fetched per round trip.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON, like GET /audit.")
 def verify(batch_size, as_json):
-    """Audit wallets, journal and transfers; exit 1 if any rule is broken."""
+    """Audit wallets, journal and transfers; exit 1 if any rule is broken, 3 if it ran out of time."""
     store = current_app.extensions["store"]
     if store.engine == "embedded":
         # This process's embedded engine is its own, new and empty: "the books balance"
@@ -27,7 +44,11 @@ def verify(batch_size, as_json):
             "an empty in-memory database of its own. To audit a running server on the embedded "
             "engine, ask it: GET /audit with the operator token "
             "(curl -H \"Authorization: Bearer $OPERATOR_TOKEN\" http://127.0.0.1:8080/audit).")
-    result = render.audit(audit.verify(store, batch_size=batch_size))
+    try:
+        result = render.audit(audit.verify(store, batch_size=batch_size))
+    except errors.SnapshotTooOld as exc:
+        click.echo(f"NOT CHECKED: {exc.detail}", err=True)
+        sys.exit(SNAPSHOT_TOO_OLD_EXIT)
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
@@ -65,3 +86,4 @@ def _print_report(engine, result):
 
 def init_app(app):
     app.cli.add_command(ledger_cli)
+    app.cli.add_command(db_cli)

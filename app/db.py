@@ -1,19 +1,24 @@
-"""Storage: one client per process, the indexes, and the unit of work.
+"""Storage: one client per process, the indexes, initialisation, and the two stores.
 
-The unit of work is the only place where the two engines differ. On MongoDB it
-is a multi-document transaction (snapshot reads, majority writes, primary) that
-the driver retries on transient errors. On the embedded engine it is a
-process-wide lock plus an undo log, so a failure part-way leaves no trace.
+Both engines offer one interface (``Store``: transaction, read, snapshot, ping,
+close); the rest of the code sees only that. ``EmbeddedStore`` (here) is a
+process-wide lock plus an undo log; ``MongoStore`` (app/mongostore.py) is a
+multi-document transaction per unit of work.
+
+Initialisation (indexes, system accounts, the schema version) is one command on
+MongoDB, ``flask --app app db init``, run once per deployment (compose: the
+``init`` service); a worker at boot only checks and names what is missing, since
+an index build on a populated collection outlasts gunicorn's boot timeout. The
+embedded engine initialises itself: its data is born with the process.
 """
 import functools
+import sys
 import threading
 
-import pymongo
-from pymongo import ASCENDING, DESCENDING, MongoClient, ReadPreference, ReturnDocument
-from pymongo.errors import ConfigurationError, OperationFailure, PyMongoError
-from pymongo.read_concern import ReadConcern
+import click
+from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
+from pymongo.errors import ConfigurationError, OperationFailure
 from pymongo.results import InsertManyResult
-from pymongo.write_concern import WriteConcern
 
 from app import embedded
 from app.ledger import accounts
@@ -25,20 +30,24 @@ COLLECTIONS = ("clients", "wallets", "system_accounts", "operations", "transfers
 SCHEMA_VERSION = 2
 INDEX_OPTIONS_CONFLICT = 85  # an index with these keys exists with other options
 WRITE_CONFLICT = 112  # MongoDB's error code when two transactions write the same document
-PING_TIMEOUT_S = 2  # a readiness probe must answer long before the transaction timeout
+ACCOUNT_CLASSES = ("wallet", "system", "other")
+# Indexes earlier versions made that no query uses (each cost every insert); db init drops them.
+OBSOLETE_INDEXES = {"operations": [[("wallet_id", 1), ("created_at", 1)]],
+                    "transfers": [[("from_wallet_id", 1), ("created_at", -1)]]}
 
 
 def create_indexes(collections, idempotency_ttl_s):
-    """Declare every index the queries need (idempotent on both engines)."""
+    """Declare every index a query needs (idempotent on both engines).
+
+    Each one is listed with the query it serves in tests/test_indexes.py: an index
+    no query uses only costs every insert.
+    """
     collections["clients"].create_index([("email_key", ASCENDING)], unique=True)
     collections["wallets"].create_index([("client_id", ASCENDING)], unique=True)
     collections["operations"].create_index(
         [("wallet_id", ASCENDING), ("seq", ASCENDING)], unique=True)
-    collections["operations"].create_index(
-        [("wallet_id", ASCENDING), ("created_at", ASCENDING)])
     # The audit walks transfer legs in transfer_id order to match them with their transfer.
     collections["operations"].create_index([("transfer_id", ASCENDING)])
-    collections["transfers"].create_index([("from_wallet_id", ASCENDING), ("created_at", DESCENDING)])
     # Holds: a payer's due holds (expiry before a debit, wallet reads, the sweeper and the
     # audit's held rule), and a wallet's holds newest first (GET /wallets/{id}/holds).
     collections["holds"].create_index(
@@ -59,13 +68,14 @@ def _ttl_index(collection, field, ttl_s):
     except OperationFailure as exc:
         if exc.code != INDEX_OPTIONS_CONFLICT:
             raise
-        # Same keys, other options: MongoDB refuses to re-create it, but collMod changes it in place.
+        # Same keys, other options: MongoDB refuses to re-create it, but collMod changes it in
+        # place. collMod needs dbAdmin, which only `db init`'s user has (readWrite lacks it).
         collection.database.command("collMod", collection.name, index={
             "keyPattern": {field: 1}, "expireAfterSeconds": ttl_s})
 
 
-class Tx:
-    """The collections as seen from inside one unit of work (``tx.wallets`` ...).
+class Collections:
+    """The collections as one unit of work (or one read) sees them: ``view.wallets`` ...
 
     ``savepoint()`` marks a point in the unit; ``rollback_to(mark)`` undoes what was written
     since and returns True, or returns False when it cannot (MongoDB has no savepoints
@@ -79,21 +89,46 @@ class Tx:
         self.rollback_to = rollback_to or (lambda mark: False)
 
 
+Tx = Collections  # the old name, for branches written before the split
+
+
+def account_class(collection_name):
+    """The class a written document belongs to, for the conflict metric."""
+    return {"wallets": "wallet", "system_accounts": "system"}.get(collection_name, "other")
+
+
 READS = frozenset(("find", "find_one", "count_documents", "aggregate"))
 
 
 class _SessionCollection:
-    """A MongoDB collection whose every call runs in the given session; it counts the writes."""
+    """A MongoDB collection whose every call runs in the given session.
 
-    def __init__(self, collection, session, writes=None):
+    A WriteConflict is counted under the class of the document it hit (a client
+    wallet, a system shard, anything else) before it goes on to the driver's retry.
+    With ``writes``, it counts the calls that may write (for ``rollback_to``).
+    """
+
+    def __init__(self, collection, session, conflicts=None, writes=None):
         self._collection = collection
         self._session = session
+        self._conflicts = conflicts
         self._writes = writes
 
     def __getattr__(self, name):
         if self._writes is not None and name not in READS:
             self._writes[0] += 1
-        return functools.partial(getattr(self._collection, name), session=self._session)
+        method = functools.partial(getattr(self._collection, name), session=self._session)
+        if self._conflicts is None:
+            return method
+
+        def call(*args, **kwargs):
+            try:
+                return method(*args, **kwargs)
+            except OperationFailure as exc:
+                if exc.code == WRITE_CONFLICT:
+                    self._conflicts.append(account_class(self._collection.name))
+                raise
+        return call
 
 
 class _UndoCollection:
@@ -131,58 +166,38 @@ class _UndoCollection:
 
 
 class Store:
-    """The database of one process and its unit of work."""
+    """The one interface both engines offer: transaction, read, snapshot, ping, close."""
 
-    def __init__(self, collections, engine, client=None, timeout_ms=10000):
+    engine = None
+
+    def __init__(self, collections):
         self.collections = collections
-        self.engine = engine
-        self._client = client
-        self._timeout_ms = timeout_ms
-        self._lock = threading.RLock()
-        self.reader = Tx(collections)
-        # Callback re-runs after transient errors, and the write conflicts among their
-        # causes, for tests and metrics. The embedded engine serialises, so both stay 0.
+        # Callback re-runs after transient errors, and write conflicts by account class,
+        # for tests and metrics. The embedded engine serialises, so both stay 0.
         self.transaction_retries = 0
-        self.write_conflicts = 0
-        self._retry_lock = threading.Lock()
+        self.write_conflicts = dict.fromkeys(ACCOUNT_CLASSES, 0)
+        self._client = None
 
     def _view(self, wrap, **savepoints):
         """The collections, each wrapped (a session, an undo log, a read-only scan)."""
-        return Tx({name: wrap(coll) for name, coll in self.collections.items()}, **savepoints)
+        return Collections({name: wrap(coll) for name, coll in self.collections.items()}, **savepoints)
+
+    def close(self):
+        """Release the connection pool (MongoDB); the embedded data stays with the process."""
+
+
+class EmbeddedStore(Store):
+    """mongomock in this process: a unit of work is a process-wide lock plus an undo log."""
+
+    engine = "embedded"
+
+    def __init__(self, collections):
+        super().__init__(collections)
+        self._lock = threading.RLock()
+        self.reader = Collections(collections)
 
     def transaction(self, work):
-        """Run ``work(tx)`` atomically and return its result."""
-        if self._client is None:
-            return self._embedded_transaction(work)
-        attempts = 0
-
-        def callback(_session):
-            nonlocal attempts
-            attempts += 1
-            if attempts > 1:
-                with self._retry_lock:
-                    self.transaction_retries += 1
-            try:
-                return work(tx)
-            except OperationFailure as exc:
-                if exc.code == WRITE_CONFLICT:
-                    with self._retry_lock:
-                        self.write_conflicts += 1
-                raise
-
-        with self._client.start_session() as session:
-            writes = [0]
-            tx = self._view(lambda coll: _SessionCollection(coll, session, writes),
-                            savepoint=lambda: writes[0], rollback_to=lambda mark: writes[0] == mark)
-            return session.with_transaction(
-                callback,
-                read_concern=ReadConcern("snapshot"),
-                write_concern=WriteConcern("majority"),
-                read_preference=ReadPreference.PRIMARY,
-                max_commit_time_ms=self._timeout_ms,
-            )
-
-    def _embedded_transaction(self, work):
+        """Run ``work(view)`` atomically and return its result."""
         undo = []
 
         def rollback_to(mark):
@@ -190,44 +205,27 @@ class Store:
                 undo.pop()()
             return True
 
-        tx = self._view(lambda coll: _UndoCollection(coll, undo),
-                        savepoint=lambda: len(undo), rollback_to=rollback_to)
+        view = self._view(lambda coll: _UndoCollection(coll, undo),
+                          savepoint=lambda: len(undo), rollback_to=rollback_to)
         with self._lock:
             try:
-                return work(tx)
+                return work(view)
             except BaseException:
                 rollback_to(0)
                 raise
 
     def read(self, work):
-        """Run ``work(reader)``; embedded writes are in place, so reads wait for them."""
-        if self._client is None:
-            with self._lock:
-                return work(self.reader)
-        return work(self.reader)
+        """Run ``work(reader)``; writes are in place, so reads wait for them."""
+        with self._lock:
+            return work(self.reader)
 
     def snapshot(self, work):
-        """Run read-only ``work(reader)`` on one point-in-time view of all collections.
-
-        Embedded: under the lock for the whole call, so writers wait. MongoDB: a
-        snapshot session (5.0+), so writers go on and every read sees one cluster time.
-        """
-        if self._client is None:
-            with self._lock:
-                return work(self._view(embedded.ReadOnlyScan))
-        with self._client.start_session(snapshot=True) as session:
-            return work(self._view(lambda coll: _SessionCollection(coll, session)))
+        """Run read-only ``work`` under the lock for the whole call: writers wait."""
+        with self._lock:
+            return work(self._view(embedded.ReadOnlyScan))
 
     def ping(self):
-        """True when the database answers a trivial request."""
-        if self._client is None:
-            self.read(lambda db: db.wallets.find_one({}, {"_id": 1}))
-            return True
-        try:
-            with pymongo.timeout(PING_TIMEOUT_S):
-                self._client.admin.command("ping")
-        except PyMongoError:
-            return False
+        self.read(lambda db: db.wallets.find_one({}, {"_id": 1}))
         return True
 
 
@@ -237,9 +235,11 @@ def hosts_of(uri):
     return authority.rsplit("@", 1)[-1]
 
 
-def _connect_mongodb(uri, database_name, timeout_ms, selection_timeout_ms):
+def _connect_mongodb(config):
+    from app.mongostore import MongoStore
+    uri = config["MONGO_URI"]
     client = MongoClient(uri, w="majority", readPreference="primary", tz_aware=False,
-                         serverSelectionTimeoutMS=selection_timeout_ms)
+                         serverSelectionTimeoutMS=config["SERVER_SELECTION_TIMEOUT_MS"])
     hello = client.admin.command("hello")
     if "setName" not in hello:
         client.close()
@@ -247,24 +247,84 @@ def _connect_mongodb(uri, database_name, timeout_ms, selection_timeout_ms):
             f"MongoDB at {hosts_of(uri)} is not a replica set member: transfers need multi-document "
             "transactions, which MongoDB offers only on a replica set. Start mongod with "
             "--replSet and run rs.initiate(), or unset MONGO_URI for the embedded engine.")
-    database = client[database_name]
-    collections = {name: database[name] for name in COLLECTIONS}
-    return Store(collections, "mongodb", client=client, timeout_ms=timeout_ms)
+    return MongoStore(client, client[config["MONGO_DB"]], COLLECTIONS,
+                      timeout_ms=config["TRANSACTION_TIMEOUT_MS"],
+                      request_timeout_ms=config["REQUEST_TIMEOUT_MS"],
+                      ready_grace_s=config["READY_GRACE_S"],
+                      audit_read_preference=config["AUDIT_READ_PREFERENCE"])
 
 
 def open_store(config):
-    """Connect to MongoDB when MONGO_URI is set, else open the embedded engine."""
+    """Connect to MongoDB when MONGO_URI is set, else open (and initialise) the embedded engine."""
     if config["MONGO_URI"]:
-        store = _connect_mongodb(config["MONGO_URI"], config["MONGO_DB"],
-                                 config["TRANSACTION_TIMEOUT_MS"],
-                                 config["SERVER_SELECTION_TIMEOUT_MS"])
-    else:
-        _, collections = embedded.open_database(config["MONGO_DB"], COLLECTIONS)
-        store = Store(collections, "embedded")
-    create_indexes(store.collections, config["IDEMPOTENCY_TTL_S"])
+        return _connect_mongodb(config)
+    _, collections = embedded.open_database(config["MONGO_DB"], COLLECTIONS)
+    store = EmbeddedStore(collections)
+    initialise(store, config["IDEMPOTENCY_TTL_S"])
+    return store
+
+
+def initialise(store, idempotency_ttl_s):
+    """Indexes, schema version and system accounts (``flask --app app db init``); idempotent."""
+    for name, keys_list in OBSOLETE_INDEXES.items():
+        for keys in keys_list:
+            if _find_index(store.collections[name], keys) is not None:
+                store.collections[name].drop_index(keys)
+    create_indexes(store.collections, idempotency_ttl_s)
     record_schema_version(store.collections["meta"])
     accounts.ensure_system_accounts(store.collections["system_accounts"])
-    return store
+
+
+class _Declared:
+    """A stand-in collection that records the indexes ``create_indexes`` declares."""
+
+    def __init__(self, name, found):
+        self.name, self._found = name, found
+
+    def create_index(self, keys, **options):
+        self._found.append((self.name, [(field, direction) for field, direction in keys], options))
+
+
+def declared_indexes(idempotency_ttl_s):
+    """[(collection, [(field, direction)], options)] as create_indexes declares them."""
+    found = []
+    create_indexes({name: _Declared(name, found) for name in COLLECTIONS}, idempotency_ttl_s)
+    return found
+
+
+def _find_index(collection, keys):
+    for index in collection.index_information().values():
+        if [(field, int(direction)) for field, direction in index["key"]] == list(keys):
+            return index
+    return None
+
+
+def check_initialised(store, idempotency_ttl_s):
+    """(problems, warnings): what ``db init`` has not made, and what it would change."""
+    problems, warnings = [], []
+    for name, keys, options in declared_indexes(idempotency_ttl_s):
+        index = _find_index(store.collections[name], keys)
+        fields = ", ".join(field for field, _ in keys)
+        if index is None:
+            problems.append(f"index {name} ({fields}) is missing")
+        elif bool(index.get("unique")) != bool(options.get("unique")):
+            problems.append(f"index {name} ({fields}) should be unique={bool(options.get('unique'))}")
+        elif (store.engine == "mongodb"  # the embedded engine keeps its TTL outside the index
+              and index.get("expireAfterSeconds") != options.get("expireAfterSeconds")):
+            warnings.append(f"index {name} ({fields}) expires after {index.get('expireAfterSeconds')}"
+                            f" s, IDEMPOTENCY_TTL_S says {options.get('expireAfterSeconds')}; "
+                            "`flask --app app db init` retimes it")
+    schema = store.collections["meta"].find_one({"_id": "schema"})
+    if schema is None:
+        problems.append("no schema version is recorded")
+    elif schema.get("version") != SCHEMA_VERSION:
+        problems.append(f"the database holds data model version {schema.get('version')!r}; this "
+                        f"build needs {SCHEMA_VERSION} (docs/changelog.md lists the versions)")
+    try:
+        accounts.check_system_accounts(store.collections["system_accounts"])
+    except RuntimeError as exc:
+        problems.append(str(exc))
+    return problems, warnings
 
 
 def record_schema_version(meta):
@@ -278,5 +338,27 @@ def record_schema_version(meta):
             "build that matches the data (docs/changelog.md lists the versions).")
 
 
+def _check_at_boot(app, store):
+    """MongoDB: refuse to serve a database `db init` has not prepared; say what is missing.
+
+    A console command (``db init`` above all) loads the app inside a click context:
+    there the problems are only printed, so the command can go on and fix them.
+    """
+    problems, warnings = check_initialised(store, app.config["IDEMPOTENCY_TTL_S"])
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if not problems:
+        return
+    message = (f"database {app.config['MONGO_DB']!r} is not initialised for this version: "
+               + "; ".join(problems) + ". Run `flask --app app db init` (compose: the init service).")
+    if click.get_current_context(silent=True) is not None:
+        print(f"warning: {message}", file=sys.stderr)
+        return
+    store.close()
+    raise RuntimeError(message)
+
+
 def init_app(app):
-    app.extensions["store"] = open_store(app.config)
+    store = app.extensions["store"] = open_store(app.config)
+    if store.engine == "mongodb":
+        _check_at_boot(app, store)

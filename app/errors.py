@@ -63,6 +63,12 @@ IdempotencyKeyReused = _error("IdempotencyKeyReused", 422, "idempotency_key_reus
                               "This Idempotency-Key was used with a different request")
 DatabaseUnavailable = _error("DatabaseUnavailable", 503, "database_unavailable",
                              "The database cannot be reached; retry later")
+OutcomeUnknown = _error("OutcomeUnknown", 503, "outcome_unknown",
+                        "The commit's outcome is unknown; retry with the same Idempotency-Key")
+WalletBusy = _error("WalletBusy", 503, "wallet_busy",
+                    "A wallet in this request is busy; retry after Retry-After seconds")
+SnapshotTooOld = _error("SnapshotTooOld", 503, "snapshot_too_old",
+                        "The audit took longer than the database keeps a snapshot")
 InternalError = _error("InternalError", 500, "internal_error", "Internal server error")
 NotReady = _error("NotReady", 503, "not_ready", "The database does not answer")
 

@@ -27,9 +27,13 @@ class _StoreCollector(Collector):
             "wallet_transaction_retries", "Units of work re-run by the driver after a transient "
             "error (MongoDB; the embedded engine serialises and never retries)",
             value=self._store.transaction_retries)
-        yield CounterMetricFamily(
-            "wallet_write_conflicts", "MongoDB WriteConflict errors inside a unit of work "
-            "(each one is retried)", value=self._store.write_conflicts)
+        conflicts = CounterMetricFamily(
+            "wallet_write_conflicts", "MongoDB WriteConflict errors inside a unit of work, by the "
+            "class of the document written (wallet, system shard, other); each one is retried",
+            labels=("account_class",))
+        for account_class, count in self._store.write_conflicts.items():
+            conflicts.add_metric((account_class,), count)
+        yield conflicts
 
 
 class Metrics:

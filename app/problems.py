@@ -30,6 +30,7 @@ def init_app(app):
             headers["Idempotent-Replayed"] = "true"
         if error.status == 401:
             headers["WWW-Authenticate"] = "Bearer"
+        headers.update(getattr(error, "headers", None) or {})  # Retry-After on wallet_busy
         return problem_response(app, error, headers)
 
     @app.errorhandler(HTTPException)

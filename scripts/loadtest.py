@@ -39,6 +39,8 @@ from app.money import format_cents, parse_cents  # noqa: E402  (needs ROOT on th
 START_BALANCE_CENTS = 1_000_00
 MAX_AMOUNT_CENTS = 50_00
 BATCH_MAX_CENTS = 1_00
+# The HTTP run's database: never MONGO_DB (that is production's on a real deployment).
+BENCH_DB = f"wallet_bench_{uuid.uuid4().hex[:8]}"
 
 
 def parse_args():
@@ -92,8 +94,13 @@ def free_port():
 def start_server(gunicorn_flags, operator_token, app_spec="app:create_app()"):
     port = free_port()
     # HOST and PORT as `make run` passes them to gunicorn.conf.py; --bind for flags without one.
+    # Never MONGO_DB: on a real deployment that is the production database. A throwaway one,
+    # initialised here and dropped after the run.
     env = dict(os.environ, OPERATOR_TOKEN=operator_token, SECRET_KEY=uuid.uuid4().hex,
-               HOST="127.0.0.1", PORT=str(port))
+               HOST="127.0.0.1", PORT=str(port), MONGO_DB=BENCH_DB)
+    if env.get("MONGO_URI") and app_spec == "app:create_app()":
+        subprocess.run([sys.executable, "-m", "flask", "--app", "app", "db", "init"], cwd=ROOT,
+                       env=env, check=True, stdout=subprocess.DEVNULL)
     command = [sys.executable, "-m", "gunicorn", *shlex.split(gunicorn_flags),
                "--bind", f"127.0.0.1:{port}", app_spec]
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
@@ -244,9 +251,14 @@ def ledger_load(args):
     from app import audit, create_app, errors, ledger
     from app.idempotency import IdempotencyKey
 
+    database = f"wallet_bench_{uuid.uuid4().hex[:8]}"
+    if os.environ.get("MONGO_URI"):
+        subprocess.run([sys.executable, "-m", "flask", "--app", "app", "db", "init"], cwd=ROOT,
+                       env=dict(os.environ, MONGO_DB=database, OPERATOR_TOKEN="bench",
+                                SECRET_KEY="bench"), check=True, stdout=subprocess.DEVNULL)
     # No sweeper thread here (make bench's environment asks the servers for one): the ledger alone.
     app = create_app({"OPERATOR_TOKEN": "bench", "SECRET_KEY": "bench", "SWEEPER_THREAD": False,
-                      "MONGO_DB": f"wallet_bench_{uuid.uuid4().hex[:8]}"})
+                      "MONGO_DB": database})
     store = app.extensions["store"]
     wallets = []
     for i in range(args.wallets):
@@ -375,6 +387,14 @@ def report(title, results, elapsed, unit="transfers"):
     return done / elapsed, outcomes
 
 
+def drop_bench_database():
+    """The HTTP run's throwaway database goes once the run is over (MongoDB only)."""
+    if os.environ.get("MONGO_URI"):
+        from pymongo import MongoClient
+        with MongoClient(os.environ["MONGO_URI"]) as client:
+            client.drop_database(BENCH_DB)
+
+
 def main():
     args = parse_args()
     token = args.operator_token or uuid.uuid4().hex
@@ -431,6 +451,7 @@ def http_phases(args, token):
         if server is not None:
             server.terminate()
             server.wait()
+            drop_bench_database()
     failed = sum(n for o, n in list(outcomes.items()) + list(batch_outcomes.items())
                  if o.startswith("5") or o == "connection error")
     return http_rate, batch_rate, problems, failed

@@ -43,7 +43,21 @@ def make_app(engine="embedded", **overrides):
     if engine == "mongodb":
         config["MONGO_URI"] = MONGO_URI
         config.setdefault("MONGO_DB", f"wallet_test_{uuid.uuid4().hex[:12]}")
+        init_mongodb(config)
     return create_app(config)
+
+
+def init_mongodb(config):
+    """What `flask --app app db init` does, once per test database: the app at boot only checks."""
+    from app import db
+    from config import Config
+    full = {key: getattr(Config, key) for key in dir(Config) if key.isupper()}
+    full.update(config)
+    store = db.open_store(full)
+    try:
+        db.initialise(store, full["IDEMPOTENCY_TTL_S"])
+    finally:
+        store.close()
 
 
 @pytest.fixture(params=ENGINES)
@@ -53,6 +67,7 @@ def app(request):
     store = app.extensions["store"]
     if store.engine == "mongodb":
         store._client.drop_database(app.config["MONGO_DB"])
+    store.close()  # one MongoClient per test would otherwise leak its pool and monitor threads
 
 
 @pytest.fixture

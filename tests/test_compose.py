@@ -180,3 +180,25 @@ def test_compose_tool_accepts_the_files_and_resolves_the_same_wiring(tool, layou
     run = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     check_wiring(yaml.safe_load(run.stdout), members)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_health_checks_back_off_after_start(layout):
+    files, members = LAYOUTS[layout]
+    services = our_model(files)["services"]
+    for name in members + ["mongo-standalone"]:
+        check = services[name]["healthcheck"]
+        assert check["interval"] == "30s" and check["start_interval"] == "2s", name
+        assert check["start_period"] == "60s", name
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_indexes_are_built_once_by_a_one_shot_init_service_the_api_waits_for(layout):
+    files, members = LAYOUTS[layout]
+    services = our_model(files)["services"]
+    init, api = services["init"], services["api"]
+    assert init["command"] == ["flask", "--app", "app", "db", "init"]
+    assert init["restart"] == "no"
+    for waiting in (api, services["sweeper"]):
+        assert waiting["depends_on"]["init"]["condition"] == "service_completed_successfully"
+    assert init["environment"]["MONGO_URI"] == api["environment"]["MONGO_URI"]

