@@ -155,9 +155,10 @@ ENDPOINTS = (
                          "starts; opening balance + in - out = closing balance. Sent as an attachment "
                          "(`Content-Disposition`)."),
     Endpoint("GET", "/audit", "getAudit", "Service", "Whether the books balance (operator only)",
-             OPERATOR, (200, "Audit", JSON),
+             OPERATOR, (200, "Audit", JSON), errors={503: ("snapshot_too_old",)},
              description="Every audit rule over all wallets, the journal and the transfers, read at "
-                         "one moment. 200 also when `ok` is false."),
+                         "one moment. 200 also when `ok` is false. On MongoDB the walk must end "
+                         "within the server's snapshot window (docs/mongodb.md, \"Audit\")."),
     Endpoint("GET", "/system-accounts", "listSystemAccounts", "Service",
              "The system accounts and their balances (operator only)", OPERATOR,
              (200, "SystemAccountList", JSON),

@@ -143,6 +143,8 @@ def _error_codes(endpoint):
         shared[403] = ["forbidden"]
     if endpoint.storage:
         shared[503] = ["database_unavailable"]
+    if endpoint.idempotent:  # a unit of work that writes: its commit and its wallets (app/mongostore.py)
+        shared.setdefault(503, []).extend(["outcome_unknown", "wallet_busy"])
     for status, codes in endpoint.errors.items():
         shared.setdefault(status, []).extend(codes)
     return {status: list(dict.fromkeys(codes)) for status, codes in sorted(shared.items())}

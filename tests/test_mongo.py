@@ -31,8 +31,8 @@ def mongo_apps():
     database_name = f"wallet_test_{uuid.uuid4().hex[:12]}"
     apps = []
 
-    def make():
-        apps.append(make_app("mongodb", MONGO_DB=database_name))
+    def make(**overrides):
+        apps.append(make_app("mongodb", MONGO_DB=database_name, **overrides))
         return apps[-1]
 
     yield make
@@ -134,6 +134,31 @@ def test_thirty_two_threads_on_one_hot_wallet_conflict_retry_and_keep_the_books(
     assert (wallet["balance_cents"], wallet["version"]) == (320 * 7, 320)
     assert store.collections["transfers"].count_documents({}) == 320
     assert check_ledger(store) == 32 * 10_000
+
+
+def test_past_the_request_timeout_a_hot_wallet_is_wallet_busy_and_the_books_stay_whole(mongo_apps):
+    store = mongo_apps().extensions["store"]
+    senders = open_wallets(store, 32, 10_000)
+    [(_, hot)] = open_wallets(store, 1, 0)
+    hurried = mongo_apps(REQUEST_TIMEOUT_MS=40).extensions["store"]
+    start, outcomes = threading.Barrier(32), collections.Counter()
+
+    def send(owner, wallet_id):
+        start.wait()
+        for _ in range(5):
+            try:
+                ledger.transfer(hurried, owner, wallet_id, hot, 7)
+                outcomes["posted"] += 1
+            except (errors.WalletBusy, errors.DatabaseUnavailable, errors.OutcomeUnknown) as error:
+                outcomes[error.code] += 1
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        for future in [pool.submit(send, owner, wallet_id) for owner, wallet_id in senders]:
+            future.result()
+    assert outcomes["wallet_busy"] > 0 and hurried.write_conflicts["wallet"] > 0, outcomes
+    posted = store.collections["transfers"].count_documents({"type": "transfer"})
+    assert store.collections["wallets"].find_one({"_id": hot})["balance_cents"] == 7 * posted
+    check_ledger(store)
 
 
 def test_duplicates_racing_on_two_connections_move_money_once(mongo_apps):

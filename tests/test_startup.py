@@ -1,10 +1,12 @@
-"""Start-up on MongoDB: secrets are checked before any connection is attempted."""
+"""Start-up on MongoDB: secrets first, then a read-only check of what `db init` made."""
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import click
+import mongomock
 import pytest
 from pymongo.errors import OperationFailure
 
@@ -102,3 +104,86 @@ def test_a_changed_ttl_is_retimed_in_place_not_refused():
 def test_other_index_failures_still_stop_the_start():
     with pytest.raises(OperationFailure):
         db._ttl_index(_ConflictingCollection(code=86), "created_at", 7200)
+
+
+class _Recording:
+    """A mongomock database or collection that records each call that would write or build."""
+
+    WRITES = {"create_index", "create_indexes", "drop_index", "update_one", "update_many",
+              "insert_one", "insert_many", "replace_one", "delete_one", "delete_many",
+              "find_one_and_update", "command"}
+
+    def __init__(self, target, writes):
+        self._target, self._writes = target, writes
+
+    def __getitem__(self, name):
+        return _Recording(self._target[name], self._writes)
+
+    def __getattr__(self, name):
+        if name in self.WRITES:
+            self._writes.append(name)
+        return getattr(self._target, name)
+
+
+class ReplicaSetStandIn:
+    """What open_store asks of a MongoClient, answered by mongomock; no server, no transactions."""
+
+    def __init__(self):
+        self._client, self.writes = mongomock.MongoClient(tz_aware=False), []
+        self.admin = self
+
+    def command(self, name, **options):
+        assert name == "hello"
+        return {"setName": "rs0", "isWritablePrimary": True}
+
+    def __getitem__(self, name):
+        return _Recording(self._client[name], self.writes)
+
+    def close(self):
+        pass
+
+
+MONGO_CONFIG = {"MONGO_URI": URI, "SECRET_KEY": "s", "OPERATOR_TOKEN": "t", "MONGO_DB": "wallet"}
+
+
+@pytest.fixture
+def replica_set(monkeypatch):
+    standin = ReplicaSetStandIn()
+    monkeypatch.setattr(db, "MongoClient", lambda *args, **kwargs: standin)
+    return standin
+
+
+def test_on_mongodb_the_app_only_checks_and_names_what_is_missing(replica_set):
+    with pytest.raises(RuntimeError) as refused:
+        create_app(MONGO_CONFIG)
+    message = str(refused.value)
+    for missing in ("index operations (wallet_id, seq) is missing", "index idempotency (created_at) "
+                    "is missing", "no schema version is recorded", "sys_bank_00 is missing"):
+        assert missing in message
+    assert "Run `flask --app app db init`" in message
+    assert replica_set.writes == [], "no index build, no collMod, no write at boot"
+
+
+def test_db_init_does_it_all_and_the_next_start_only_reads(replica_set):
+    with click.Context(click.Command("init")):  # a console command starts despite what is missing
+        app = create_app(MONGO_CONFIG)
+    result = app.test_cli_runner().invoke(args=["db", "init"])
+    assert result.exit_code == 0, result.output
+    assert "database initialised" in result.output and "create_index" in replica_set.writes
+    del replica_set.writes[:]
+    create_app(MONGO_CONFIG)
+    assert replica_set.writes == []
+
+
+def test_a_changed_ttl_is_a_warning_at_boot_and_sends_no_collmod(replica_set, capsys):
+    with click.Context(click.Command("init")):
+        create_app(MONGO_CONFIG).test_cli_runner().invoke(args=["db", "init"])
+    del replica_set.writes[:]
+    create_app(dict(MONGO_CONFIG, IDEMPOTENCY_TTL_S=7200))
+    assert "expires after 86400 s, IDEMPOTENCY_TTL_S says 7200" in capsys.readouterr().err
+    assert replica_set.writes == [], "the API's readWrite user has no collMod (SERVER-20772)"
+
+
+def test_the_embedded_engine_still_initialises_itself():
+    store = create_app({"MONGO_URI": None}).extensions["store"]
+    assert db.check_initialised(store, 24 * 3600) == ([], [])
