@@ -85,8 +85,14 @@ class Collections:
 
     def __init__(self, collections, savepoint=None, rollback_to=None):
         self.__dict__.update(collections)
-        self.savepoint = savepoint or (lambda: None)
-        self.rollback_to = rollback_to or (lambda mark: False)
+        if savepoint is not None:  # a unit of work's; a plain view holds its collections only
+            self.savepoint, self.rollback_to = savepoint, rollback_to
+
+    def savepoint(self):
+        return None
+
+    def rollback_to(self, mark):
+        return False
 
 
 Tx = Collections  # the old name, for branches written before the split
