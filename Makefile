@@ -21,9 +21,11 @@ install: $(STAMP)
 # The API. Worker class, deadlines, worker count and logging: gunicorn.conf.py, which the
 # image's CMD reads too (embedded engine: one process, the data lives in it; with MONGO_URI:
 # WORKERS processes). Without OPERATOR_TOKEN it generates one and prints it here.
-# The embedded engine's data lives in the server, so its sweeper is a thread there.
+# The embedded engine's data lives in the server, so its sweeper and its events dispatcher
+# are threads there; with MONGO_URI they are their own processes (`flask --app app ledger
+# sweep`, `flask --app app events dispatch`).
 # `make bench` starts its servers with the same GUNICORN_ENV and GUNICORN_FLAGS.
-GUNICORN_ENV = $(if $(MONGO_URI),,SWEEPER_THREAD=1) WORKERS=$(WORKERS)
+GUNICORN_ENV = $(if $(MONGO_URI),,SWEEPER_THREAD=1 EVENTS_DISPATCHER_THREAD=1) WORKERS=$(WORKERS)
 GUNICORN_FLAGS = --config gunicorn.conf.py
 run: $(STAMP)
 	$(GUNICORN_ENV) HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn $(GUNICORN_FLAGS) "app:create_app()"

@@ -6,6 +6,14 @@ def _int(name, default):
     return int(os.environ.get(name, default))
 
 
+def _float(name, default):
+    return float(os.environ.get(name, default))
+
+
+def _flag(name):
+    return os.environ.get(name, "") in ("1", "true", "yes")
+
+
 class Config:
     """Settings for one process; every value comes from the environment."""
 
@@ -17,8 +25,8 @@ class Config:
     PORT = _int("PORT", 8080)
     TOKEN_LIFETIME_S = _int("TOKEN_LIFETIME_S", 3600)
     IDEMPOTENCY_TTL_S = _int("IDEMPOTENCY_TTL_S", 24 * 3600)
-    # Embedded engine: records one caller (a client, the operator, or all sign-ups together)
-    # keeps at most; past it the oldest is dropped, and a retry of its key runs again.
+    # Embedded engine: records one client (or all sign-ups together) keeps at most; past it the
+    # oldest is dropped, and a retry of its key runs again. The operator's are never capped.
     IDEMPOTENCY_MAX_PER_SCOPE = _int("IDEMPOTENCY_MAX_PER_SCOPE", 10_000)
     # werkzeug method string; scrypt with n=2**15 costs ~50-100 ms a hash on purpose.
     PASSWORD_HASH_METHOD = os.environ.get("PASSWORD_HASH_METHOD", "scrypt:32768:8:1")
@@ -46,3 +54,25 @@ class Config:
     SWEEP_INTERVAL_S = float(os.environ.get("SWEEP_INTERVAL_S", "1"))
     # Documents the audit fetches per round trip; it never holds more than a batch.
     AUDIT_BATCH_SIZE = _int("AUDIT_BATCH_SIZE", 1000)
+    # Events (docs/events.md). Kept at least 30 days.
+    EVENTS_TTL_S = _int("EVENTS_TTL_S", 30 * 24 * 3600)
+    # The feed serves events older than this. Unset: 0 on the embedded engine (its units
+    # commit in the order they take their time), 75 s on MongoDB (longer than a transaction
+    # can live: 60 s transactionLifetimeLimitSeconds plus the commit's time limit).
+    EVENTS_SETTLE_MS = int(os.environ["EVENTS_SETTLE_MS"]) if os.environ.get("EVENTS_SETTLE_MS") else None
+    # Run the dispatcher as a thread of the server process (`make run` sets it: embedded data
+    # lives there). On MongoDB it runs as its own process: `flask --app app events dispatch`.
+    EVENTS_DISPATCHER_THREAD = _flag("EVENTS_DISPATCHER_THREAD")
+    DISPATCH_INTERVAL_S = _float("DISPATCH_INTERVAL_S", 1.0)
+    WEBHOOK_TIMEOUT_S = _float("WEBHOOK_TIMEOUT_S", 10.0)
+    # A claimed delivery is another dispatcher's to take once its lease lapses: longer than a send.
+    DELIVERY_LEASE_S = _float("DELIVERY_LEASE_S", 60.0)
+    RETRY_BASE_S = _float("RETRY_BASE_S", 30.0)
+    RETRY_MAX_S = _float("RETRY_MAX_S", 6 * 3600.0)
+    RETRY_FOR_S = _float("RETRY_FOR_S", 3 * 24 * 3600.0)
+    DISABLE_AFTER_S = _float("DISABLE_AFTER_S", 5 * 24 * 3600.0)
+    # Lifts the outbound guard (https only, public addresses only): development and tests.
+    WEBHOOK_ALLOW_PRIVATE = _flag("WEBHOOK_ALLOW_PRIVATE")
+    # smtp://[user:password@]host[:port] or smtps://...; unset: no e-mail notices.
+    SMTP_URL = os.environ.get("SMTP_URL") or None
+    SMTP_FROM = os.environ.get("SMTP_FROM", "wallet@localhost")

@@ -1,5 +1,6 @@
-"""Console commands: ``flask --app app db init``, ``ledger verify`` and ``ledger sweep``."""
+"""Console commands: ``flask --app app db init``, ``ledger verify|sweep``, ``events dispatch``."""
 import json
+import signal
 import sys
 import threading
 
@@ -7,10 +8,11 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from app import audit, db, errors, render
+from app import audit, db, dispatch, errors, render
 from app.ledger import sweeper
 
 ledger_cli = AppGroup("ledger", help="Check the books; write down what time decided.")
+events_cli = AppGroup("events", help="Deliver events: webhooks and e-mail.")
 db_cli = AppGroup("db", help="Prepare the database.")
 SNAPSHOT_TOO_OLD_EXIT = 3
 
@@ -19,8 +21,9 @@ SNAPSHOT_TOO_OLD_EXIT = 3
 def init():
     """Indexes, system accounts and the schema version; run once per deployment (idempotent)."""
     store = current_app.extensions["store"]
-    db.initialise(store, current_app.config["IDEMPOTENCY_TTL_S"])
-    problems, warnings = db.check_initialised(store, current_app.config["IDEMPOTENCY_TTL_S"])
+    db.initialise(store, current_app.config["IDEMPOTENCY_TTL_S"], current_app.config["EVENTS_TTL_S"])
+    problems, warnings = db.check_initialised(store, current_app.config["IDEMPOTENCY_TTL_S"],
+                                              current_app.config["EVENTS_TTL_S"])
     for line in problems + warnings:
         click.echo(f"still wrong: {line}", err=True)
     if problems or warnings:
@@ -84,6 +87,23 @@ def _print_report(engine, result):
                else f"FAILED: {result['violation_count']} violation(s)")
 
 
+@events_cli.command("dispatch")
+def dispatch_events():
+    """Fan events out and deliver them until stopped (SIGTERM or Ctrl-C); run one per host or more."""
+    app = current_app._get_current_object()
+    if app.extensions["store"].engine == "embedded":
+        raise click.ClickException("the embedded engine keeps its data in the server process: "
+                                   "`make run` runs the dispatcher there (EVENTS_DISPATCHER_THREAD=1)")
+    dispatcher = dispatch.Dispatcher(app.extensions["store"], app.config, app.extensions["dispatch_steps"])
+    signal.signal(signal.SIGTERM, lambda *_: dispatcher.stop())
+    click.echo(f"dispatcher {dispatcher.name} running", err=True)
+    try:
+        dispatcher.run()
+    except KeyboardInterrupt:
+        pass
+
+
 def init_app(app):
     app.cli.add_command(ledger_cli)
+    app.cli.add_command(events_cli)
     app.cli.add_command(db_cli)

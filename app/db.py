@@ -24,7 +24,7 @@ from app import embedded
 from app.ledger import accounts
 
 COLLECTIONS = ("clients", "wallets", "system_accounts", "operations", "transfers", "idempotency",
-               "events", "meta", "holds")
+               "events", "meta", "holds", "webhook_endpoints", "deliveries")
 # The data model's version, recorded in meta at initialisation. 2: double-entry (system
 # accounts, postings, held and available). No version-1 database was ever deployed.
 SCHEMA_VERSION = 2
@@ -32,11 +32,12 @@ INDEX_OPTIONS_CONFLICT = 85  # an index with these keys exists with other option
 WRITE_CONFLICT = 112  # MongoDB's error code when two transactions write the same document
 ACCOUNT_CLASSES = ("wallet", "system", "other")
 # Indexes earlier versions made that no query uses (each cost every insert); db init drops them.
+EVENTS_TTL_S = 30 * 24 * 3600  # events and deliveries are kept at least 30 days (EVENTS_TTL_S)
 OBSOLETE_INDEXES = {"operations": [[("wallet_id", 1), ("created_at", 1)]],
                     "transfers": [[("from_wallet_id", 1), ("created_at", -1)]]}
 
 
-def create_indexes(collections, idempotency_ttl_s):
+def create_indexes(collections, idempotency_ttl_s, events_ttl_s=EVENTS_TTL_S):
     """Declare every index a query needs (idempotent on both engines).
 
     Each one is listed with the query it serves in tests/test_indexes.py: an index
@@ -59,12 +60,28 @@ def create_indexes(collections, idempotency_ttl_s):
     collections["idempotency"].create_index(
         [("scope", ASCENDING), ("key", ASCENDING)], unique=True)
     _ttl_index(collections["idempotency"], "created_at", idempotency_ttl_s)
+    _event_indexes(collections, events_ttl_s)
 
 
-def _ttl_index(collection, field, ttl_s):
-    """A TTL index on ``field``; when IDEMPOTENCY_TTL_S changed since it was made, retime it."""
+def _event_indexes(collections, events_ttl_s):
+    """The feed's order, the dispatcher's queues, and events kept EVENTS_TTL_S (>= 30 days)."""
+    events, deliveries = collections["events"], collections["deliveries"]
+    events.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
+    events.create_index([("wallet_ids", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)])
+    events.create_index([("pending_fanout", ASCENDING)], sparse=True)
+    _ttl_index(events, "created_at", events_ttl_s, name="events_ttl")
+    # One delivery per event and target: two dispatchers fanning out one event make one.
+    deliveries.create_index([("event_id", ASCENDING), ("target", ASCENDING)], unique=True)
+    deliveries.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
+    deliveries.create_index([("endpoint_id", ASCENDING), ("created_at", DESCENDING)])
+    _ttl_index(deliveries, "created_at", events_ttl_s, name="deliveries_ttl")
+    collections["webhook_endpoints"].create_index([("owner", ASCENDING), ("created_at", ASCENDING)])
+
+
+def _ttl_index(collection, field, ttl_s, **options):
+    """A TTL index on ``field``; when its time to live changed since it was made, retime it."""
     try:
-        collection.create_index([(field, ASCENDING)], expireAfterSeconds=ttl_s)
+        collection.create_index([(field, ASCENDING)], expireAfterSeconds=ttl_s, **options)
     except OperationFailure as exc:
         if exc.code != INDEX_OPTIONS_CONFLICT:
             raise
@@ -220,6 +237,12 @@ class EmbeddedStore(Store):
                 rollback_to(0)
                 raise
 
+    def atomic(self, work):
+        """Run ``work(collections)``: single-document writes outside any unit of work, atomic
+        here because the lock is held (on MongoDB each such write is atomic by itself)."""
+        with self._lock:
+            return work(self.reader)
+
     def read(self, work):
         """Run ``work(reader)``; writes are in place, so reads wait for them."""
         with self._lock:
@@ -266,17 +289,17 @@ def open_store(config):
         return _connect_mongodb(config)
     _, collections = embedded.open_database(config["MONGO_DB"], COLLECTIONS)
     store = EmbeddedStore(collections)
-    initialise(store, config["IDEMPOTENCY_TTL_S"])
+    initialise(store, config["IDEMPOTENCY_TTL_S"], config["EVENTS_TTL_S"])
     return store
 
 
-def initialise(store, idempotency_ttl_s):
+def initialise(store, idempotency_ttl_s, events_ttl_s=EVENTS_TTL_S):
     """Indexes, schema version and system accounts (``flask --app app db init``); idempotent."""
     for name, keys_list in OBSOLETE_INDEXES.items():
         for keys in keys_list:
             if _find_index(store.collections[name], keys) is not None:
                 store.collections[name].drop_index(keys)
-    create_indexes(store.collections, idempotency_ttl_s)
+    create_indexes(store.collections, idempotency_ttl_s, events_ttl_s)
     record_schema_version(store.collections["meta"])
     accounts.ensure_system_accounts(store.collections["system_accounts"])
 
@@ -291,10 +314,11 @@ class _Declared:
         self._found.append((self.name, [(field, direction) for field, direction in keys], options))
 
 
-def declared_indexes(idempotency_ttl_s):
+def declared_indexes(idempotency_ttl_s, events_ttl_s=EVENTS_TTL_S):
     """[(collection, [(field, direction)], options)] as create_indexes declares them."""
     found = []
-    create_indexes({name: _Declared(name, found) for name in COLLECTIONS}, idempotency_ttl_s)
+    create_indexes({name: _Declared(name, found) for name in COLLECTIONS}, idempotency_ttl_s,
+                   events_ttl_s)
     return found
 
 
@@ -305,10 +329,10 @@ def _find_index(collection, keys):
     return None
 
 
-def check_initialised(store, idempotency_ttl_s):
+def check_initialised(store, idempotency_ttl_s, events_ttl_s=EVENTS_TTL_S):
     """(problems, warnings): what ``db init`` has not made, and what it would change."""
     problems, warnings = [], []
-    for name, keys, options in declared_indexes(idempotency_ttl_s):
+    for name, keys, options in declared_indexes(idempotency_ttl_s, events_ttl_s):
         index = _find_index(store.collections[name], keys)
         fields = ", ".join(field for field, _ in keys)
         if index is None:
@@ -318,7 +342,8 @@ def check_initialised(store, idempotency_ttl_s):
         elif (store.engine == "mongodb"  # the embedded engine keeps its TTL outside the index
               and index.get("expireAfterSeconds") != options.get("expireAfterSeconds")):
             warnings.append(f"index {name} ({fields}) expires after {index.get('expireAfterSeconds')}"
-                            f" s, IDEMPOTENCY_TTL_S says {options.get('expireAfterSeconds')}; "
+                            f" s, {'IDEMPOTENCY_TTL_S' if name == 'idempotency' else 'EVENTS_TTL_S'} says "
+                            f"{options.get('expireAfterSeconds')}; "
                             "`flask --app app db init` retimes it")
     schema = store.collections["meta"].find_one({"_id": "schema"})
     if schema is None:
@@ -350,7 +375,8 @@ def _check_at_boot(app, store):
     A console command (``db init`` above all) loads the app inside a click context:
     there the problems are only printed, so the command can go on and fix them.
     """
-    problems, warnings = check_initialised(store, app.config["IDEMPOTENCY_TTL_S"])
+    problems, warnings = check_initialised(store, app.config["IDEMPOTENCY_TTL_S"],
+                                           app.config["EVENTS_TTL_S"])
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if not problems:

@@ -33,6 +33,9 @@ from app.embedded_retention import Retention
 from app.embedded_scan import ReadOnlyScan  # noqa: F401 (app.db reaches it here)
 
 _SCALARS = (str, int, bool, bytes)
+# Fields that hold arrays (multikey on MongoDB): an equality hash keyed on the whole array
+# would miss a query for one element, so indexes led by them are left to mongomock's scan.
+MULTIKEY_FIELDS = {"wallet_ids"}
 
 
 def _key(doc, fields):
@@ -241,10 +244,11 @@ class IndexedCollection(mongomock.Collection):
         ttl_s = kwargs.pop("expireAfterSeconds", None)
         name = super().create_index(key_or_list, **kwargs)
         documents = self._store._documents
+        fields = [field for field, _ in helpers.create_index_list(key_or_list)]
         if isinstance(documents, IndexedDocuments):
-            fields = [field for field, _ in helpers.create_index_list(key_or_list)]
             if ttl_s is not None:  # a second call with another TTL re-times it, as collMod does
                 documents.retention.set_ttl(fields[0], ttl_s, documents)
+        if isinstance(documents, IndexedDocuments) and fields[0] not in MULTIKEY_FIELDS:
             for size in range(1, len(fields) + 1):
                 documents.add_hash(tuple(fields[:size]))
                 if size > 1:
@@ -295,10 +299,11 @@ def _may_move(update, indexed):
     return any(path.split(".")[0] in indexed for fields in update.values() for path in fields)
 
 
-def cap_per_value(collection, field, most):
-    """Keep at most ``most`` documents per value of ``field``; an insert past it drops the oldest."""
+def cap_per_value(collection, field, most, exempt=()):
+    """Keep at most ``most`` documents per value of ``field`` (but those in ``exempt``); an
+    insert past it drops the oldest."""
     documents = collection._store._documents
-    documents.retention.set_cap(field, most, documents)
+    documents.retention.set_cap(field, most, documents, exempt)
 
 
 def open_database(name, collection_names):

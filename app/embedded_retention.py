@@ -23,13 +23,15 @@ class Retention:
         self.cap = None  # (field, most documents per value of it)
         self._arrivals = collections.deque()  # ids in insertion order; ~ created_at order
         self._groups = {}  # value of the cap field -> {id: None}, oldest first
+        self._exempt = frozenset()
 
     def set_ttl(self, field, seconds, documents):
         self.ttl = (field, seconds)
         self._arrivals = collections.deque(documents)
 
-    def set_cap(self, field, most, documents):
+    def set_cap(self, field, most, documents, exempt=()):
         self.cap = (field, most)
+        self._exempt = frozenset(exempt)
         self._groups = {}
         for _id, doc in documents.items():
             self._groups.setdefault(doc.get(field), {})[_id] = None
@@ -41,6 +43,8 @@ class Retention:
         if self.cap is None:
             return None
         field, most = self.cap
+        if doc.get(field) in self._exempt:
+            return None
         group = self._groups.setdefault(doc.get(field), {})
         group[_id] = None
         return next(iter(group)) if len(group) > most else None

@@ -154,6 +154,39 @@ ENDPOINTS = (
                          "names none). The statement is fixed at the wallet's version when the request "
                          "starts; opening balance + in - out = closing balance. Sent as an attachment "
                          "(`Content-Disposition`)."),
+    Endpoint("GET", "/events", "listEvents", "Events",
+             "Events, oldest first: the caller's wallet's (the operator: all)", EITHER,
+             (200, "EventPage", JSON), query=("limit", "after", "type"),
+             errors={400: ("validation_failed", "invalid_cursor")},
+             description="Resume with `after` = the last page's `next_cursor`. The feed serves events "
+                         "older than a settle window (`EVENTS_SETTLE_MS`), so an event that commits "
+                         "late is never passed by a cursor. Kept at least 30 days (docs/events.md)."),
+    Endpoint("POST", "/webhook-endpoints", "createWebhookEndpoint", "Events",
+             "Register a URL that receives events, signed (Standard Webhooks)", EITHER,
+             (201, "WebhookEndpoint", JSON), body="webhook_endpoint_create",
+             errors={409: ("too_many_webhook_endpoints",), 422: ("webhook_url_not_allowed",)},
+             links={"GetWebhookEndpoint": _link("getWebhookEndpoint", endpoint_id="$response.body#/id"),
+                    "ListDeliveries": _link("listDeliveries", endpoint_id="$response.body#/id")},
+             description="`secret` is in this answer only. A client's endpoint receives the events of "
+                         "its own wallet. The URL must be https and resolve to public addresses "
+                         "only (`WEBHOOK_ALLOW_PRIVATE=1` lifts that)."),
+    Endpoint("GET", "/webhook-endpoints", "listWebhookEndpoints", "Events",
+             "The caller's webhook endpoints", EITHER, (200, "WebhookEndpointList", JSON)),
+    Endpoint("GET", "/webhook-endpoints/{endpoint_id}", "getWebhookEndpoint", "Events",
+             "One of the caller's webhook endpoints (no secret)", EITHER, (200, "WebhookEndpoint", JSON),
+             errors={404: ("webhook_endpoint_not_found",)}),
+    Endpoint("DELETE", "/webhook-endpoints/{endpoint_id}", "deleteWebhookEndpoint", "Events",
+             "Delete a webhook endpoint: nothing more is sent to it", EITHER,
+             (200, "WebhookEndpoint", JSON), errors={404: ("webhook_endpoint_not_found",)}),
+    Endpoint("GET", "/webhook-endpoints/{endpoint_id}/deliveries", "listDeliveries", "Events",
+             "The endpoint's latest deliveries: attempts, status codes, next attempt", EITHER,
+             (200, "DeliveryList", JSON), errors={404: ("webhook_endpoint_not_found",)}),
+    Endpoint("POST", "/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/retry", "retryDelivery",
+             "Events", "Send a delivery again now", EITHER, (202, "Delivery", JSON),
+             errors={404: ("webhook_endpoint_not_found", "delivery_not_found"),
+                     409: ("delivery_in_progress",)},
+             description="Any state but one a dispatcher holds right now (409). Receivers dedupe by "
+                         "`webhook-id`."),
     Endpoint("GET", "/audit", "getAudit", "Service", "Whether the books balance (operator only)",
              OPERATOR, (200, "Audit", JSON), errors={503: ("snapshot_too_old",)},
              description="Every audit rule over all wallets, the journal and the transfers, read at "

@@ -75,3 +75,13 @@ NotReady = _error("NotReady", 503, "not_ready", "The database does not answer")
 # Refusals that depend on stored state: recorded with an Idempotency-Key and replayed.
 REPLAYED_REFUSALS = {cls.code: cls for cls in (
     ReceiverNotFound, InsufficientFunds, HoldNotPending, ExceedsHoldAmount)}
+
+WebhookEndpointNotFound = _error("WebhookEndpointNotFound", 404, "webhook_endpoint_not_found",
+                                 "Webhook endpoint not found")
+DeliveryNotFound = _error("DeliveryNotFound", 404, "delivery_not_found", "Delivery not found")
+DeliveryInProgress = _error("DeliveryInProgress", 409, "delivery_in_progress",
+                            "The delivery is being sent right now; retry later")
+TooManyWebhookEndpoints = _error("TooManyWebhookEndpoints", 409, "too_many_webhook_endpoints",
+                                 "The caller has as many webhook endpoints as allowed")
+WebhookUrlNotAllowed = _error("WebhookUrlNotAllowed", 422, "webhook_url_not_allowed",
+                              "The webhook URL is not allowed")

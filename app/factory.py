@@ -44,7 +44,7 @@ def _banner(app):
 
 def create_app(test_config=None):
     """Build the Flask app; ``test_config`` overrides the environment's settings."""
-    from app import auth, cli, db, idempotency, observability, openapi, problems, validation
+    from app import auth, cli, db, dispatch, idempotency, observability, openapi, problems, validation
     from app.routes import register_blueprints
 
     app = Flask(__name__, static_folder=None)  # no static files: /static would be an undocumented route
@@ -67,4 +67,5 @@ def create_app(test_config=None):
         app.extensions["sweeper"] = sweeper.start_thread(app.extensions["store"],
                                                          app.config["SWEEP_INTERVAL_S"])
     _banner(app)
+    dispatch.init_app(app)
     return app

@@ -91,6 +91,10 @@ class MongoStore(Store):
     def read(self, work):
         return work(self.reader)
 
+    def atomic(self, work):
+        """Single-document conditional writes outside a transaction: each is atomic by itself."""
+        return work(Collections(self.collections))
+
     def snapshot(self, work):
         """One snapshot session (5.0+): writers go on, every read sees one cluster time.
 

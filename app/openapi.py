@@ -10,6 +10,7 @@ import json
 
 from app import errors
 from app.endpoints import CLIENT, ENDPOINTS, EITHER, OPERATOR, PUBLIC
+from app.ledger.events import EVENT_TYPES
 from app.validation import SCHEMA_DIR
 
 COMPONENT = "#/components/schemas/"
@@ -46,6 +47,12 @@ PARAMETERS = {
                   "schema": {"$ref": COMPONENT + "Common/$defs/wallet_id"}},
     "transfer_id": {"name": "transfer_id", "in": "path", "required": True,
                     "schema": {"$ref": COMPONENT + "Common/$defs/transfer_id"}},
+    "endpoint_id": {"name": "endpoint_id", "in": "path", "required": True,
+                    "schema": {"$ref": COMPONENT + "Common/$defs/webhook_endpoint_id"}},
+    "delivery_id": {"name": "delivery_id", "in": "path", "required": True,
+                    "schema": {"$ref": COMPONENT + "Common/$defs/delivery_id"}},
+    "type": {"name": "type", "in": "query", "description": "Only events of this type.",
+             "schema": {"enum": list(EVENT_TYPES)}},
     "hold_id": {"name": "hold_id", "in": "path", "required": True,
                 "schema": {"$ref": COMPONENT + "Common/$defs/hold_id"}},
     "status": {"name": "status", "in": "query",

@@ -70,3 +70,30 @@ def audit(report):
             "accounts_sum": format_cents(report.accounts_sum_cents),
             "system_accounts": {name: format_cents(cents) for name, cents in report.system_balances.items()},
             "violation_count": report.violation_count, "violations": report.violations}
+
+
+def event(doc):
+    return {"id": doc["_id"], "type": doc["type"], "created_at": timestamp(doc["created_at"]),
+            "wallet_ids": doc["wallet_ids"], "data": doc["data"]}
+
+
+def webhook_endpoint(doc, with_secret=False):
+    """An endpoint; its secret only in the answer to its creation."""
+    shown = {"id": doc["_id"], "url": doc["url"], "events": doc["events"], "status": doc["status"],
+             "created_at": timestamp(doc["created_at"])}
+    if with_secret:
+        shown["secret"] = doc["secret"]
+    return shown
+
+
+def _moment(value):
+    return timestamp(value) if value is not None else None
+
+
+def delivery(doc):
+    return {"id": doc["_id"], "event_id": doc["event_id"], "event_type": doc["event_type"],
+            "status": doc["status"], "attempt_count": doc["attempt_count"],
+            "attempts": [{"at": timestamp(a["at"]), "status_code": a["status_code"], "error": a["error"],
+                          "duration_ms": a["duration_ms"]} for a in doc["attempts"]],
+            "next_attempt_at": _moment(doc["next_attempt_at"]) if doc["status"] == "pending" else None,
+            "delivered_at": _moment(doc["delivered_at"]), "created_at": timestamp(doc["created_at"])}

@@ -256,9 +256,9 @@ def ledger_load(args):
         subprocess.run([sys.executable, "-m", "flask", "--app", "app", "db", "init"], cwd=ROOT,
                        env=dict(os.environ, MONGO_DB=database, OPERATOR_TOKEN="bench",
                                 SECRET_KEY="bench"), check=True, stdout=subprocess.DEVNULL)
-    # No sweeper thread here (make bench's environment asks the servers for one): the ledger alone.
+    # No sweeper or dispatcher thread here (make bench asks the servers for them): the ledger alone.
     app = create_app({"OPERATOR_TOKEN": "bench", "SECRET_KEY": "bench", "SWEEPER_THREAD": False,
-                      "MONGO_DB": database})
+                      "EVENTS_DISPATCHER_THREAD": False, "MONGO_DB": database})
     store = app.extensions["store"]
     wallets = []
     for i in range(args.wallets):

@@ -229,6 +229,15 @@ def test_indexes_are_built_once_by_a_one_shot_init_service_the_api_waits_for(lay
     init, api = services["init"], services["api"]
     assert init["command"] == ["flask", "--app", "app", "db", "init"]
     assert init["restart"] == "no"
-    for waiting in (api, services["sweeper"]):
+    for waiting in (api, services["sweeper"], services["dispatcher"]):
         assert waiting["depends_on"]["init"]["condition"] == "service_completed_successfully"
     assert init["environment"]["MONGO_URI"] == api["environment"]["MONGO_URI"]
+
+
+def test_the_dispatcher_is_its_own_service_on_the_replica_set():
+    services = load(BASE)["services"]
+    dispatcher, api = services["dispatcher"], services["api"]
+    assert dispatcher["command"] == ["flask", "--app", "app", "events", "dispatch"]
+    assert dispatcher["environment"]["MONGO_URI"] == api["environment"]["MONGO_URI"]
+    assert dispatcher["depends_on"]["mongo"]["condition"] == "service_healthy"
+    assert "ports" not in dispatcher and dispatcher["build"]["target"] == "runtime"

@@ -1,9 +1,13 @@
 """Real responses of every operation, success and refusal, against the OpenAPI document."""
 import json
+from datetime import datetime
 
 import pytest
 from pymongo.errors import ServerSelectionTimeoutError
 
+from app import dispatch
+from app.ledger import webhooks
+from tests.conftest import Api
 from tests.contract import Document
 
 # Documented, but no walk through the API can reach it: a valid token for a client that is gone.
@@ -39,7 +43,7 @@ def walk(client):
     return Walk(client, client.get("/openapi.json").json)
 
 
-def test_every_documented_response_matches_a_real_one(api, walk):
+def test_every_documented_response_matches_a_real_one(app, api, walk):
     operator = api.operator
     ada_body, ada, ada_wallet = api.member(balance="100.00")
     _, bob, bob_wallet = api.member()
@@ -53,6 +57,7 @@ def test_every_documented_response_matches_a_real_one(api, walk):
     walk.call("GET", "/transfers/{transfer_id}", f"/transfers/{transfer_id}")
     walk_holds(walk, operator, ada, ada_wallet, bob, bob_wallet)
     walk_service(walk, operator, ada, ada_wallet)
+    walk_events(walk, app, operator, ada, bob)
     for path in ("/health", "/openapi.json", "/docs/"):
         walk.call("GET", path)
     every_503 = {seen for seen in walk.documented() if seen[2] == 503}  # by the tests below
@@ -240,6 +245,56 @@ def walk_service(walk, operator, ada, wallet_id):
     walk.call("GET", "/metrics")
 
 
+def walk_events(walk, app, operator, ada, bob):
+    page = walk.call("GET", "/events", "/events?limit=1", headers=ada).json
+    assert page["has_more"] and page["data"][0]["type"] == "deposit.posted"
+    walk.call("GET", "/events", f"/events?after={page['next_cursor']}&type=transfer.posted", headers=operator)
+    walk.call("GET", "/events", "/events?type=nope.happened", headers=ada)  # 400 validation_failed
+    walk.call("GET", "/events", "/events?after=%%%", headers=ada)  # 400 invalid_cursor
+    walk.call("GET", "/events")  # 401
+    hooks = "/webhook-endpoints"
+    walk.call("POST", hooks, json={"url": "https://127.0.0.1/hook"}, headers=ada)  # 422 loopback
+    walk.call("POST", hooks, json={"url": "ftp://x"}, headers=ada)  # 400
+    walk.call("POST", hooks, data="{", content_type="application/json", headers=ada)
+    walk.call("POST", hooks, data="{}", content_type="text/plain", headers=ada)
+    walk.call("POST", hooks, data=TOO_LARGE, content_type="application/json", headers=ada)  # 413
+    walk.call("POST", hooks, json={"url": "https://example.com/hook"})  # 401
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = True
+    closed = "http://127.0.0.1:9/hook"  # the discard port: refused at once, so the attempt fails
+    created = walk.call("POST", hooks, json={"url": closed, "events": ["*"]}, headers=ada).json
+    assert created["secret"].startswith("whsec_")
+    for _ in range(webhooks.MAX_ENDPOINTS):
+        assert walk.client.post(hooks, json={"url": closed}, headers=bob).status_code == 201
+    walk.call("POST", hooks, json={"url": closed}, headers=bob)  # 409 too_many_webhook_endpoints
+    one, deliveries = f"{hooks}/{created['id']}", f"{hooks}/{created['id']}/deliveries"
+    assert "secret" not in walk.call("GET", hooks, headers=ada).json["data"][0]
+    walk.call("GET", hooks)
+    walk.call("GET", "/webhook-endpoints/{endpoint_id}", one, headers=ada)
+    walk.call("GET", "/webhook-endpoints/{endpoint_id}", one, headers=bob)  # 404: not bob's
+    walk.call("GET", "/webhook-endpoints/{endpoint_id}", one)
+    _, _, wallet = Api(walk.client).member()
+    Api(walk.client).deposit(wallet, "1.00")  # not ada's wallet: no delivery to ada's endpoint
+    walk.client.post(f"/wallets/{walk.client.get('/clients/me', headers=ada).json['wallet']['id']}/deposits",
+                     json={"amount": "1.00"}, headers=operator)
+    dispatch.Dispatcher(app.extensions["store"], app.config).tick()
+    listed = walk.call("GET", "/webhook-endpoints/{endpoint_id}/deliveries", deliveries, headers=ada).json
+    assert [d["status"] for d in listed["data"]] == ["pending"], listed
+    walk.call("GET", "/webhook-endpoints/{endpoint_id}/deliveries", deliveries, headers=bob)  # 404
+    walk.call("GET", "/webhook-endpoints/{endpoint_id}/deliveries", deliveries)
+    template = "/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/retry"
+    retry = f"{deliveries}/{listed['data'][0]['id']}/retry"
+    assert walk.call("POST", template, retry, headers=ada).json["status"] == "pending"
+    app.extensions["store"].collections["deliveries"].update_one(
+        {"_id": listed["data"][0]["id"]}, {"$set": {"status": "delivering",
+                                                    "lease_until": datetime(2999, 1, 1)}})
+    walk.call("POST", template, retry, headers=ada)  # 409 delivery_in_progress
+    walk.call("POST", template, f"{deliveries}/dlv_nope/retry", headers=ada)  # 404
+    walk.call("POST", template, retry)  # 401
+    walk.call("DELETE", "/webhook-endpoints/{endpoint_id}", one, headers=ada)
+    walk.call("DELETE", "/webhook-endpoints/{endpoint_id}", one, headers=ada)  # 404: gone
+    walk.call("DELETE", "/webhook-endpoints/{endpoint_id}", one)
+
+
 def test_ready_says_503_when_the_database_does_not_answer(app, walk, monkeypatch):
     monkeypatch.setattr(app.extensions["store"], "ping", lambda: False)
     assert walk.call("GET", "/ready").status_code == 503
@@ -254,7 +309,7 @@ def test_every_operation_on_storage_answers_503_when_the_database_is_gone(app, c
     def gone(*args, **kwargs):
         raise ServerSelectionTimeoutError("no primary within the selection timeout")
 
-    for name in ("transaction", "read", "snapshot"):
+    for name in ("transaction", "read", "snapshot", "atomic"):
         monkeypatch.setattr(store, name, gone)
     walk, checked = Walk(client, doc), []
     for path, operations in doc["paths"].items():
@@ -264,7 +319,8 @@ def test_every_operation_on_storage_answers_503_when_the_database_is_gone(app, c
                 continue
             operator_only = operation["security"] == [{"operatorBearer": []}]
             body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
-            url = path.replace("{wallet_id}", ada_wallet).replace("{transfer_id}", "tr_0")
+            url = path.replace("{wallet_id}", ada_wallet).replace("{transfer_id}", "tr_0").replace(
+                "{endpoint_id}", "we_0").replace("{delivery_id}", "dlv_0")
             response = walk.call(method.upper(), path, url, json=body.get("example"),
                                  headers=api.operator if operator_only else ada)
             assert (response.status_code, response.json["code"]) == (503, "database_unavailable"), url

@@ -64,3 +64,15 @@ def test_the_engine_honours_a_ttl_index_and_a_retimed_one(later):
     docs.create_index([("at", 1)], expireAfterSeconds=3600)  # re-timed, as collMod does
     docs.insert_one({"_id": 4, "at": embedded_retention.utcnow()})
     assert docs.find_one({"_id": 4}) is not None
+
+
+def test_the_operators_keys_are_never_capped():
+    """A dropped deposit key would let a retry credit twice: the operator's records stay."""
+    app = make_app(IDEMPOTENCY_MAX_PER_SCOPE=3)
+    api = Api(app.test_client())
+    _, headers, wallet_id = api.member()
+    for n in range(6):
+        assert api.deposit(wallet_id, "1.00", **{"Idempotency-Key": f"dep-{n}"}).status_code == 201
+    replay = api.deposit(wallet_id, "1.00", **{"Idempotency-Key": "dep-0"})
+    assert replay.status_code == 201 and replay.headers.get("Idempotent-Replayed") == "true"
+    assert api.balance(headers, wallet_id) == "6.00"

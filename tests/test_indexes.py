@@ -20,6 +20,21 @@ QUERIES = {
     "the payer's side, newest first",
     ("holds", (("to_wallet_id", 1), ("created_at", -1), ("_id", -1))): "GET /wallets/{id}/holds, "
     "the payee's side, newest first",
+    ("events", (("created_at", 1), ("_id", 1))): "GET /events as the operator: "
+    "find({created_at: {$lt: horizon}, after the cursor}).sort(created_at, _id)",
+    ("events", (("wallet_ids", 1), ("created_at", 1), ("_id", 1))): "GET /events as a client: "
+    "the same, with wallet_ids: its wallet (multikey)",
+    ("events", (("pending_fanout", 1),)): "the dispatcher's fan-out: find({pending_fanout: true}) "
+    "(sparse: only events not yet fanned out)",
+    ("events", (("created_at", 1),)): "none: the TTL monitor expires events by it (30 days)",
+    ("deliveries", (("event_id", 1), ("target", 1))): "fan-out's uniqueness: one delivery per "
+    "event and target, however many dispatchers",
+    ("deliveries", (("status", 1), ("next_attempt_at", 1))): "the dispatcher's claim: pending and "
+    "due, or delivering with a lapsed lease",
+    ("deliveries", (("endpoint_id", 1), ("created_at", -1))): "GET /webhook-endpoints/{id}/deliveries",
+    ("deliveries", (("created_at", 1),)): "none: the TTL monitor expires deliveries by it",
+    ("webhook_endpoints", (("owner", 1), ("created_at", 1))): "GET /webhook-endpoints and the "
+    "per-owner cap: find({owner, status}).sort(created_at)",
 }
 
 
@@ -60,8 +75,9 @@ def test_a_changed_ttl_is_a_warning_at_boot_not_a_refusal(monkeypatch):
 
     def as_mongodb_reports(collection, keys):
         index = real(collection, keys)
-        if list(keys) == [("created_at", 1)]:
-            index = dict(index, expireAfterSeconds=3600)
+        if list(keys) == [("created_at", 1)]:  # idempotency 3600 s; events, deliveries 30 days
+            index = dict(index, expireAfterSeconds=3600 if collection.name == "idempotency"
+                         else db.EVENTS_TTL_S)
         return index
 
     monkeypatch.setattr(db, "_find_index", as_mongodb_reports)

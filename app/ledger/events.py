@@ -3,13 +3,81 @@
 An event exists if and only if its effect committed: ``emit`` is only ever called
 with the ``tx`` of the unit that made the change. Delivery (the feed, webhooks,
 e-mail) reads this collection; nothing here sends anything.
+
+The feed's order is (created_at, _id). A writer takes ``created_at`` before it
+commits, so on MongoDB an event can become visible after a later one already
+has; the feed therefore serves only events older than a settle window longer
+than any transaction can live (``EVENTS_SETTLE_MS``), and a cursor past an event
+is never passed by one that commits later. No counter document is written.
 """
-from app.ledger.units import new_id
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from pymongo import ASCENDING
+
+from app.ledger.units import new_id, now
+
+ONE_MS = timedelta(milliseconds=1)
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    description: str
+    transfer_field: str | None = None  # data path ("a.b") to the posted transfer's id: e-mailed
+
+
+# The one table of event types. Holds, payment requests, refunds and withdrawals add theirs here.
+EVENT_TYPES = {event.name: event for event in (
+    EventType("deposit.posted", "the operator topped a wallet up (data: the deposit)", "transfer_id"),
+    EventType("transfer.posted", "money moved between two wallets (data: the transfer)", "id"),
+    EventType("hold.created", "money reserved on the payer's wallet (data: the hold)"),
+    EventType("hold.captured", "part or all of a hold paid to the receiver (data: the hold and its "
+                               "transfer)", "transfer.id"),
+    EventType("hold.voided", "a hold released by its payer (data: the hold)"),
+    EventType("hold.expired", "a hold released at its expiry (data: the hold)"),
+)}
 
 
 def emit(tx, event_type, wallet_ids, data, moment):
     """Append one event: ``data`` is the object as the API shows it (app/render.py)."""
+    assert event_type in EVENT_TYPES, f"event_type_unknown: {event_type!r} is not in EVENT_TYPES"
     event = {"_id": new_id("evt"), "type": event_type, "created_at": moment,
-             "wallet_ids": sorted({w for w in wallet_ids if w}), "data": data}
+             "wallet_ids": sorted({w for w in wallet_ids if w}), "data": data,
+             "pending_fanout": True}  # unset by the dispatcher once its deliveries exist
     tx.events.insert_one(event)
     return event
+
+
+def horizon(settle_ms):
+    """A moment before which every event has committed, on the clock's millisecond grid.
+
+    Waits (under 1 ms) until the clock has passed the current millisecond, so any unit that
+    takes its time from now on gets a later one; on the embedded engine, whose units hold
+    the store lock from taking their time to commit, the read that follows (under that lock)
+    sees every event before the horizon. On MongoDB a unit commits up to a transaction's
+    life after taking its time: ``settle_ms`` (longer than that) moves the horizon back.
+    """
+    edge = now() + ONE_MS
+    while now() < edge:
+        time.sleep(0.0002)
+    return edge - timedelta(milliseconds=settle_ms)
+
+
+def list_events(store, limit, settled_before, after=None, wallet_id=None, event_type=None):
+    """Oldest first: up to ``limit`` events created before ``settled_before`` and past ``after``.
+
+    ``after`` is (created_at, id) of the last event already seen.
+    """
+    query = {"created_at": {"$lt": settled_before}}
+    if after is not None:
+        query["$or"] = [{"created_at": {"$gt": after[0]}},
+                        {"created_at": after[0], "_id": {"$gt": after[1]}}]
+    if wallet_id is not None:
+        query["wallet_ids"] = wallet_id
+    if event_type is not None:
+        query["type"] = event_type
+    page = store.read(lambda db: list(db.events.find(query).sort(
+        [("created_at", ASCENDING), ("_id", ASCENDING)]).limit(limit + 1)))
+    return page[:limit], len(page) > limit

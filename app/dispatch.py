@@ -1,0 +1,232 @@
+"""The dispatcher: fans events out into deliveries and sends them, at least once.
+
+No Flask here. One delivery document per event and target (a webhook endpoint or
+a client's e-mail), unique on both, so two dispatchers fanning out one event make
+one. A dispatcher claims a due delivery with a lease (one conditional update on
+status and lease_until), sends it outside any transaction, and records the
+attempt only while it still holds the lease: a dispatcher that died mid-send
+loses nothing (the lease lapses and another takes the delivery over), and two
+never hold one delivery at once.
+
+Each tick runs ``steps``: fan-out, delivery, then any a feature registers (the
+withdrawals' payout step) by appending ``step(dispatcher, moment) -> work done``
+to ``app.extensions["dispatch_steps"]``.
+"""
+import logging
+import random
+import socket
+import threading
+import time
+from datetime import timedelta
+
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from app import outbound, render
+from app.ledger import events
+from app.ledger.units import new_id, now
+from app.ledger.webhooks import DELIVERED, DELIVERING, ENABLED, FAILED, PENDING
+from app.money import format_cents
+
+log = logging.getLogger("app.events")
+BATCH = 100
+
+
+class Dispatcher:
+    """One dispatcher: ``tick()`` once, or ``start()`` a thread that ticks until ``stop()``."""
+
+    def __init__(self, store, config, steps=None):
+        self.store = store
+        self.config = config
+        self.name = f"{socket.gethostname()}:{new_id('dsp')}"
+        self.extra_steps = steps if steps is not None else []
+        self.http = outbound.http_client(config["WEBHOOK_TIMEOUT_S"])
+        self.clock = now  # tests move it forward days at a time
+        self._stop = threading.Event()
+        self._thread = None
+
+    def tick(self):
+        """Run every step once; return how much work they did (0: nothing was due)."""
+        done = 0
+        for step in [fan_out, deliver_due] + list(self.extra_steps):
+            done += step(self, self.clock())
+        return done
+
+    def run(self):
+        if not self.config["SMTP_URL"]:
+            log.warning("SMTP_URL is unset: no e-mail notices will be sent")
+        while not self._stop.is_set():
+            try:
+                busy = self.tick()
+            except Exception:  # a bad tick must not end the loop: log it, wait, go on
+                log.exception("dispatcher tick failed")
+                busy = 0
+            if not busy:
+                self._stop.wait(self.config["DISPATCH_INTERVAL_S"])
+
+    def start(self):
+        self._thread = threading.Thread(target=self.run, name="events-dispatcher", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s=None):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+
+def _matches(endpoint, event):
+    wanted = "*" in endpoint["events"] or event["type"] in endpoint["events"]
+    mine = endpoint["wallet_id"] is None or endpoint["wallet_id"] in event["wallet_ids"]
+    return wanted and mine and endpoint["created_at"] <= event["created_at"]
+
+
+def _delivery(event, target, moment, **fields):
+    return dict({"_id": new_id("dlv"), "event_id": event["_id"], "event_type": event["type"],
+                 "target": target, "status": PENDING, "attempts": [], "attempt_count": 0,
+                 "next_attempt_at": moment, "lease_until": None, "lease_owner": None,
+                 "created_at": moment, "delivered_at": None, "endpoint_id": None}, **fields)
+
+
+def _notices(db, event, moment):
+    """One e-mail per wallet whose money went in or out in this event's transfer."""
+    path = events.EVENT_TYPES[event["type"]].transfer_field
+    transfer_id = event["data"]
+    for key in path.split(".") if path else ():
+        transfer_id = transfer_id.get(key) if isinstance(transfer_id, dict) else None
+    transfer_id = transfer_id if path else None
+    notices = []
+    for entry in db.operations.find({"transfer_id": transfer_id}) if transfer_id else ():
+        wallet = db.wallets.find_one({"_id": entry["wallet_id"]}, {"client_id": 1})
+        client = db.clients.find_one({"_id": wallet["client_id"]}, {"email": 1, "name": 1})
+        direction = "in" if entry["amount_cents"] > 0 else "out"
+        counterparty = entry["counterparty_wallet_id"] or "the bank (deposit)"
+        text = (f"Hello {client['name']},\n\nMoney {direction}: {format_cents(abs(entry['amount_cents']))} "
+                f"USD, {'from' if direction == 'in' else 'to'} {counterparty}.\n"
+                f"Balance after: {format_cents(entry['balance_after_cents'])} USD.\n"
+                f"Wallet {entry['wallet_id']}, transfer {transfer_id}.\n")
+        message = {"to": client["email"], "text": text,
+                   "subject": f"Money {direction}: {format_cents(abs(entry['amount_cents']))} USD"}
+        notices.append(_delivery(event, f"email:{entry['wallet_id']}", moment, kind="email",
+                                 message=message))
+    return notices
+
+
+def fan_out(dispatcher, moment):
+    """Make the deliveries of events not yet fanned out; return how many events were."""
+    store, smtp = dispatcher.store, dispatcher.config["SMTP_URL"]
+    pending = store.read(lambda db: list(db.events.find({"pending_fanout": True}).sort(
+        "created_at", ASCENDING).limit(BATCH)))
+    if not pending:
+        return 0
+    endpoints = store.read(lambda db: list(db.webhook_endpoints.find({"status": ENABLED})))
+    for event in pending:
+        targets = [_delivery(event, endpoint["_id"], moment, kind="webhook", endpoint_id=endpoint["_id"])
+                   for endpoint in endpoints if _matches(endpoint, event)]
+        if smtp:
+            targets += store.read(lambda db: _notices(db, event, moment))
+        for delivery in targets:
+            try:
+                store.atomic(lambda db: db.deliveries.insert_one(delivery))
+            except DuplicateKeyError:
+                pass  # another dispatcher made it first
+        store.atomic(lambda db: db.events.find_one_and_update(
+            {"_id": event["_id"]}, {"$unset": {"pending_fanout": ""}}))
+    return len(pending)
+
+
+def claim(dispatcher, moment):
+    """Take one due delivery (or one whose holder's lease lapsed) under a new lease."""
+    lease = moment + timedelta(seconds=dispatcher.config["DELIVERY_LEASE_S"])
+    return dispatcher.store.atomic(lambda db: db.deliveries.find_one_and_update(
+        {"$or": [{"status": PENDING, "next_attempt_at": {"$lte": moment}},
+                 {"status": DELIVERING, "lease_until": {"$lt": moment}}]},
+        {"$set": {"status": DELIVERING, "lease_until": lease, "lease_owner": dispatcher.name}},
+        sort=[("next_attempt_at", ASCENDING)], return_document=ReturnDocument.AFTER))
+
+
+def deliver_due(dispatcher, moment):
+    """Claim and send due deliveries, up to a batch; return how many were attempted."""
+    sent = 0
+    while sent < BATCH:
+        delivery = claim(dispatcher, dispatcher.clock())
+        if delivery is None:
+            break
+        started = time.monotonic()
+        status_code, error, final = send(dispatcher, delivery)
+        duration_ms = int((time.monotonic() - started) * 1000)
+        record(dispatcher, delivery, dispatcher.clock(), status_code, error, duration_ms, final)
+        sent += 1
+    return sent
+
+
+def send(dispatcher, delivery):
+    """(status code, error, final): final when no retry can help (the endpoint or event is gone)."""
+    store, config = dispatcher.store, dispatcher.config
+    if delivery["kind"] == "email":
+        return None, outbound.send_mail(config["SMTP_URL"], config["SMTP_FROM"], delivery["message"],
+                                        config["WEBHOOK_TIMEOUT_S"]), False
+    endpoint = store.read(lambda db: db.webhook_endpoints.find_one({"_id": delivery["endpoint_id"]}))
+    event = store.read(lambda db: db.events.find_one({"_id": delivery["event_id"]}))
+    if endpoint is None or endpoint["status"] != ENABLED:
+        return None, f"endpoint {endpoint['status'] if endpoint else 'gone'}", True
+    if event is None:
+        return None, "event expired", True
+    body = outbound.body_of(render.event(event))
+    status_code, error = outbound.post_webhook(dispatcher.http, endpoint["url"], endpoint["secret"],
+                                               event["_id"], body, config["WEBHOOK_ALLOW_PRIVATE"])
+    return status_code, error, False
+
+
+def backoff_s(config, attempt_count):
+    """Exponential from RETRY_BASE_S, capped at RETRY_MAX_S, with jitter (half to all of it)."""
+    delay = min(config["RETRY_BASE_S"] * 2 ** (attempt_count - 1), config["RETRY_MAX_S"])
+    return delay * (0.5 + random.random() / 2)
+
+
+def record(dispatcher, delivery, moment, status_code, error, duration_ms, final=False):
+    """Write the attempt's outcome, only while this dispatcher still holds the lease."""
+    config, store = dispatcher.config, dispatcher.store
+    ok = status_code is not None and 200 <= status_code < 300
+    attempt = {"at": moment, "status_code": status_code, "error": None if ok else (
+        error or f"HTTP {status_code}"), "duration_ms": duration_ms}
+    count = delivery["attempt_count"] + 1
+    gave_up = final or moment - delivery["created_at"] >= timedelta(seconds=config["RETRY_FOR_S"])
+    status = DELIVERED if ok else (FAILED if gave_up else PENDING)
+    changes = {"status": status, "lease_until": None, "lease_owner": None, "last_status_code": status_code,
+               "next_attempt_at": moment + timedelta(seconds=backoff_s(config, count))
+               if status == PENDING else None, "delivered_at": moment if ok else None}
+    written = store.atomic(lambda db: db.deliveries.find_one_and_update(
+        {"_id": delivery["_id"], "status": DELIVERING, "lease_owner": dispatcher.name},
+        {"$set": changes, "$push": {"attempts": attempt}, "$inc": {"attempt_count": 1}}))
+    if written is None:
+        log.warning("delivery %s: lease lost, another dispatcher took it over", delivery["_id"])
+        return False
+    log.info("delivery %s %s: %s", delivery["_id"], status, attempt["error"] or status_code)
+    if delivery["kind"] == "webhook" and not final:
+        _endpoint_health(store, delivery["endpoint_id"], ok, moment, config["DISABLE_AFTER_S"])
+    return True
+
+
+def _endpoint_health(store, endpoint_id, ok, moment, disable_after_s):
+    """A success clears failing_since; failing DISABLE_AFTER_S straight disables the endpoint."""
+    if ok:
+        store.atomic(lambda db: db.webhook_endpoints.find_one_and_update(
+            {"_id": endpoint_id, "failing_since": {"$ne": None}}, {"$set": {"failing_since": None}}))
+        return
+    store.atomic(lambda db: db.webhook_endpoints.find_one_and_update(
+        {"_id": endpoint_id, "failing_since": None}, {"$set": {"failing_since": moment}}))
+    disabled = store.atomic(lambda db: db.webhook_endpoints.find_one_and_update(
+        {"_id": endpoint_id, "status": ENABLED,
+         "failing_since": {"$lte": moment - timedelta(seconds=disable_after_s)}},
+        {"$set": {"status": "disabled", "disabled_at": moment}}))
+    if disabled is not None:
+        log.warning("webhook endpoint %s disabled: failing for %s s", endpoint_id, disable_after_s)
+
+
+def init_app(app):
+    """The steps list other features extend; on the embedded engine, the dispatcher thread."""
+    app.extensions["dispatch_steps"] = []
+    if app.config["EVENTS_DISPATCHER_THREAD"]:
+        app.extensions["dispatcher"] = Dispatcher(
+            app.extensions["store"], app.config, app.extensions["dispatch_steps"]).start()
