@@ -76,3 +76,7 @@ class Config:
     # smtp://[user:password@]host[:port] or smtps://...; unset: no e-mail notices.
     SMTP_URL = os.environ.get("SMTP_URL") or None
     SMTP_FROM = os.environ.get("SMTP_FROM", "wallet@localhost")
+    # The limits a new wallet starts with, as PUT /wallets/{id}/limits takes them (JSON), e.g.
+    # {"max_balance": "1000.00", "daily_out_amount": "500.00"}. None by default.
+    # Read (and checked: a bad one stops the start) by app/factory.py.
+    DEFAULT_LIMITS = os.environ.get("DEFAULT_LIMITS") or "{}"

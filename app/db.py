@@ -24,7 +24,7 @@ from app import embedded
 from app.ledger import accounts
 
 COLLECTIONS = ("clients", "wallets", "system_accounts", "operations", "transfers", "idempotency",
-               "events", "meta", "holds", "webhook_endpoints", "deliveries")
+               "events", "meta", "holds", "webhook_endpoints", "deliveries", "limit_usage")
 # The data model's version, recorded in meta at initialisation. 2: double-entry (system
 # accounts, postings, held and available). No version-1 database was ever deployed.
 SCHEMA_VERSION = 2
@@ -61,6 +61,8 @@ def create_indexes(collections, idempotency_ttl_s, events_ttl_s=EVENTS_TTL_S):
         [("scope", ASCENDING), ("key", ASCENDING)], unique=True)
     _ttl_index(collections["idempotency"], "created_at", idempotency_ttl_s)
     _event_indexes(collections, events_ttl_s)
+    # A wallet's daily usage (app/ledger/limits.py) is keyed by _id; each expires on its own date.
+    _ttl_index(collections["limit_usage"], "expires_at", 0)
 
 
 def _event_indexes(collections, events_ttl_s):
@@ -181,6 +183,12 @@ class _UndoCollection:
         before = self._collection.find_one_and_update(
             filter, update, return_document=ReturnDocument.BEFORE, **kwargs)
         if before is None:
+            if kwargs.get("upsert"):
+                inserted = self._collection.find_one(filter, {"_id": 1})
+                assert inserted is not None, "an upsert's filter must find what it inserted"
+                self._undo.append(lambda: self._collection.delete_one({"_id": inserted["_id"]}))
+                return None if return_document == ReturnDocument.BEFORE else (
+                    self._collection.find_one({"_id": inserted["_id"]}, projection))
             return None
         self._undo.append(lambda: self._collection.replace_one({"_id": before["_id"]}, before))
         if return_document == ReturnDocument.BEFORE:

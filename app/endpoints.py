@@ -76,7 +76,8 @@ ENDPOINTS = (
              description="Another client's wallet is 404, exactly like one that does not exist."),
     Endpoint("POST", "/wallets/{wallet_id}/deposits", "createDeposit", "Wallets",
              "Top a wallet up (operator only)", OPERATOR, (201, "Deposit", JSON),
-             body="deposit_create", idempotent=True, errors={404: ("wallet_not_found",)},
+             body="deposit_create", idempotent=True,
+             errors={404: ("wallet_not_found",), 422: ("limit_exceeded",)},
              links={"GetWallet": _link("getWallet", wallet_id="$response.body#/wallet_id"),
                     "TransferFromWallet": _link("createTransfer",
                                                 {"from_wallet_id": "$response.body#/wallet_id"})}),
@@ -88,7 +89,7 @@ ENDPOINTS = (
              "Move money from one of the caller's wallets to any other wallet", CLIENT,
              (201, "Transfer", JSON), body="transfer_create", idempotent=True,
              errors={404: ("wallet_not_found",), 422: ("wallet_not_found", "accounts_must_be_different",
-                                                       "insufficient_funds")},
+                                                       "insufficient_funds", "limit_exceeded")},
              links={"GetTransfer": _link("getTransfer", transfer_id="$response.body#/id"),
                     "GetSender": _link("getWallet", wallet_id="$response.body#/from_wallet_id"),
                     "ListSenderOperations": _link("listOperations",
@@ -114,7 +115,7 @@ ENDPOINTS = (
              "Reserve money of one of the caller's wallets for another wallet", CLIENT,
              (201, "Hold", JSON), body="hold_create", idempotent=True,
              errors={404: ("wallet_not_found",), 422: ("wallet_not_found", "accounts_must_be_different",
-                                                       "insufficient_funds")},
+                                                       "insufficient_funds", "limit_exceeded")},
              links=_hold_links(),
              description="The payer's `held` grows by the amount and its `available` shrinks; its "
                          "`balance` does not change. `expires_in_s`: 1 to 2592000, default 604800 "
@@ -124,7 +125,7 @@ ENDPOINTS = (
              "Pay part or all of what remains of a hold to its receiver", EITHER,
              (200, "Hold", JSON), body="hold_capture", idempotent=True,
              errors={403: ("forbidden",), 404: ("hold_not_found",), 409: ("hold_not_pending",),
-                     422: ("exceeds_hold_amount",)},
+                     422: ("exceeds_hold_amount", "limit_exceeded")},
              links=_hold_links(),
              description="The receiver or the operator (the payer: 403). A capture is a posted "
                          "transfer payer -> receiver carrying the hold's id; the payer's `held` drops "
@@ -154,6 +155,23 @@ ENDPOINTS = (
                          "names none). The statement is fixed at the wallet's version when the request "
                          "starts; opening balance + in - out = closing balance. Sent as an attachment "
                          "(`Content-Disposition`)."),
+    Endpoint("GET", "/wallets/{wallet_id}/balance", "getBalanceAsOf", "Wallets",
+             "A wallet's posted balance as of a moment or a journal position", EITHER,
+             (200, "BalanceAsOf", JSON), query=("at", "seq"),
+             errors={400: ("validation_failed",), 404: ("wallet_not_found",)},
+             description="Exactly one of `at` and `seq`. The balance right after the last journal "
+                         "entry at or before `at` (an entry of that very millisecond counts) or "
+                         "`seq`; `\"0.00\"` and seq 0 before the first. The cut is the statement's: "
+                         "the same number opens the statement from `at` plus 1 ms."),
+    Endpoint("GET", "/wallets/{wallet_id}/limits", "getLimits", "Wallets",
+             "A wallet's limits, today's usage (UTC) and what is left", EITHER,
+             (200, "LimitsStatus", JSON), errors={404: ("wallet_not_found",)}),
+    Endpoint("PUT", "/wallets/{wallet_id}/limits", "putLimits", "Wallets",
+             "Set a wallet's limits (operator only)", OPERATOR, (200, "Limits", JSON),
+             body="limits_update", errors={404: ("wallet_not_found",)},
+             description="A field left out keeps its value; `null` removes that limit. Debits "
+                         "and credits that would pass a limit are 422 `limit_exceeded`, with "
+                         "`limit` and `remaining` in the problem."),
     Endpoint("GET", "/events", "listEvents", "Events",
              "Events, oldest first: the caller's wallet's (the operator: all)", EITHER,
              (200, "EventPage", JSON), query=("limit", "after", "type"),

@@ -17,9 +17,14 @@ class ApiError(Exception):
         self.detail = detail or self.title
         self.errors = errors
 
+    def facts(self):
+        """Fields of the problem beyond RFC 9457's, kept with a replayed refusal too."""
+        return {}
+
     def to_problem(self):
         body = {"type": f"/problems/{self.code}", "title": self.title, "status": self.status,
                 "detail": self.detail, "code": self.code}
+        body.update(self.facts())
         if self.errors is not None:
             body["errors"] = self.errors
         return body
@@ -61,6 +66,23 @@ ExceedsHoldAmount = _error("ExceedsHoldAmount", 422, "exceeds_hold_amount",
                            "The amount is more than remains of the hold")
 IdempotencyKeyReused = _error("IdempotencyKeyReused", 422, "idempotency_key_reused",
                               "This Idempotency-Key was used with a different request")
+
+
+class LimitExceeded(ApiError):
+    """A wallet limit would be passed: ``limit`` names it, ``remaining`` is what is left of it
+    ("12.34", or a count for daily_out_count)."""
+
+    status, code, title = 422, "limit_exceeded", "A limit of the wallet would be exceeded"
+
+    def __init__(self, detail=None, limit="daily_out_amount", remaining="0.00"):
+        super().__init__(detail)
+        self.limit = limit
+        self.remaining = remaining
+
+    def facts(self):
+        return {"limit": self.limit, "remaining": self.remaining}
+
+
 DatabaseUnavailable = _error("DatabaseUnavailable", 503, "database_unavailable",
                              "The database cannot be reached; retry later")
 OutcomeUnknown = _error("OutcomeUnknown", 503, "outcome_unknown",
@@ -74,7 +96,7 @@ NotReady = _error("NotReady", 503, "not_ready", "The database does not answer")
 
 # Refusals that depend on stored state: recorded with an Idempotency-Key and replayed.
 REPLAYED_REFUSALS = {cls.code: cls for cls in (
-    ReceiverNotFound, InsufficientFunds, HoldNotPending, ExceedsHoldAmount)}
+    ReceiverNotFound, InsufficientFunds, HoldNotPending, ExceedsHoldAmount, LimitExceeded)}
 
 WebhookEndpointNotFound = _error("WebhookEndpointNotFound", 404, "webhook_endpoint_not_found",
                                  "Webhook endpoint not found")

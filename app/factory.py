@@ -1,4 +1,5 @@
 """``create_app()``: wires config, storage, errors and routes into one Flask app."""
+import json
 import secrets
 import sys
 
@@ -33,6 +34,18 @@ def _settle_secrets(app):
         app.config["OPERATOR_TOKEN"] = secrets.token_urlsafe(32)
 
 
+def _settle_default_limits(app):
+    """DEFAULT_LIMITS (a JSON text or a dict) as stored on new wallets; refuse to start if bad."""
+    from app.ledger import limits
+    document = app.config.get("DEFAULT_LIMITS") or {}
+    try:
+        if isinstance(document, str):
+            document = json.loads(document)
+        app.extensions["default_limits"] = limits.defaults(document)
+    except (ValueError, AttributeError) as exc:
+        raise RuntimeError(f"DEFAULT_LIMITS is not valid: {exc}") from None
+
+
 def _banner(app):
     engine = app.extensions["store"].engine
     if engine == "embedded":
@@ -53,6 +66,7 @@ def create_app(test_config=None):
     app.json.sort_keys = False
     app.session_interface = _NoSessions()
     _settle_secrets(app)
+    _settle_default_limits(app)
     problems.init_app(app)
     validation.init_app(app)
     openapi.init_app(app)

@@ -72,6 +72,11 @@ PARAMETERS = {
              "schema": {"type": "string", "examples": ["2025-11-01"]}},
     "to": {"name": "to", "in": "query", "description": "End of the period, exclusive.",
            "schema": {"type": "string", "examples": ["2025-12-01T00:00:00Z"]}},
+    "at": {"name": "at", "in": "query",
+           "description": "A moment: ISO 8601 date or date-time (UTC without an offset).",
+           "schema": {"type": "string", "examples": ["2025-11-30T23:59:59Z"]}},
+    "seq": {"name": "seq", "in": "query", "description": "A journal position (0: before the first).",
+            "schema": {"type": "integer", "minimum": 0, "examples": [3]}},
     "idempotency_key": {
         "name": "Idempotency-Key", "in": "header",
         "description": "Makes a retry safe: the same key and body replay the first response.",

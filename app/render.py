@@ -72,6 +72,30 @@ def audit(report):
             "violation_count": report.violation_count, "violations": report.violations}
 
 
+def balance_as_of(wallet_id, seq, balance_cents, moment):
+    return {"wallet_id": wallet_id, "balance": format_cents(balance_cents), "seq": seq,
+            "at": None if moment is None else timestamp(moment)}
+
+
+def _limit(name, value):
+    if value is None or name == "daily_out_count":
+        return value
+    return format_cents(value)
+
+
+def limits(values):
+    """name -> cents or count (None: no limit) as the API shows it."""
+    return {name: _limit(name, value) for name, value in values.items()}
+
+
+def limits_status(status):
+    """The body of GET /wallets/{id}/limits from app.ledger.limits.status."""
+    return {"limits": limits(status["limits"]),
+            "usage": {"day": status["day"], "out_amount": format_cents(status["out_amount_cents"]),
+                      "out_count": status["out_count"]},
+            "remaining": limits(status["remaining"]), "resets_at": timestamp(status["resets_at"])}
+
+
 def event(doc):
     return {"id": doc["_id"], "type": doc["type"], "created_at": timestamp(doc["created_at"]),
             "wallet_ids": doc["wallet_ids"], "data": doc["data"]}

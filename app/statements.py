@@ -17,6 +17,8 @@ seqs; the binary search still gives a cut that never moves back as ``t`` grows,
 so consecutive periods [a, b) and [b, c) share their boundary seq: no entry is
 in two statements or in none.
 """
+from datetime import timedelta
+
 from pymongo import ASCENDING
 
 from reports import Statement
@@ -39,6 +41,33 @@ def plan(store, wallet, start=None, end=None):
                      currency=wallet["currency"], version=version, period_from=start,
                      period_to=end, opening_seq=opening_seq, closing_seq=closing_seq,
                      opening_balance_cents=opening_cents)
+
+
+def balance_as_of(store, wallet, moment=None, seq=None):
+    """(seq, balance_cents, created_at or None) right after the last entry at or before
+    ``moment`` (entries created at that very millisecond count) or at or before ``seq``.
+
+    The cut is the statement's own: the entries before ``moment`` + 1 ms, so this is the
+    opening balance of the statement from ``moment`` + 1 ms (and from ``moment`` itself
+    when no entry was created at that millisecond)."""
+    wallet_id, version = wallet["_id"], wallet["version"]
+
+    def read(db):
+        if seq is not None:
+            cut = min(seq, version)
+        else:
+            cut = entries_before(db, wallet_id, _next_millisecond(moment), version)
+        if cut == 0:
+            return 0, 0, None
+        entry = _entry(db, wallet_id, cut, {"balance_after_cents": 1, "created_at": 1})
+        return cut, entry["balance_after_cents"], entry["created_at"]
+
+    return store.read(read)
+
+
+def _next_millisecond(moment):
+    """The first millisecond after ``moment``: journal times are whole milliseconds."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000) + timedelta(milliseconds=1)
 
 
 def entries_before(db, wallet_id, moment, version):

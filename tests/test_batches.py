@@ -127,6 +127,25 @@ def without_savepoints(store, monkeypatch):
     monkeypatch.setattr(store, "transaction", no_savepoints)
 
 
+@pytest.mark.parametrize("mode", ["atomic", "independent"])
+def test_a_credit_side_limit_fails_its_item_after_the_debit_was_written(client, store, trio, mode):
+    ada, ada_wallet, _, bob_wallet, _, cy_wallet = trio
+    response = client.put(f"/wallets/{cy_wallet}/limits", json={"max_balance": "3.00"},
+                          headers={"Authorization": "Bearer test-operator-token"})
+    assert response.status_code == 200, response.json
+    items = [item(ada_wallet, bob_wallet, "10.00"), item(ada_wallet, cy_wallet, "5.00"),
+             item(ada_wallet, cy_wallet, "1.00")]
+    results = send(client, ada, mode, items).json["results"]
+    assert results[1]["error"]["code"] == "limit_exceeded"
+    if mode == "atomic":
+        assert [r["error"]["code"] for r in results] == ["batch_failed", "limit_exceeded", "batch_failed"]
+        assert wallet(client, ada_wallet)[0] == "100.00"
+    else:
+        assert [r["status"] for r in results] == ["posted", "failed", "posted"]
+        assert wallet(client, ada_wallet)[0] == "89.00" and wallet(client, cy_wallet)[0] == "1.00"
+    check_ledger(store)
+
+
 @pytest.mark.parametrize("savepoints", [True, False], ids=["savepoint", "abort-and-redo"])
 def test_an_item_failing_after_it_wrote_is_undone_alone(client, store, trio, monkeypatch, savepoints):
     ada, ada_wallet, _, bob_wallet, _, cy_wallet = trio

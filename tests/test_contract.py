@@ -15,6 +15,8 @@ UNREACHABLE = {("GET", "/clients/me", 404)}
 # Reached, but by its own test: the database must stop answering.
 SEEN_ELSEWHERE = {("GET", "/ready", 503)}
 TOO_LARGE = b" " * (64 * 1024 + 1)  # past MAX_CONTENT_LENGTH: 413 payload_too_large
+# Query parameters without which an operation is refused before it reads anything.
+REQUIRED_QUERY = {"/wallets/{wallet_id}/balance": "?seq=1"}
 
 
 class Walk:
@@ -60,6 +62,7 @@ def test_every_documented_response_matches_a_real_one(app, api, walk):
     walk_events(walk, app, operator, ada, bob)
     for path in ("/health", "/openapi.json", "/docs/"):
         walk.call("GET", path)
+    walk_limits(walk, operator, ada, ada_wallet, bob_wallet)
     every_503 = {seen for seen in walk.documented() if seen[2] == 503}  # by the tests below
     missed = walk.documented() - walk.seen - UNREACHABLE - SEEN_ELSEWHERE - every_503
     assert not missed, f"documented but never seen: {sorted(missed)}"
@@ -321,6 +324,7 @@ def test_every_operation_on_storage_answers_503_when_the_database_is_gone(app, c
             body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
             url = path.replace("{wallet_id}", ada_wallet).replace("{transfer_id}", "tr_0").replace(
                 "{endpoint_id}", "we_0").replace("{delivery_id}", "dlv_0")
+            url += REQUIRED_QUERY.get(path, "")
             response = walk.call(method.upper(), path, url, json=body.get("example"),
                                  headers=api.operator if operator_only else ada)
             assert (response.status_code, response.json["code"]) == (503, "database_unavailable"), url
@@ -341,3 +345,35 @@ def test_the_document_refuses_what_the_api_never_sends(client):
     pointer = "/paths/~1transfers/post/responses/422/content/application~1problem+json/schema"
     assert doc.errors(pointer, problem)
     assert not doc.errors(pointer, dict(problem, code="insufficient_funds"))
+
+
+def walk_limits(walk, operator, ada, ada_wallet, bob_wallet):
+    template, limits = "/wallets/{wallet_id}/limits", f"/wallets/{ada_wallet}/limits"
+    for headers in (ada, operator):
+        walk.call("GET", template, limits, headers=headers)
+    walk.call("GET", template, "/wallets/wal_nope/limits", headers=ada)  # 404
+    walk.call("GET", template, limits)  # 401
+    walk.call("PUT", template, limits, json={"per_transfer_max": "1.00", "daily_out_count": None},
+              headers=operator)
+    walk.call("PUT", template, f"/wallets/{bob_wallet}/limits", json={"max_balance": "1.00"},
+              headers=operator)
+    walk.call("PUT", template, limits, json={"max_balance": 5}, headers=operator)  # 400
+    walk.call("PUT", template, limits, data="{", content_type="application/json", headers=operator)
+    walk.call("PUT", template, limits, data="{}", content_type="text/plain", headers=operator)  # 415
+    walk.call("PUT", template, limits, data=TOO_LARGE, content_type="application/json", headers=operator)
+    walk.call("PUT", template, "/wallets/wal_nope/limits", json={}, headers=operator)  # 404
+    walk.call("PUT", template, limits, json={}, headers=ada)  # 403
+    walk.call("PUT", template, limits, json={})  # 401
+    refused = walk.call("POST", "/transfers", json={
+        "from_wallet_id": ada_wallet, "to_wallet_id": bob_wallet, "amount": "1.01"}, headers=ada)
+    assert (refused.json["limit"], refused.json["remaining"]) == ("per_transfer_max", "1.00")
+    refused = walk.call("POST", "/wallets/{wallet_id}/deposits", f"/wallets/{bob_wallet}/deposits",
+                        json={"amount": "1.01"}, headers=operator)
+    assert refused.json["limit"] == "max_balance"
+    walk.call("GET", template, limits, headers=ada)  # with limits and usage
+    template, balance = "/wallets/{wallet_id}/balance", f"/wallets/{ada_wallet}/balance"
+    walk.call("GET", template, balance + "?at=2999-01-01T00:00:00Z", headers=ada)
+    walk.call("GET", template, balance + "?seq=0", headers=operator)
+    walk.call("GET", template, balance, headers=ada)  # 400
+    walk.call("GET", template, "/wallets/wal_nope/balance?seq=1", headers=ada)  # 404
+    walk.call("GET", template, balance + "?seq=1")  # 401

@@ -8,6 +8,7 @@
 - ``clients``: sign-up and log-in reads.
 - ``holds``: reserve, capture (in parts), void; ``expiry``: holds past expires_at.
 - ``sweeper``: the background steps that write expiries down.
+- ``limits``: wallet limits and their daily usage, enforced by ``postings.post``.
 - ``units``: ids, the clock and the idempotent unit of work.
 """
 from app.ledger.batches import create_batch

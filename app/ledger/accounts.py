@@ -87,20 +87,25 @@ def system_balances(db):
     return [totals[name] for name in SYSTEM_ACCOUNTS if name in totals]
 
 
-def new_wallet(client_id, moment):
-    return {"_id": new_id("wal"), "client_id": client_id, "currency": CURRENCY, "kind": "wallet",
-            "balance_cents": 0, "held_cents": 0, "available_cents": 0, "version": 0,
-            "created_at": moment, "updated_at": moment}
+def new_wallet(client_id, moment, limits=None):
+    """An empty wallet; ``limits`` (stored form, app/ledger/limits.py) only when it has some."""
+    wallet = {"_id": new_id("wal"), "client_id": client_id, "currency": CURRENCY, "kind": "wallet",
+              "balance_cents": 0, "held_cents": 0, "available_cents": 0, "version": 0,
+              "created_at": moment, "updated_at": moment}
+    if limits:
+        wallet["limits"] = dict(limits)
+    return wallet
 
 
-def reserve(tx, wallet_id, amount_cents, moment):
-    """Move ``amount_cents`` of a wallet's available money to held; None if available is short.
+def reserve(tx, wallet_id, amount_cents, moment, guard=None):
+    """Move ``amount_cents`` of a wallet's available money to held; None if available is short
+    (or ``guard``, more clauses of the filter, does not hold).
 
     The guard is in the filter, so two reservations can never both spend the same money.
     """
     assert amount_cents > 0, amount_cents
     return tx.wallets.find_one_and_update(
-        {"_id": wallet_id, "available_cents": {"$gte": amount_cents}},
+        dict({"_id": wallet_id, "available_cents": {"$gte": amount_cents}}, **(guard or {})),
         {"$inc": {"held_cents": amount_cents, "available_cents": -amount_cents},
          "$set": {"updated_at": moment}})
 

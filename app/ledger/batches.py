@@ -20,9 +20,10 @@ MODES = ("atomic", "independent")
 MAX_ITEMS = 1000
 BATCH_FAILED = {"code": "batch_failed", "detail": "another transfer of this atomic batch failed"}
 # The per-item refusals: those of POST /transfers past the caller's ownership of the sender.
-# A new one (limit_exceeded) joins here and the code enum of schemas/responses/transfer_batch.json
-# (a test ties the two); a refusal not listed refuses the whole batch, as it would a transfer.
-ITEM_REFUSALS = (errors.AccountsMustBeDifferent, errors.ReceiverNotFound, errors.InsufficientFunds)
+# A new one joins here and the code enum of schemas/responses/transfer_batch.json (a test ties
+# the two); a refusal not listed refuses the whole batch, as it would a transfer.
+ITEM_REFUSALS = (errors.AccountsMustBeDifferent, errors.ReceiverNotFound, errors.InsufficientFunds,
+                 errors.LimitExceeded)
 
 
 class _Redo(Exception):

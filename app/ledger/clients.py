@@ -7,8 +7,8 @@ from app.ledger import units
 from app.ledger.units import new_id, run, success
 
 
-def create_client(store, email, name, password_hash, idem=None):
-    """A new client with its empty USD wallet; returns ({client, wallet}, replayed)."""
+def create_client(store, email, name, password_hash, idem=None, limits=None):
+    """A new client with its empty USD wallet (with ``limits``); returns ({client, wallet}, replayed)."""
     def work(tx):
         moment = units.now()
         email_key = email.lower()
@@ -16,7 +16,7 @@ def create_client(store, email, name, password_hash, idem=None):
             raise errors.EmailTaken(f"{email} is already registered")
         client = {"_id": new_id("cli"), "email": email, "email_key": email_key, "name": name,
                   "created_at": moment}
-        wallet = accounts.new_wallet(client["_id"], moment)
+        wallet = accounts.new_wallet(client["_id"], moment, limits)
         tx.clients.insert_one(dict(client, password_hash=password_hash))
         tx.wallets.insert_one(wallet)
         return success({"client": client, "wallet": wallet})

@@ -13,7 +13,7 @@ that invisible to users:
 from pymongo import ReturnDocument
 
 from app import render
-from app.ledger import accounts, events
+from app.ledger import accounts, events, limits
 
 PENDING = "pending"
 
@@ -71,6 +71,8 @@ def expire(tx, hold_id, moment):
     if expired is None:
         return None
     accounts.release(tx, hold["from_wallet_id"], hold["remaining_cents"], moment)
+    limits.give_back(tx, hold["from_wallet_id"], hold["remaining_cents"], hold.get("limit_day"),
+                     count=0 if hold["captured_cents"] else 1)
     events.emit(tx, "hold.expired", [hold["from_wallet_id"], hold["to_wallet_id"]],
                 render.hold(expired), moment)
     return expired

@@ -16,7 +16,7 @@ from datetime import timedelta
 from pymongo import DESCENDING
 
 from app import errors, render
-from app.ledger import accounts, events, expiry
+from app.ledger import accounts, events, expiry, limits
 from app.ledger.postings import Posting, post
 from app.ledger import units
 from app.ledger.units import new_id, run
@@ -49,11 +49,15 @@ def create_hold(store, client_id, from_wallet_id, to_wallet_id, amount_cents, de
             raise errors.ReceiverNotFound(f"no wallet {to_wallet_id}")
         moment = units.now()
         expiry.expire_due(tx, from_wallet_id, moment)  # their money counts as available again
-        if accounts.reserve(tx, from_wallet_id, amount_cents, moment) is None:
-            raise errors.InsufficientFunds(
-                f"wallet {from_wallet_id} has less available money than the amount")
+        wallet = accounts.reserve(tx, from_wallet_id, amount_cents, moment,
+                                  guard=limits.debit_guard(amount_cents))
+        if wallet is None:
+            raise limits.refusal(tx.wallets.find_one({"_id": from_wallet_id}), -amount_cents) or \
+                errors.InsufficientFunds(f"wallet {from_wallet_id} has less available money than the amount")
         hold = new_hold(client_id, owners[to_wallet_id], from_wallet_id, to_wallet_id,
                         amount_cents, details, moment, expires_in_s)
+        # Counted against the daily out limits now; given back if voided or expired.
+        hold["limit_day"] = limits.charge_out(tx, wallet, amount_cents, moment)
         tx.holds.insert_one(hold)
         events.emit(tx, "hold.created", [from_wallet_id, to_wallet_id], render.hold(hold), moment)
         return units.success(hold)
@@ -104,6 +108,8 @@ def capture_hold(store, caller_client_id, hold_id, amount_cents=None, final=Fals
             raise errors.HoldNotPending(f"hold {hold_id} changed while being captured")
         payer, receiver = hold["from_wallet_id"], hold["to_wallet_id"]
         accounts.release(tx, payer, hold["remaining_cents"] if done else amount, moment)
+        if done and hold["remaining_cents"] > amount:  # a final capture releases the rest
+            limits.give_back(tx, payer, hold["remaining_cents"] - amount, hold.get("limit_day"), count=0)
         record = {"_id": new_id("tr"), "type": "transfer", "hold_id": hold_id,
                   "from_wallet_id": payer, "to_wallet_id": receiver,
                   "from_client_id": hold["from_client_id"], "to_client_id": hold["to_client_id"],
@@ -126,6 +132,8 @@ def void_hold(store, caller_client_id, hold_id, idem=None):
         if voided is None:
             raise errors.HoldNotPending(f"hold {hold_id} changed while being voided")
         accounts.release(tx, hold["from_wallet_id"], hold["remaining_cents"], moment)
+        limits.give_back(tx, hold["from_wallet_id"], hold["remaining_cents"], hold.get("limit_day"),
+                         count=0 if hold["captured_cents"] else 1)
         events.emit(tx, "hold.voided", [hold["from_wallet_id"], hold["to_wallet_id"]],
                     render.hold(voided), moment)
         return ok(voided)

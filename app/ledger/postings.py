@@ -6,6 +6,10 @@ balance, before anything is written. Client wallets are debited only if their
 available money covers the debit, a guard in the update filter itself; system
 accounts are not guarded (the bank goes negative as money comes in).
 
+Limits (app/ledger/limits.py) are enforced here too, for every client wallet:
+per_transfer_max and max_balance as clauses of the same update filter, the daily
+out limits by a guarded ``$inc`` of the wallet's usage document right after its debit.
+
 Order of writes: guarded debits first, so a refusal happens before any write;
 then system shards; the credited wallets last, so the document most likely to be
 hot (a receiver many pay) is held for the shortest time. All journal entries go
@@ -18,7 +22,7 @@ from typing import NamedTuple
 from pymongo import ReturnDocument
 
 from app import errors
-from app.ledger import accounts, entry_types, expiry
+from app.ledger import accounts, entry_types, expiry, limits
 from app.ledger.units import new_id
 
 
@@ -43,7 +47,7 @@ def post(tx, transfer, postings, moment):
 
     ``transfer`` is the record without postings (``_id``, ``type``, amounts, parties).
     Raises InsufficientFunds (nothing written) when a client wallet's available money
-    is short.
+    is short, LimitExceeded when a posting would pass one of the wallet's limits.
     """
     _assert_balanced(postings)
     wallets = [p for p in postings if not accounts.is_system(p.account_id)]
@@ -57,7 +61,8 @@ def post(tx, transfer, postings, moment):
             continue
         if posting.amount_cents < 0:
             expiry.expire_due(tx, posting.account_id, moment)
-        wallet = _move_wallet(tx, posting, moment)
+        # A hold's capture was counted against the payer's out limits when the hold was placed.
+        wallet = _move_wallet(tx, posting, moment, counted="hold_id" in transfer)
         after[posting.account_id] = wallet
         entries.append(_entry(wallet, posting, transfer, moment))
     by_account = {entry["wallet_id"]: entry for entry in entries}
@@ -84,23 +89,39 @@ def _assert_balanced(postings):
             entry_types.check(p.entry_type, p.amount_cents)
 
 
-def _move_wallet(tx, posting, moment):
-    """``$inc`` one client wallet; a debit only while its available money covers it."""
+def _move_wallet(tx, posting, moment, counted=False):
+    """``$inc`` one client wallet; a debit only while its available money and limits allow it.
+
+    ``counted``: the debit was already checked and counted against the out limits (a hold)."""
     amount = posting.amount_cents
     wallet_filter = {"_id": posting.account_id}
     if amount < 0:
         wallet_filter["available_cents"] = {"$gte": -amount}
+        if not counted:
+            wallet_filter.update(limits.debit_guard(-amount))
+    else:
+        wallet_filter.update(limits.credit_guard(amount))
     wallet = tx.wallets.find_one_and_update(
         wallet_filter,
         {"$inc": {"balance_cents": amount, "available_cents": amount, "version": 1},
          "$set": {"updated_at": moment}},
         return_document=ReturnDocument.AFTER)
-    if wallet is None and amount < 0:
-        raise errors.InsufficientFunds(
-            f"wallet {posting.account_id} has less available money than the amount")
     if wallet is None:
-        raise errors.ReceiverNotFound(f"no wallet {posting.account_id}")
+        raise _refusal(tx, posting)
+    if amount < 0 and not counted:
+        limits.charge_out(tx, wallet, -amount, moment)
     return wallet
+
+
+def _refusal(tx, posting):
+    """Why the guarded update of ``posting`` matched nothing (read only after it failed)."""
+    wallet = tx.wallets.find_one({"_id": posting.account_id}, {"limits": 1, "balance_cents": 1})
+    if wallet is not None and (broken := limits.refusal(wallet, posting.amount_cents)):
+        return broken
+    if posting.amount_cents < 0:
+        return errors.InsufficientFunds(
+            f"wallet {posting.account_id} has less available money than the amount")
+    return errors.ReceiverNotFound(f"no wallet {posting.account_id}")
 
 
 def _entry(wallet, posting, transfer, moment):

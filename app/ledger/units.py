@@ -8,6 +8,8 @@ from app import errors, idempotency
 
 # Refusals that depend on stored state: recorded under an Idempotency-Key and replayed.
 REPLAYED = tuple(errors.REPLAYED_REFUSALS.values())
+# A unit that lost a race to insert a unique document runs again, at most this often in all.
+UNIT_ATTEMPTS = 3
 
 
 def new_id(prefix):
@@ -38,7 +40,7 @@ def success(result):
 
 
 def refusal(error):
-    return {"status": error.status, "error": error.code, "detail": error.detail}
+    return dict(error.facts(), status=error.status, error=error.code, detail=error.detail)
 
 
 def run(store, idem, work):
@@ -61,7 +63,8 @@ def run(store, idem, work):
         refused = refusal(error)
         outcome, replayed = _once(store, idem, lambda tx: refused)
     if "error" in outcome:
-        error = errors.REPLAYED_REFUSALS[outcome["error"]](outcome["detail"])
+        facts = {k: v for k, v in outcome.items() if k not in ("status", "error", "detail")}
+        error = errors.REPLAYED_REFUSALS[outcome["error"]](outcome["detail"], **facts)
         error.replayed = replayed
         raise error
     return outcome["result"], replayed
@@ -78,10 +81,13 @@ def _once(store, idem, work):
             idempotency.record(tx, idem, outcome)
         return outcome, False
 
-    try:
-        return store.transaction(unit)
-    except DuplicateKeyError:
-        if idem is None:
-            raise
-        # A concurrent request with the same key committed first: replay its outcome.
-        return store.transaction(unit)
+    for _ in range(UNIT_ATTEMPTS - 1):
+        try:
+            return store.transaction(unit)
+        except DuplicateKeyError:
+            # A concurrent unit inserted the same key first: the same Idempotency-Key (the
+            # retry replays its outcome), or the same first-of-the-day usage document of a
+            # wallet (app/ledger/limits.py; the retry finds it). A unique email is settled by
+            # the retry too: it finds the client.
+            pass
+    return store.transaction(unit)

@@ -15,7 +15,7 @@ def create_client():
     password_hash = current_app.extensions["auth"].hash_password(body["password"])
     result, replayed = ledger.create_client(
         current_app.extensions["store"], body["email"], body["name"], password_hash,
-        idem=idempotency_key("public", body))
+        idem=idempotency_key("public", body), limits=current_app.extensions["default_limits"])
     return created(render.client_with_wallet(result["client"], result["wallet"]), replayed)
 
 

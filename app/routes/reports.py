@@ -1,11 +1,12 @@
-"""Statements: a wallet's journal for a period, streamed as CSV, JSON or XML."""
+"""Statements: a wallet's journal for a period, streamed as CSV, JSON or XML; and its
+balance as of a moment or a journal position, cut the same way."""
 from datetime import datetime, timedelta, timezone
 
 from flask import Blueprint, Response, current_app, request, stream_with_context
 
 import reports
-from app import auth, errors, statements
-from app.routes.wallets import readable_wallet
+from app import auth, errors, render, statements
+from app.routes.wallets import MAX_SEQ, readable_wallet
 
 bp = Blueprint("reports", __name__)
 # Asked for with Accept when there is no ?format=; the first is the answer to */*.
@@ -14,13 +15,19 @@ MEDIA_TYPES = {"application/json": "json", "text/csv": "csv", "application/xml":
 BOUND_MESSAGE = "must be an ISO 8601 date or date-time, e.g. 2024-01-31 or 2024-01-31T12:00:00Z"
 
 
-def parse_bound(text):
-    """An ISO 8601 date or date-time as naive UTC (UTC when it has no offset), rounded up to
-    the millisecond: journal times are whole milliseconds, so ``created_at >= bound`` and
-    ``created_at < bound`` keep their meaning. ValueError or OverflowError if it is none."""
+def parse_moment(text):
+    """An ISO 8601 date or date-time as naive UTC (UTC when it has no offset).
+    ValueError or OverflowError if it is none."""
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is not None:
         moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment
+
+
+def parse_bound(text):
+    """``parse_moment`` rounded up to the millisecond: journal times are whole milliseconds,
+    so ``created_at >= bound`` and ``created_at < bound`` keep their meaning."""
+    moment = parse_moment(text)
     if moment.microsecond % 1000:
         moment += timedelta(microseconds=1000 - moment.microsecond % 1000)
     return moment
@@ -86,3 +93,32 @@ def wallet_report(wallet_id):
     response.headers["Cache-Control"] = "private, no-store"
     response.vary.add("Accept")
     return response
+
+
+def as_of_query():
+    """(moment, seq) from ?at= or ?seq=: exactly one of them; every problem at once."""
+    at, seq = request.args.get("at"), request.args.get("seq")
+    if (at is None) == (seq is None):
+        raise errors.ValidationFailed("give either at or seq", errors=[
+            {"field": "at", "message": "give exactly one of at (ISO 8601) and seq"}])
+    if seq is not None:
+        if not (seq.isascii() and seq.isdigit()) or int(seq) > MAX_SEQ:
+            raise errors.ValidationFailed("seq is not valid", errors=[
+                {"field": "seq", "message": "must be a whole number >= 0"}])
+        return None, int(seq)
+    try:
+        return parse_moment(at), None
+    except (ValueError, OverflowError):
+        raise errors.ValidationFailed("at is not valid", errors=[
+            {"field": "at", "message": BOUND_MESSAGE}]) from None
+
+
+@bp.get("/wallets/<wallet_id>/balance")
+@auth.required()
+def balance_as_of(wallet_id):
+    """The wallet's posted balance right after the last entry at or before ?at= or ?seq=."""
+    moment, seq = as_of_query()
+    wallet = readable_wallet(wallet_id)
+    cut, balance_cents, created_at = statements.balance_as_of(
+        current_app.extensions["store"], wallet, moment, seq)
+    return render.balance_as_of(wallet_id, cut, balance_cents, moment or created_at)
