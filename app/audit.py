@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 
 from app.ledger import accounts
-from app.ledger.entry_types import CREDIT, ENTRY_TYPES, TRANSFER_LEG_TYPES
+from app.ledger.entry_types import CREDIT, ENTRY_TYPES, LEGS_OF
 
 RULES = {
     "balance_equals_last_entry": "a wallet's balance equals balance_after of its last entry (0 if none)",
@@ -26,6 +26,8 @@ RULES = {
     "held_not_negative": "no wallet's held money is below zero",
     "available_not_negative": "no wallet's available money is below zero",
     "available_equals_balance_minus_held": "a wallet's available equals its balance minus held",
+    "hold_parts_equal_amount": "a hold's captured + released + remaining equals its amount, and "
+                               "only a pending hold has anything remaining",
     "held_equals_pending_holds": "a wallet's held equals the sum of remaining of the holds it pays "
                                  "whose stored status is pending (one past expires_at counts "
                                  "until it is written down)",
@@ -35,9 +37,12 @@ RULES = {
     "postings_balance": "a transfer's postings sum to zero",
     "entries_match_postings": "a transfer's journal entries are exactly one per wallet posting, "
                               "in that wallet, of that amount",
-    "transfer_has_two_legs": "a wallet-to-wallet transfer has exactly one debit of -amount in the "
-                             "sending wallet and one credit of +amount in the receiving wallet, "
-                             "each naming the other",
+    "transfer_has_two_legs": "a wallet-to-wallet transfer (or refund) has exactly one debit of "
+                             "-amount in the sending wallet and one credit of +amount in the "
+                             "receiving wallet, each naming the other, of its type's entry types",
+    "refunds_within_transfer": "a transfer's refunds sum to its refunded_cents and never exceed its amount",
+    "refund_reverses_transfer": "a refund points at a wallet-to-wallet transfer between the same two "
+                                "wallets, the other way round",
     "system_balance_equals_postings": "a system account shard that has postings has a balance "
                                       "equal to their sum (one with none: accounts_sum_zero)",
     "accounts_sum_zero": "the balances of all accounts, system accounts included, sum to zero",
@@ -90,12 +95,23 @@ def verify(store, batch_size=BATCH_SIZE, max_listed=MAX_LISTED):
         _check_wallets(db, report, batch_size)
         posted = _check_transfers(db, report, batch_size)
         _check_system_accounts(db, report, posted)
+        _check_holds(db, report, batch_size)
         if report.accounts_sum_cents != 0:
             report.flag("accounts_sum_zero", None,
                         f"all account balances sum to {report.accounts_sum_cents} cents")
         return report
 
     return store.snapshot(run)
+
+
+def _check_holds(db, report, batch_size):
+    for hold in db.holds.find().batch_size(batch_size):
+        parts = hold["captured_cents"] + hold["released_cents"] + hold["remaining_cents"]
+        if parts != hold["amount_cents"] or (hold["status"] != "pending" and hold["remaining_cents"]):
+            report.flag("hold_parts_equal_amount", hold["_id"],
+                        f"{hold['status']}: captured {hold['captured_cents']} + released "
+                        f"{hold['released_cents']} + remaining {hold['remaining_cents']} cents, "
+                        f"amount {hold['amount_cents']}")
 
 
 def _key(value):
@@ -246,8 +262,9 @@ def _check_transfers(db, report, batch_size):
             if accounts.is_system(posting["account_id"]):
                 posted[posting["account_id"]] += posting["amount_cents"]
         _check_postings(transfer, postings, entries, report)
-        if transfer["type"] == "transfer":
+        if transfer["type"] in LEGS_OF:
             _check_legs(transfer, entries, report)
+    _check_refunds(db, report, batch_size)
     return posted
 
 
@@ -266,15 +283,40 @@ def _check_postings(transfer, postings, entries, report):
 def _check_legs(transfer, legs, report):
     amount = transfer["amount_cents"]
     sender, receiver = transfer["from_wallet_id"], transfer["to_wallet_id"]
-    debits = [leg for leg in legs if leg["type"] == "transfer_out" and leg["wallet_id"] == sender
+    debit_type, credit_type = LEGS_OF[transfer["type"]]
+    debits = [leg for leg in legs if leg["type"] == debit_type and leg["wallet_id"] == sender
               and leg["amount_cents"] == -amount and leg.get("counterparty_wallet_id") == receiver]
-    credits = [leg for leg in legs if leg["type"] == "transfer_in" and leg["wallet_id"] == receiver
+    credits = [leg for leg in legs if leg["type"] == credit_type and leg["wallet_id"] == receiver
                and leg["amount_cents"] == amount and leg.get("counterparty_wallet_id") == sender]
-    if not (len(legs) == 2 and len(debits) == 1 and len(credits) == 1
-            and all(leg["type"] in TRANSFER_LEG_TYPES for leg in legs)):
+    if not (len(legs) == 2 and len(debits) == 1 and len(credits) == 1):
         report.flag("transfer_has_two_legs", transfer["_id"],
                     f"{len(legs)} legs: {len(debits)} matching debit(s), "
                     f"{len(credits)} matching credit(s) of {amount} cents")
+
+
+def _check_refunds(db, report, batch_size):
+    """Merge the transfers with the refunds sorted by the transfer they point at."""
+    originals = db.transfers.find({"type": {"$ne": "refund"}}).sort("_id", 1).batch_size(batch_size)
+    # Bounded to string ids, so the scan of the refund_of index skips every non-refund (null).
+    refunds = db.transfers.find({"refund_of": {"$gt": ""}, "type": "refund"}).sort(
+        "refund_of", 1).batch_size(batch_size)
+    for original, run in _merge(originals, refunds, "_id", "refund_of"):
+        total = 0
+        for refund in run:
+            total += refund["amount_cents"]
+            if original is None or original["type"] != "transfer" or (
+                    original["from_wallet_id"], original["to_wallet_id"]) != (
+                    refund["to_wallet_id"], refund["from_wallet_id"]):
+                report.flag("refund_reverses_transfer", refund["_id"],
+                            f"refund_of {refund.get('refund_of')!r} is no transfer "
+                            f"{refund['to_wallet_id']} -> {refund['from_wallet_id']}")
+        if original is None or original["type"] != "transfer":
+            continue
+        refunded = original.get("refunded_cents", 0)
+        if total != refunded or total > original["amount_cents"]:
+            report.flag("refunds_within_transfer", original["_id"],
+                        f"refunds sum to {total} cents, refunded_cents {refunded}, "
+                        f"amount {original['amount_cents']}")
 
 
 def _check_system_accounts(db, report, posted):

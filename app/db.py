@@ -24,7 +24,8 @@ from app import embedded
 from app.ledger import accounts
 
 COLLECTIONS = ("clients", "wallets", "system_accounts", "operations", "transfers", "idempotency",
-               "events", "meta", "holds", "webhook_endpoints", "deliveries", "limit_usage")
+               "events", "meta", "holds", "webhook_endpoints", "deliveries", "limit_usage",
+               "payment_requests", "payment_request_pairs")
 # The data model's version, recorded in meta at initialisation. 2: double-entry (system
 # accounts, postings, held and available). No version-1 database was ever deployed.
 SCHEMA_VERSION = 2
@@ -59,6 +60,15 @@ def create_indexes(collections, idempotency_ttl_s, events_ttl_s=EVENTS_TTL_S):
             [(party, ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)])
     collections["idempotency"].create_index(
         [("scope", ASCENDING), ("key", ASCENDING)], unique=True)
+    # A client's requests, newest first, as payer or as payee; the sweeper's lapsed ones; a pair's.
+    for party in ("from_client_id", "to_client_id"):
+        collections["payment_requests"].create_index(
+            [(party, ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)])
+    collections["payment_requests"].create_index([("status", ASCENDING), ("expires_at", ASCENDING)])
+    collections["payment_requests"].create_index(
+        [("to_wallet_id", ASCENDING), ("from_wallet_id", ASCENDING), ("status", ASCENDING)])
+    # The audit's refunds in the order of the transfer they point at, and its $lookup of them.
+    collections["transfers"].create_index([("refund_of", ASCENDING)])
     _ttl_index(collections["idempotency"], "created_at", idempotency_ttl_s)
     _event_indexes(collections, events_ttl_s)
     # A wallet's daily usage (app/ledger/limits.py) is keyed by _id; each expires on its own date.

@@ -46,11 +46,15 @@ Forbidden = _error("Forbidden", 403, "forbidden", "Not allowed for this caller")
 NotFound = _error("NotFound", 404, "not_found", "Not found")
 WalletNotFound = _error("WalletNotFound", 404, "wallet_not_found", "Wallet not found")
 TransferNotFound = _error("TransferNotFound", 404, "transfer_not_found", "Transfer not found")
+PaymentRequestNotFound = _error("PaymentRequestNotFound", 404, "payment_request_not_found",
+                                "Payment request not found")
 HoldNotFound = _error("HoldNotFound", 404, "hold_not_found", "Hold not found")
 MethodNotAllowed = _error("MethodNotAllowed", 405, "method_not_allowed", "Method not allowed")
 NotAcceptable = _error("NotAcceptable", 406, "not_acceptable",
                        "None of the media types in Accept can be produced")
 EmailTaken = _error("EmailTaken", 409, "email_taken", "Email already registered")
+PaymentRequestNotPending = _error("PaymentRequestNotPending", 409, "payment_request_not_pending",
+                                  "The payment request is no longer pending")
 HoldNotPending = _error("HoldNotPending", 409, "hold_not_pending",
                         "The hold is no longer pending (captured, voided or expired)")
 PayloadTooLarge = _error("PayloadTooLarge", 413, "payload_too_large", "The body is too large")
@@ -62,6 +66,12 @@ ReceiverNotFound = _error("ReceiverNotFound", 422, "wallet_not_found",
                           "The receiving wallet does not exist")
 InsufficientFunds = _error("InsufficientFunds", 422, "insufficient_funds",
                            "The wallet balance is lower than the amount")
+ServiceLimitReached = _error("ServiceLimitReached", 422, "service_limit_reached",
+                             "A service limit is reached")
+ExceedsRefundableAmount = _error("ExceedsRefundableAmount", 422, "exceeds_refundable_amount",
+                                 "The refund is more than is left to refund of the transfer")
+NotRefundable = _error("NotRefundable", 422, "not_refundable",
+                       "Only a wallet-to-wallet transfer can be refunded")
 ExceedsHoldAmount = _error("ExceedsHoldAmount", 422, "exceeds_hold_amount",
                            "The amount is more than remains of the hold")
 IdempotencyKeyReused = _error("IdempotencyKeyReused", 422, "idempotency_key_reused",
@@ -96,7 +106,8 @@ NotReady = _error("NotReady", 503, "not_ready", "The database does not answer")
 
 # Refusals that depend on stored state: recorded with an Idempotency-Key and replayed.
 REPLAYED_REFUSALS = {cls.code: cls for cls in (
-    ReceiverNotFound, InsufficientFunds, HoldNotPending, ExceedsHoldAmount, LimitExceeded)}
+    ReceiverNotFound, InsufficientFunds, HoldNotPending, ExceedsHoldAmount, LimitExceeded,
+    ServiceLimitReached, PaymentRequestNotPending, ExceedsRefundableAmount)}
 
 WebhookEndpointNotFound = _error("WebhookEndpointNotFound", 404, "webhook_endpoint_not_found",
                                  "Webhook endpoint not found")

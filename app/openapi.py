@@ -30,8 +30,8 @@ INFO = {
         "failure a bare 500 `internal_error` that reveals nothing.\n"
         "* **Auth**: clients send the token from `POST /auth/token`; the operator sends the "
         "`OPERATOR_TOKEN`. Another client's wallet or transfer is 404, like a missing one.\n"
-        "* **Idempotency**: `POST /clients`, deposits, transfers and the hold POSTs take an "
-        "`Idempotency-Key`. "
+        "* **Idempotency**: `POST /clients`, deposits, transfers, refunds, the hold POSTs, payment "
+        "requests and their approval take an `Idempotency-Key`. "
         "The same key and body replay the first answer with `Idempotent-Replayed: true`; the same "
         "key with another body is 422 `idempotency_key_reused`.\n"
         "* **Limits**: a body is at most 64 KiB (413 `payload_too_large`, chunked or not); a key "
@@ -47,6 +47,12 @@ PARAMETERS = {
                   "schema": {"$ref": COMPONENT + "Common/$defs/wallet_id"}},
     "transfer_id": {"name": "transfer_id", "in": "path", "required": True,
                     "schema": {"$ref": COMPONENT + "Common/$defs/transfer_id"}},
+    "request_id": {"name": "request_id", "in": "path", "required": True,
+                   "schema": {"$ref": COMPONENT + "Common/$defs/payment_request_id"}},
+    "role": {"name": "role", "in": "query", "description": "Only requests where the caller is this party.",
+             "schema": {"enum": ["payer", "payee"]}},
+    "request_status": {"name": "status", "in": "query", "description": "Only requests in this status.",
+                       "schema": {"enum": ["pending", "paid", "declined", "canceled", "expired"]}},
     "endpoint_id": {"name": "endpoint_id", "in": "path", "required": True,
                     "schema": {"$ref": COMPONENT + "Common/$defs/webhook_endpoint_id"}},
     "delivery_id": {"name": "delivery_id", "in": "path", "required": True,

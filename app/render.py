@@ -36,10 +36,25 @@ def deposit(doc):
 
 
 def transfer(doc):
-    return {"id": doc["_id"], "type": doc["type"], "from_wallet_id": doc["from_wallet_id"],
+    shown = {"id": doc["_id"], "type": doc["type"], "from_wallet_id": doc["from_wallet_id"],
+             "to_wallet_id": doc["to_wallet_id"], "amount": format_cents(doc["amount_cents"]),
+             "details": doc["details"], "status": doc["status"],
+             "created_at": timestamp(doc["created_at"])}
+    if doc["type"] == "transfer":
+        shown.update(refunded_amount=format_cents(doc.get("refunded_cents", 0)),
+                     refunds=doc.get("refunds", []))
+    if doc["type"] == "refund":
+        shown["refund_of"] = doc["refund_of"]
+    return shown
+
+
+def payment_request(doc):
+    """A request as seen now: the ledger has already turned a lapsed pending into expired."""
+    return {"id": doc["_id"], "from_wallet_id": doc["from_wallet_id"],
             "to_wallet_id": doc["to_wallet_id"], "amount": format_cents(doc["amount_cents"]),
             "details": doc["details"], "status": doc["status"],
-            "created_at": timestamp(doc["created_at"])}
+            "created_at": timestamp(doc["created_at"]), "expires_at": timestamp(doc["expires_at"]),
+            "transfer_id": doc["transfer_id"]}
 
 
 def transfer_batch(doc):

@@ -24,6 +24,12 @@ class World:
     a_client: str
     b_client: str
     h: str
+    store: object = None
+
+    def refund_t2(self, cents=60):
+        """a gives back part of t2 (b->a 100): the refund a->b, returned as stored."""
+        refund, _ = ledger.refund(self.store, self.a_client, self.t2, cents)
+        return refund
 
     def entry(self, wallet_id, seq):
         return self.db["operations"].find_one({"wallet_id": wallet_id, "seq": seq})
@@ -53,7 +59,7 @@ def build_world(store):
     t2, _ = ledger.transfer(store, client_b, b, a, 100)
     h, _ = ledger.create_hold(store, client_a, a, c, 50)
     return World(store.collections, a, b, c, t1["_id"], t2["_id"], da["transfer_id"],
-                 db_["transfer_id"], client_a, client_b, h["_id"])
+                 db_["transfer_id"], client_a, client_b, h["_id"], store)
 
 
 def balance_changed(w):
@@ -174,13 +180,19 @@ def held_negative(w):
 
 def hold_remaining_changed(w):
     w.db["holds"].update_one({"_id": w.h}, {"$inc": {"remaining_cents": 1}})
-    return {("held_equals_pending_holds", w.a)}
+    return {("held_equals_pending_holds", w.a), ("hold_parts_equal_amount", w.h)}
 
 
 def hold_voided_without_release(w):
     """The hold is marked voided but its money was never given back: a's held is stuck."""
     w.db["holds"].update_one({"_id": w.h}, {"$set": {"status": "voided"}})
-    return {("held_equals_pending_holds", w.a)}
+    return {("held_equals_pending_holds", w.a), ("hold_parts_equal_amount", w.h)}
+
+
+def hold_captured_twice_on_paper(w):
+    """A capture counted on the hold that no money backs: its parts exceed its amount."""
+    w.db["holds"].update_one({"_id": w.h}, {"$inc": {"captured_cents": 20}})
+    return {("hold_parts_equal_amount", w.h)}
 
 
 def held_moved_without_hold(w):
@@ -221,12 +233,55 @@ def deposit_without_bank_posting(w):
     return {("postings_balance", w.db_)} | ({("system_balance_equals_postings", shard)} if shared else set())
 
 
+def refunds_exceed_transfer(w):
+    """t2 shrunk below what was refunded of it: the refund is more than the transfer moved."""
+    w.refund_t2(60)
+    w.db["transfers"].update_one({"_id": w.t2}, {"$set": {"amount_cents": 50}})
+    return {("refunds_within_transfer", w.t2), ("transfer_has_two_legs", w.t2)}
+
+
+def refunded_cents_changed(w):
+    w.refund_t2(60)
+    w.db["transfers"].update_one({"_id": w.t2}, {"$inc": {"refunded_cents": -10}})
+    return {("refunds_within_transfer", w.t2)}
+
+
+def refund_points_at_a_ghost(w):
+    refund = w.refund_t2(60)
+    w.db["transfers"].update_one({"_id": refund["_id"]}, {"$set": {"refund_of": "tr_ghost"}})
+    return {("refund_reverses_transfer", refund["_id"]), ("refunds_within_transfer", w.t2)}
+
+
+def refund_not_reversed(w):
+    """The refund a->b points at t1, which went a->b too: the same direction, not reversed."""
+    refund = w.refund_t2(60)
+    w.db["transfers"].update_one({"_id": refund["_id"]}, {"$set": {"refund_of": w.t1}})
+    return {("refund_reverses_transfer", refund["_id"]), ("refunds_within_transfer", w.t2),
+            ("refunds_within_transfer", w.t1)}
+
+
+def refund_of_a_deposit(w):
+    refund = w.refund_t2(60)
+    w.db["transfers"].update_one({"_id": refund["_id"]}, {"$set": {"refund_of": w.da}})
+    return {("refund_reverses_transfer", refund["_id"]), ("refunds_within_transfer", w.t2)}
+
+
+def refund_leg_typed_as_transfer(w):
+    refund = w.refund_t2(60)
+    w.db["operations"].update_one({"transfer_id": refund["_id"], "type": "refund_in"},
+                                  {"$set": {"type": "transfer_in"}})
+    return {("transfer_has_two_legs", refund["_id"])}
+
+
 CORRUPTIONS = [
     balance_changed, last_balance_after_changed, deposit_amount_changed, seq_gap, seq_repeated,
     seq_repeated_at_the_end, version_changed, debit_deleted, credit_amount_changed, credit_duplicated,
     credit_names_wrong_counterparty, transfer_amount_changed, transfer_deleted, legs_point_elsewhere,
     negative_wallet_balance, negative_balance_after, entry_without_wallet, wallet_deleted,
     held_negative, hold_remaining_changed, hold_voided_without_release, held_moved_without_hold,
+    hold_captured_twice_on_paper,
     available_changed, entry_type_unknown, posting_changed, system_shard_changed,
     deposit_without_bank_posting,
+    refunds_exceed_transfer, refunded_cents_changed, refund_points_at_a_ghost, refund_not_reversed,
+    refund_of_a_deposit, refund_leg_typed_as_transfer,
 ]

@@ -58,6 +58,8 @@ def test_every_documented_response_matches_a_real_one(app, api, walk):
     walk.call("GET", "/transfers/{transfer_id}", "/transfers/tr_nope", headers=ada)
     walk.call("GET", "/transfers/{transfer_id}", f"/transfers/{transfer_id}")
     walk_holds(walk, operator, ada, ada_wallet, bob, bob_wallet)
+    walk_refunds(walk, operator, ada, bob, transfer_id, ada_wallet)
+    walk_payment_requests(walk, operator, ada, ada_wallet, bob, bob_wallet)
     walk_service(walk, operator, ada, ada_wallet)
     walk_events(walk, app, operator, ada, bob)
     for path in ("/health", "/openapi.json", "/docs/"):
@@ -170,6 +172,75 @@ def walk_batches(walk, operator, ada, ada_wallet, bob_wallet):
     walk.call("POST", template, data="{}", content_type="text/plain", headers=ada)
     walk.call("POST", template, data="[" + " " * (1024 * 1024) + "]", content_type="application/json",
               headers=ada)  # 413: this route allows 1 MiB, more than TOO_LARGE
+
+
+def walk_refunds(walk, operator, ada, bob, transfer_id, ada_wallet):
+    template, url = "/transfers/{transfer_id}/refunds", f"/transfers/{transfer_id}/refunds"
+    key = dict(bob, **{"Idempotency-Key": "refund-1"})
+    refund = walk.call("POST", template, url, json={"amount": "1.00"}, headers=key).json
+    assert walk.call("POST", template, url, json={"amount": "1.00"}, headers=key).json == refund
+    walk.call("POST", template, url, json={"amount": "2.00"}, headers=key)  # 422 reused
+    walk.call("POST", template, url, json={"amount": "99.00"}, headers=bob)  # 422 exceeds
+    walk.call("POST", template, f"/transfers/{refund['id']}/refunds", json={}, headers=operator)
+    walk.call("POST", template, url, json={"amount": "0"}, headers=bob)  # 400
+    walk.call("POST", template, url, data="x", content_type="text/plain", headers=bob)  # 415
+    walk.call("POST", template, url, data=TOO_LARGE, content_type="application/json", headers=bob)  # 413
+    walk.call("POST", template, url, json={}, headers=ada)  # 404: the payer
+    walk.call("POST", template, url, json={})  # 401
+    walk.call("POST", template, url, json={"details": "all the rest"}, headers=operator)
+    assert walk.call("GET", "/transfers/{transfer_id}", f"/transfers/{refund['id']}",
+                     headers=ada).json["refund_of"] == transfer_id
+    walk.call("POST", "/payment-requests", json={"from_wallet_id": ada_wallet, "amount": "0.01"},
+              headers=operator)  # 403 (and 400 below): before the requests' own walk
+
+
+def walk_payment_requests(walk, operator, ada, ada_wallet, bob, bob_wallet):
+    def ask(amount="3.00", headers=bob, key=None, **fields):
+        body = dict({"to_wallet_id": bob_wallet, "from_wallet_id": ada_wallet, "amount": amount}, **fields)
+        headers = dict(headers, **{"Idempotency-Key": key}) if key else headers
+        return walk.call("POST", "/payment-requests", json=body, headers=headers)
+
+    def answer(action, request_id, headers=ada, **extra):
+        return walk.call("POST", f"/payment-requests/{{request_id}}/{action}",
+                         f"/payment-requests/{request_id}/{action}", headers=dict(headers, **extra))
+
+    paid = ask(details="dinner", expires_in_s=60, key="ask-1").json["id"]
+    ask(details="dinner", expires_in_s=60, key="ask-1")  # replay
+    ask("4.00", key="ask-1")  # 422 reused
+    ask(from_wallet_id="wal_nope")  # 422 wallet_not_found
+    ask(from_wallet_id=bob_wallet)  # 422 accounts_must_be_different
+    ask(to_wallet_id=ada_wallet, from_wallet_id=bob_wallet)  # 404: not the caller's wallet
+    ask(expires_in_s=0)  # 400
+    walk.call("POST", "/payment-requests", data="{", content_type="text/plain", headers=bob)  # 415
+    walk.call("POST", "/payment-requests", data=TOO_LARGE, content_type="application/json", headers=bob)
+    ask(headers={})  # 401
+    answer("approve", paid, headers=bob)  # 403: the payee
+    answer("approve", paid, **{"Idempotency-Key": "\x01"})  # 400
+    answer("approve", paid, **{"Idempotency-Key": "pay-1"})
+    answer("approve", paid)  # 409
+    answer("approve", "pr_000000000000000000000000")  # 404
+    answer("approve", paid, headers={})  # 401
+    poor = ask("999.00").json["id"]
+    answer("approve", poor)  # 422 insufficient_funds
+    answer("decline", poor)
+    for action in ("decline", "cancel"):
+        answer(action, poor, headers=bob if action == "cancel" else ada)  # 409
+        answer(action, poor, headers=ada if action == "cancel" else bob)  # 403
+        answer(action, "pr_000000000000000000000000")  # 404
+        answer(action, poor, headers={})  # 401
+    answer("cancel", ask().json["id"], headers=bob)
+    for headers in (ada, bob, operator):
+        walk.call("GET", "/payment-requests/{request_id}", f"/payment-requests/{paid}", headers=headers)
+    walk.call("GET", "/payment-requests/{request_id}", "/payment-requests/pr_nope", headers=ada)
+    walk.call("GET", "/payment-requests/{request_id}", f"/payment-requests/{paid}")
+    page = walk.call("GET", "/payment-requests", "/payment-requests?role=payer&limit=1", headers=ada).json
+    assert page["has_more"]
+    walk.call("GET", "/payment-requests", f"/payment-requests?after={page['next_cursor']}&status=paid",
+              headers=ada)
+    walk.call("GET", "/payment-requests", "/payment-requests?role=boss", headers=ada)  # 400
+    walk.call("GET", "/payment-requests", "/payment-requests?after=%%%", headers=ada)  # 400 cursor
+    walk.call("GET", "/payment-requests", "/payment-requests", headers=operator)  # 403
+    walk.call("GET", "/payment-requests", "/payment-requests")  # 401
 
 
 def walk_holds(walk, operator, ada, ada_wallet, bob, bob_wallet):

@@ -38,14 +38,16 @@ class World:
         self.email = body["email"]
         for _ in range(3):  # rich enough that fuzzed transfers and amounts can succeed
             assert api.deposit(self.wallet, format_cents(MAX_AMOUNT_CENTS)).status_code == 201
-        _, _, self.other_wallet = api.member()
+        _, other, self.other_wallet = api.member()
         self.transfer = api.transfer(headers, self.wallet, self.other_wallet, "1.00").json["id"]
+        asked = {"to_wallet_id": self.other_wallet, "from_wallet_id": self.wallet, "amount": "1.00"}
+        self.request = api.client.post("/payment-requests", json=asked, headers=other).json["id"]
         self.hold = api.client.post("/holds", json={"from_wallet_id": self.wallet, "amount": "100.00",
                                                     "to_wallet_id": self.other_wallet},
                                     headers=headers).json["id"]
         self.stand_ins = {"real-wallet": self.wallet, "real-other-wallet": self.other_wallet,
                           "real-transfer": self.transfer, "real-email": self.email,
-                          "real-hold": self.hold}
+                          "real-hold": self.hold, "real-request": self.request}
         self.authorization = {"client": headers["Authorization"], "operator": f"Bearer {OPERATOR_TOKEN}"}
 
 
@@ -67,7 +69,7 @@ def amounts():
 # Stand-ins the hooks put into generated cases; `fuzz` swaps in the real ids just before the call.
 WALLETS = st.sampled_from(["real-wallet", "real-other-wallet"])
 STEERED_PATHS = {"wallet_id": WALLETS, "transfer_id": st.just("real-transfer"),
-                 "hold_id": st.just("real-hold")}
+                 "hold_id": st.just("real-hold"), "request_id": st.just("real-request")}
 STEERED_BODIES = {  # the first choice is the one Hypothesis favours: a transfer that can succeed
     "POST /transfers": st.sampled_from([
         {"from_wallet_id": "real-wallet", "to_wallet_id": "real-other-wallet"},
@@ -77,6 +79,7 @@ STEERED_BODIES = {  # the first choice is the one Hypothesis favours: a transfer
         {"from_wallet_id": "real-wallet", "to_wallet_id": "real-other-wallet"},
         {"from_wallet_id": "real-other-wallet", "to_wallet_id": "real-wallet"}]),
     "POST /auth/token": st.just({"email": "real-email", "password": PASSWORD}),
+    "POST /payment-requests": st.just({"to_wallet_id": "real-wallet", "from_wallet_id": "real-other-wallet"}),
 }
 
 

@@ -257,8 +257,8 @@ def test_the_sweeper_writes_expiries_down(app, escrow, store, monkeypatch):
     before = store.collections["wallets"].find_one({"_id": ada_wallet})
     assert before["held_cents"] == 1500
     later = units.now() + timedelta(seconds=30)
-    assert sweeper.sweep(store, moment=later) == {"holds_expired": 2}
-    assert sweeper.sweep(store, moment=later) == {"holds_expired": 0}
+    assert sweeper.sweep(store, moment=later) == {"holds_expired": 2, "payment_requests_expired": 0}
+    assert sweeper.sweep(store, moment=later) == {"holds_expired": 0, "payment_requests_expired": 0}
     stored = {h["_id"]: h["status"] for h in store.collections["holds"].find()}
     assert [stored[h] for h in holds] == ["expired", "expired", "pending"]
     assert store.collections["wallets"].find_one({"_id": ada_wallet})["held_cents"] == 500

@@ -22,9 +22,13 @@ ENTRY_TYPES = {entry.name: entry for entry in (
     EntryType("deposit", CREDIT, "balance_cents", "money in from the bank system account"),
     EntryType("transfer_in", CREDIT, "balance_cents", "the receiving side of a transfer"),
     EntryType("transfer_out", DEBIT, "balance_cents", "the sending side of a transfer"),
+    EntryType("refund_in", CREDIT, "balance_cents", "money back to the payer of a refunded transfer"),
+    EntryType("refund_out", DEBIT, "balance_cents", "money back from the receiver of a refunded transfer"),
 )}
 # Entries that belong to a wallet-to-wallet transfer (two legs, each naming the other wallet).
 TRANSFER_LEG_TYPES = ("transfer_in", "transfer_out")
+# The (debit, credit) entry types of each wallet-to-wallet transfer record type.
+LEGS_OF = {"transfer": ("transfer_out", "transfer_in"), "refund": ("refund_out", "refund_in")}
 
 
 def check(name, amount_cents):

@@ -37,6 +37,15 @@ EVENT_TYPES = {event.name: event for event in (
                                "transfer)", "transfer.id"),
     EventType("hold.voided", "a hold released by its payer (data: the hold)"),
     EventType("hold.expired", "a hold released at its expiry (data: the hold)"),
+    EventType("payment_request.created", "a payee asked a payer for money (data: the request)"),
+    EventType("payment_request.paid", "the payer approved and paid a request (data: the request, "
+                                      "with its transfer_id)", "transfer_id"),
+    EventType("payment_request.declined", "the payer refused a request (data: the request)"),
+    EventType("payment_request.canceled", "the payee withdrew a request (data: the request)"),
+    EventType("payment_request.expired", "a request nobody answered, written down as expired "
+                                         "(data: the request)"),
+    EventType("refund.posted", "money given back for a transfer (data: the refund, with refund_of)",
+              "id"),
 )}
 
 

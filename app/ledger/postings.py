@@ -126,7 +126,7 @@ def _refusal(tx, posting):
 
 def _entry(wallet, posting, transfer, moment):
     """The journal entry for a wallet just moved by ``$inc`` (its new version is the seq)."""
-    return {
+    entry = {
         "_id": new_id("op"), "wallet_id": wallet["_id"], "seq": wallet["version"],
         "type": posting.entry_type, "amount_cents": posting.amount_cents,
         "balance_after_cents": wallet["balance_cents"],
@@ -134,3 +134,6 @@ def _entry(wallet, posting, transfer, moment):
         "details": transfer.get("details"), "created_at": moment,
         **({"hold_id": transfer["hold_id"]} if "hold_id" in transfer else {}),
     }
+    if transfer.get("refund_of"):  # a refund's entries name the transfer they give back
+        entry["refund_of"] = transfer["refund_of"]
+    return entry

@@ -3,15 +3,16 @@
 Nothing waits for it (expiry never blocks money, see ``expiry``); it keeps the
 stored books close to how they read. Each step is ``step(store, moment, limit)
 -> count`` and does its work in units of its own; another feature adds its step
-to STEPS (payment requests will add theirs).
+to STEPS (payment requests have).
 """
 import logging
 import threading
 
 from app.ledger import expiry, units
+from app.ledger.payment_requests import sweep_expired_requests
 
 log = logging.getLogger("app.sweeper")
-STEPS = {"holds_expired": expiry.sweep_holds}
+STEPS = {"holds_expired": expiry.sweep_holds, "payment_requests_expired": sweep_expired_requests}
 BATCH = 500
 
 

@@ -3,6 +3,7 @@ from pymongo import DESCENDING
 
 from app import errors, render
 from app.ledger import accounts, events, expiry
+from app.ledger.entry_types import LEGS_OF
 from app.ledger.postings import Posting, post
 from app.ledger import units
 from app.ledger.units import new_id, run, success
@@ -34,17 +35,20 @@ def deposit(store, wallet_id, amount_cents, details=None, idem=None):
 
 def transfer(store, client_id, from_wallet_id, to_wallet_id, amount_cents, details=None, idem=None):
     """Move money from the client's wallet to another; returns (transfer, replayed)."""
-    def work(tx):
-        # Inside the unit, after the key's lookup: a reused key is reported as reused.
-        if from_wallet_id == to_wallet_id:
-            raise errors.AccountsMustBeDifferent("from_wallet_id and to_wallet_id are the same wallet")
-        owners = wallet_owners(tx, [from_wallet_id, to_wallet_id])
-        if owners.get(from_wallet_id) != client_id:
-            raise errors.WalletNotFound(f"you have no wallet {from_wallet_id}")
-        return success(post_transfer(tx, owners, from_wallet_id, to_wallet_id, amount_cents,
-                                     details, units.now()))
+    assert 0 < amount_cents <= MAX_AMOUNT_CENTS, amount_cents
+    return run(store, idem, lambda tx: success(
+        pay(tx, client_id, from_wallet_id, to_wallet_id, amount_cents, details, units.now())))
 
-    return run(store, idem, work)
+
+def pay(tx, client_id, from_wallet_id, to_wallet_id, amount_cents, details, moment):
+    """Inside a unit: the client's wallet pays another (POST /transfers, an approved request)."""
+    # Inside the unit, after the key's lookup: a reused key is reported as reused.
+    if from_wallet_id == to_wallet_id:
+        raise errors.AccountsMustBeDifferent("from_wallet_id and to_wallet_id are the same wallet")
+    owners = wallet_owners(tx, [from_wallet_id, to_wallet_id])
+    if owners.get(from_wallet_id) != client_id:
+        raise errors.WalletNotFound(f"you have no wallet {from_wallet_id}")
+    return post_transfer(tx, owners, from_wallet_id, to_wallet_id, amount_cents, details, moment)
 
 
 def wallet_owners(tx, wallet_ids):
@@ -68,12 +72,18 @@ def post_transfer(tx, owners, from_wallet_id, to_wallet_id, amount_cents, detail
     record = {"_id": new_id("tr"), "type": "transfer", "from_wallet_id": from_wallet_id,
               "to_wallet_id": to_wallet_id, "from_client_id": owners[from_wallet_id],
               "to_client_id": owners[to_wallet_id], "amount_cents": amount_cents,
-              "details": details}
-    posted = post(tx, record, [
-        Posting(from_wallet_id, -amount_cents, "transfer_out", to_wallet_id),
-        Posting(to_wallet_id, amount_cents, "transfer_in", from_wallet_id)], moment)
-    events.emit(tx, "transfer.posted", [from_wallet_id, to_wallet_id],
-                render.transfer(posted.transfer), moment)
+              "details": details, "refunded_cents": 0, "refunds": []}
+    return post_between(tx, record, moment)
+
+
+def post_between(tx, record, moment):
+    """Post a wallet-to-wallet record (a transfer or a refund) and its event; return it as stored."""
+    debit_type, credit_type = LEGS_OF[record["type"]]
+    sender, receiver, amount = record["from_wallet_id"], record["to_wallet_id"], record["amount_cents"]
+    posted = post(tx, record, [Posting(sender, -amount, debit_type, receiver),
+                               Posting(receiver, amount, credit_type, sender)], moment)
+    events.emit(tx, f"{record['type']}.posted", [sender, receiver], render.transfer(posted.transfer),
+                moment)
     return posted.transfer
 
 

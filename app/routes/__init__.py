@@ -34,9 +34,10 @@ def created(payload, replayed):
 
 
 def register_blueprints(app):
-    from app.routes import (audit, batches, clients, docs, events, health, holds, limits, reports,
-                            system_accounts, tokens, transfers, wallets, webhooks)
-    for module in (audit, batches, clients, docs, events, health, holds, limits, reports,
-                   system_accounts, tokens, transfers, wallets, webhooks):
+    from app.routes import (audit, batches, clients, docs, events, health, holds, limits,
+                            payment_requests, reports, system_accounts, tokens, transfers, wallets,
+                            webhooks)
+    for module in (audit, batches, clients, docs, events, health, holds, limits, payment_requests,
+                   reports, system_accounts, tokens, transfers, wallets, webhooks):
         app.register_blueprint(module.bp)
     app.register_blueprint(docs.swagger_ui())

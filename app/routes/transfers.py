@@ -2,6 +2,7 @@
 from flask import Blueprint, current_app, g
 
 from app import auth, errors, ledger, render
+from app.ledger import refunds
 from app.money import parse_cents
 from app.routes import count_moved, created, idempotency_key
 from app.validation import json_body
@@ -32,3 +33,17 @@ def get_transfer(transfer_id):
             transfer["from_client_id"], transfer["to_client_id"])):
         raise errors.TransferNotFound(f"no transfer {transfer_id}")
     return render.transfer(transfer)
+
+
+@bp.post("/transfers/<transfer_id>/refunds")
+@auth.required()
+def create_refund(transfer_id):
+    """Give back all or part of a transfer (its receiver or the operator)."""
+    body = json_body("refund_create")
+    amount = body.get("amount")
+    result, replayed = refunds.refund(
+        current_app.extensions["store"], g.caller.client_id, transfer_id,
+        None if amount is None else parse_cents(amount), body.get("details"),
+        idem=idempotency_key(g.caller.idempotency_scope, body))
+    count_moved("refund", result["amount_cents"], replayed)
+    return created(render.transfer(result), replayed)

@@ -1,0 +1,212 @@
+"""Payment requests: the payee asks, the payer approves (a transfer) or declines, unanswered ones expire.
+
+A request leaves ``pending`` exactly once: every change of state is an update whose filter
+is ``{"_id": id, "status": "pending"}`` (and, for an answer, ``expires_at`` still ahead), in
+the unit that makes the change, its money and its event. Of concurrent answers one matches
+the filter; the rest find nothing to update and get 409 payment_request_not_pending.
+
+From ``expires_at`` on a pending request reads as ``expired``; ``sweep_expired_requests``
+writes that down later. The per-pair limit is a guard document per (payee wallet, payer
+wallet), ``pending`` counted by a conditional ``$inc`` with the limit in its filter, and
+taken back by every way out of pending: a per-pair document, never one every request writes.
+"""
+from datetime import timedelta
+
+from pymongo import DESCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from app import errors, render
+from app.ledger import events, units
+from app.ledger.transfers import pay
+from app.ledger.units import new_id, run, success
+
+PENDING = "pending"
+STATUSES = ("pending", "paid", "declined", "canceled", "expired")
+SWEEP_BATCH = 100
+
+
+def create(store, client_id, to_wallet_id, from_wallet_id, amount_cents, details, expires_in_s,
+           max_pending, idem=None):
+    """The caller (payee) asks the payer's wallet for money; returns (request, replayed)."""
+    def work(tx):
+        if to_wallet_id == from_wallet_id:
+            raise errors.AccountsMustBeDifferent("to_wallet_id and from_wallet_id are the same wallet")
+        owners = {w["_id"]: w["client_id"] for w in tx.wallets.find(
+            {"_id": {"$in": [from_wallet_id, to_wallet_id]}}, {"client_id": 1})}
+        if owners.get(to_wallet_id) != client_id:
+            raise errors.WalletNotFound(f"you have no wallet {to_wallet_id}")
+        if from_wallet_id not in owners:
+            raise errors.ReceiverNotFound(f"no wallet {from_wallet_id}")
+        moment = units.now()
+        _take_slot(tx, to_wallet_id, from_wallet_id, max_pending, moment)
+        request = {"_id": new_id("pr"), "from_wallet_id": from_wallet_id, "to_wallet_id": to_wallet_id,
+                   "from_client_id": owners[from_wallet_id], "to_client_id": client_id,
+                   "amount_cents": amount_cents, "details": details, "status": PENDING,
+                   "created_at": moment, "updated_at": moment,
+                   "expires_at": moment + timedelta(seconds=expires_in_s), "transfer_id": None}
+        tx.payment_requests.insert_one(request)
+        _announce(tx, request, moment)
+        return success(request)
+
+    try:
+        return run(store, idem, work)
+    except DuplicateKeyError:
+        # The pair's first two requests at once on MongoDB: the loser's insert of the pair
+        # document collides; run again, the document now exists. (With a key, run retries.)
+        return run(store, idem, work)
+
+
+def approve(store, client_id, request_id, idem=None):
+    """The payer pays: one unit moves the money and marks the request paid; returns (transfer, replayed)."""
+    def work(tx):
+        moment = units.now()
+        request = _leave_pending(tx, _as_party(tx, request_id, client_id, "from_client_id"),
+                                 "paid", moment)
+        transfer = pay(tx, client_id, request["from_wallet_id"], request["to_wallet_id"],
+                       request["amount_cents"], request["details"], moment)
+        request = tx.payment_requests.find_one_and_update(
+            {"_id": request_id, "status": "paid", "transfer_id": None},
+            {"$set": {"transfer_id": transfer["_id"]}}, return_document=ReturnDocument.AFTER)
+        _announce(tx, request, moment)
+        return success(transfer)
+
+    return run(store, idem, work)
+
+
+def decline(store, client_id, request_id):
+    """The payer refuses; returns the request, declined."""
+    return _answer(store, client_id, request_id, "from_client_id", "declined")
+
+
+def cancel(store, client_id, request_id):
+    """The payee withdraws it; returns the request, canceled."""
+    return _answer(store, client_id, request_id, "to_client_id", "canceled")
+
+
+def _answer(store, client_id, request_id, party, status):
+    def work(tx):
+        moment = units.now()
+        request = _leave_pending(tx, _as_party(tx, request_id, client_id, party), status, moment)
+        _announce(tx, request, moment)
+        return success(request)
+
+    return run(store, None, work)[0]
+
+
+def _as_party(tx, request_id, client_id, party):
+    """The request if the caller is ``party``; 404 for a stranger, 403 for the other party."""
+    request = tx.payment_requests.find_one({"_id": request_id})
+    if request is None or client_id not in (request["from_client_id"], request["to_client_id"]):
+        raise errors.PaymentRequestNotFound(f"no payment request {request_id}")
+    if request[party] != client_id:
+        who = "payer" if party == "from_client_id" else "payee"
+        raise errors.Forbidden(f"only the {who} of the request may do this")
+    return request
+
+
+def _leave_pending(tx, request, status, moment):
+    """Move a live pending request to ``status`` and give its pair slot back; 409 if not pending."""
+    changed = tx.payment_requests.find_one_and_update(
+        {"_id": request["_id"], "status": PENDING, "expires_at": {"$gt": moment}},
+        {"$set": {"status": status, "updated_at": moment}}, return_document=ReturnDocument.AFTER)
+    if changed is None:
+        raise errors.PaymentRequestNotPending(
+            f"payment request {request['_id']} is {seen(request, moment)['status']}, not pending")
+    _give_slot(tx, changed)
+    return changed
+
+
+def _pair_id(payee_wallet_id, payer_wallet_id):
+    return f"{payee_wallet_id}:{payer_wallet_id}"
+
+
+def _take_slot(tx, payee, payer, limit, moment):
+    """Count one more pending request for the pair, or refuse past the limit."""
+    pair_id = _pair_id(payee, payer)
+    if tx.payment_request_pairs.find_one({"_id": pair_id}) is None:
+        # Two first requests of a pair at once: MongoDB aborts one (a write conflict) and retries it.
+        tx.payment_request_pairs.insert_one({"_id": pair_id, "pending": 0})
+    for attempt in range(2):
+        if tx.payment_request_pairs.find_one_and_update(
+                {"_id": pair_id, "pending": {"$lt": limit}}, {"$inc": {"pending": 1}}) is not None:
+            return
+        # Lapsed requests still hold slots until swept: free the pair's own, then try once more.
+        if attempt or not _expire_pair(tx, payee, payer, moment):
+            break
+    raise errors.ServiceLimitReached(
+        f"wallet {payee} already has {limit} pending requests to wallet {payer} "
+        "(MAX_PENDING_REQUESTS_PER_PAYER)")
+
+
+def _give_slot(tx, request):
+    pair = tx.payment_request_pairs.find_one_and_update(
+        {"_id": _pair_id(request["to_wallet_id"], request["from_wallet_id"]), "pending": {"$gt": 0}},
+        {"$inc": {"pending": -1}})
+    assert pair is not None, f"pending_count_lost: no slot to give back for {request['_id']}"
+
+
+def _announce(tx, request, moment):
+    """payment_request.created, .paid, .declined, .canceled or .expired, in the unit that made it so."""
+    name = "created" if request["status"] == PENDING else request["status"]
+    events.emit(tx, f"payment_request.{name}",
+                [request["from_wallet_id"], request["to_wallet_id"]],
+                render.payment_request(request), moment)
+
+
+def _expire(tx, request_id, moment):
+    """Write down one lapsed request as expired; False if it was answered or is not lapsed."""
+    request = tx.payment_requests.find_one_and_update(
+        {"_id": request_id, "status": PENDING, "expires_at": {"$lte": moment}},
+        {"$set": {"status": "expired", "updated_at": moment}}, return_document=ReturnDocument.AFTER)
+    if request is None:
+        return False
+    _give_slot(tx, request)
+    _announce(tx, request, moment)
+    return True
+
+
+def _expire_pair(tx, payee, payer, moment):
+    lapsed = tx.payment_requests.find({"to_wallet_id": payee, "from_wallet_id": payer,
+                                       "status": PENDING, "expires_at": {"$lte": moment}}, {"_id": 1})
+    return sum(_expire(tx, request["_id"], moment) for request in list(lapsed))
+
+
+def sweep_expired_requests(store, now, limit=SWEEP_BATCH):
+    """A sweeper step: write down up to ``limit`` requests lapsed by ``now``, one small unit each."""
+    lapsed = store.read(lambda db: list(db.payment_requests.find(
+        {"status": PENDING, "expires_at": {"$lte": now}}, {"_id": 1}).limit(limit)))
+    return sum(store.transaction(lambda tx: _expire(tx, request["_id"], now)) for request in lapsed)
+
+
+def seen(request, moment):
+    """The request as it reads at ``moment``: a pending one past expires_at is expired."""
+    if request["status"] == PENDING and request["expires_at"] <= moment:
+        return dict(request, status="expired")
+    return request
+
+
+def get(store, request_id):
+    request = store.read(lambda db: db.payment_requests.find_one({"_id": request_id}))
+    return None if request is None else seen(request, units.now())
+
+
+def list_requests(store, client_id, role, status, limit, after=None):
+    """The caller's requests, newest first: (page, has_more). ``after``: (created_at, id) of the last."""
+    moment = units.now()
+    parties = {"payer": ["from_client_id"], "payee": ["to_client_id"], None: [
+        "from_client_id", "to_client_id"]}[role]
+    clauses = [{"$or": [{party: client_id} for party in parties]}]
+    if status == PENDING:
+        clauses.append({"status": PENDING, "expires_at": {"$gt": moment}})
+    elif status == "expired":
+        clauses.append({"$or": [{"status": "expired"},
+                                {"status": PENDING, "expires_at": {"$lte": moment}}]})
+    elif status is not None:
+        clauses.append({"status": status})
+    if after is not None:
+        created_at, request_id = after
+        clauses.append({"$or": [{"created_at": {"$lt": created_at}},
+                                {"created_at": created_at, "_id": {"$lt": request_id}}]})
+    page = store.read(lambda db: list(db.payment_requests.find({"$and": clauses}).sort(
+        [("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit + 1)))
+    return [seen(request, moment) for request in page[:limit]], len(page) > limit

@@ -1,0 +1,106 @@
+"""Payment requests: the payee asks, the payer approves or declines."""
+import base64
+import binascii
+from datetime import datetime
+
+from flask import Blueprint, current_app, g, request
+
+from app import auth, errors, render
+from app.ledger import payment_requests
+from app.money import parse_cents
+from app.routes import count_moved, created, idempotency_key
+from app.routes.wallets import page_limit
+from app.validation import json_body
+
+bp = Blueprint("payment_requests", __name__)
+DEFAULT_EXPIRES_IN_S = 7 * 24 * 3600
+CURSOR_TIME = "%Y-%m-%dT%H:%M:%S.%f"
+
+
+def store():
+    return current_app.extensions["store"]
+
+
+@bp.post("/payment-requests")
+@auth.required(operator=False)
+def create_request():
+    """Ask another wallet for money, to one of the caller's wallets."""
+    body = json_body("payment_request_create")
+    result, replayed = payment_requests.create(
+        store(), g.caller.client_id, body["to_wallet_id"], body["from_wallet_id"],
+        parse_cents(body["amount"]), body.get("details"),
+        body.get("expires_in_s", DEFAULT_EXPIRES_IN_S),
+        current_app.config["MAX_PENDING_REQUESTS_PER_PAYER"],
+        idem=idempotency_key(g.caller.idempotency_scope, body))
+    return created(render.payment_request(result), replayed)
+
+
+@bp.post("/payment-requests/<request_id>/approve")
+@auth.required(operator=False)
+def approve_request(request_id):
+    """The payer pays the request: the transfer it made."""
+    result, replayed = payment_requests.approve(
+        store(), g.caller.client_id, request_id, idem=idempotency_key(g.caller.idempotency_scope, {}))
+    count_moved("transfer", result["amount_cents"], replayed)
+    return created(render.transfer(result), replayed)
+
+
+@bp.post("/payment-requests/<request_id>/decline")
+@auth.required(operator=False)
+def decline_request(request_id):
+    """The payer refuses the request."""
+    return render.payment_request(payment_requests.decline(store(), g.caller.client_id, request_id))
+
+
+@bp.post("/payment-requests/<request_id>/cancel")
+@auth.required(operator=False)
+def cancel_request(request_id):
+    """The payee withdraws the request."""
+    return render.payment_request(payment_requests.cancel(store(), g.caller.client_id, request_id))
+
+
+@bp.get("/payment-requests/<request_id>")
+@auth.required()
+def get_request(request_id):
+    """One request, for either party or the operator."""
+    found = payment_requests.get(store(), request_id)
+    if found is None or not (g.caller.is_operator or g.caller.client_id in (
+            found["from_client_id"], found["to_client_id"])):
+        raise errors.PaymentRequestNotFound(f"no payment request {request_id}")
+    return render.payment_request(found)
+
+
+@bp.get("/payment-requests")
+@auth.required(operator=False)
+def list_requests():
+    """The caller's requests, as payer or payee, newest first, a page at a time."""
+    role, status = choice("role", ("payer", "payee")), choice("status", payment_requests.STATUSES)
+    limit, after = page_limit(), request.args.get("after")
+    page, has_more = payment_requests.list_requests(
+        store(), g.caller.client_id, role, status, limit, None if after is None else decode_cursor(after))
+    return {"data": [render.payment_request(r) for r in page], "has_more": has_more,
+            "next_cursor": encode_cursor(page[-1]) if has_more else None}
+
+
+def choice(name, allowed):
+    value = request.args.get(name)
+    if value is not None and value not in allowed:
+        raise errors.ValidationFailed(f"{name} is not valid", errors=[
+            {"field": name, "message": f"must be one of {', '.join(allowed)}"}])
+    return value
+
+
+def encode_cursor(last):
+    text = f"{last['created_at'].strftime(CURSOR_TIME)}|{last['_id']}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor):
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, _, request_id = text.partition("|")
+        if not (request_id.startswith("pr_") and request_id.isascii()):
+            raise ValueError(text)
+        return datetime.strptime(moment, CURSOR_TIME), request_id
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise errors.InvalidCursor("after must be a next_cursor from an earlier page") from None
