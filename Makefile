@@ -24,9 +24,11 @@ install: $(STAMP)
 # The embedded engine's data lives in the server, so its sweeper and its events dispatcher
 # are threads there; with MONGO_URI they are their own processes (`flask --app app ledger
 # sweep`, `flask --app app events dispatch`).
+# `make bench` starts its servers with the same GUNICORN_ENV and GUNICORN_FLAGS.
+GUNICORN_ENV = $(if $(MONGO_URI),,SWEEPER_THREAD=1 EVENTS_DISPATCHER_THREAD=1) WORKERS=$(WORKERS)
+GUNICORN_FLAGS = --config gunicorn.conf.py
 run: $(STAMP)
-	$(if $(MONGO_URI),,SWEEPER_THREAD=1 EVENTS_DISPATCHER_THREAD=1) HOST=$(HOST) PORT=$(PORT) WORKERS=$(WORKERS) \
-		$(BIN)/gunicorn --config gunicorn.conf.py "app:create_app()"
+	$(GUNICORN_ENV) HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn $(GUNICORN_FLAGS) "app:create_app()"
 
 lint: $(STAMP)
 	$(BIN)/flake8 --max-line-length 110 $(LINTED)
@@ -48,7 +50,7 @@ test-compose:
 
 # Transfers/s over HTTP vs in-process, latency, invariants (not part of `make test`).
 bench: $(STAMP)
-	$(BIN)/python scripts/loadtest.py $(ARGS)
+	$(GUNICORN_ENV) GUNICORN_FLAGS="$(GUNICORN_FLAGS)" $(BIN)/python scripts/loadtest.py $(ARGS)
 
 # Statement speed and memory: builders alone at 10k/100k/1M rows, the endpoint on the
 # embedded engine at 10k/100k rows. Takes a few minutes; prints a table.

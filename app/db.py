@@ -109,10 +109,24 @@ def _ttl_index(collection, field, ttl_s, **options):
 
 
 class Collections:
-    """The collections as one unit of work (or one read) sees them: ``view.wallets`` ..."""
+    """The collections as one unit of work (or one read) sees them: ``view.wallets`` ...
 
-    def __init__(self, collections):
+    ``savepoint()`` marks a point in the unit; ``rollback_to(mark)`` undoes what was written
+    since and returns True, or returns False when it cannot (MongoDB has no savepoints
+    inside a transaction, so there it succeeds only when nothing was written since the mark):
+    the caller must then abort the whole unit.
+    """
+
+    def __init__(self, collections, savepoint=None, rollback_to=None):
         self.__dict__.update(collections)
+        if savepoint is not None:  # a unit of work's; a plain view holds its collections only
+            self.savepoint, self.rollback_to = savepoint, rollback_to
+
+    def savepoint(self):
+        return None
+
+    def rollback_to(self, mark):
+        return False
 
 
 Tx = Collections  # the old name, for branches written before the split
@@ -123,19 +137,26 @@ def account_class(collection_name):
     return {"wallets": "wallet", "system_accounts": "system"}.get(collection_name, "other")
 
 
+READS = frozenset(("find", "find_one", "count_documents", "aggregate"))
+
+
 class _SessionCollection:
     """A MongoDB collection whose every call runs in the given session.
 
     A WriteConflict is counted under the class of the document it hit (a client
     wallet, a system shard, anything else) before it goes on to the driver's retry.
+    With ``writes``, it counts the calls that may write (for ``rollback_to``).
     """
 
-    def __init__(self, collection, session, conflicts=None):
+    def __init__(self, collection, session, conflicts=None, writes=None):
         self._collection = collection
         self._session = session
         self._conflicts = conflicts
+        self._writes = writes
 
     def __getattr__(self, name):
+        if self._writes is not None and name not in READS:
+            self._writes[0] += 1
         method = functools.partial(getattr(self._collection, name), session=self._session)
         if self._conflicts is None:
             return method
@@ -158,7 +179,7 @@ class _UndoCollection:
         self._undo = undo
 
     def __getattr__(self, name):
-        if name in ("find", "find_one", "count_documents", "aggregate"):
+        if name in READS:
             return getattr(self._collection, name)
         raise NotImplementedError(f"{name} is not undoable inside an embedded unit of work")
 
@@ -203,9 +224,9 @@ class Store:
         self.write_conflicts = dict.fromkeys(ACCOUNT_CLASSES, 0)
         self._client = None
 
-    def _view(self, wrap):
+    def _view(self, wrap, **savepoints):
         """The collections, each wrapped (a session, an undo log, a read-only scan)."""
-        return Collections({name: wrap(coll) for name, coll in self.collections.items()})
+        return Collections({name: wrap(coll) for name, coll in self.collections.items()}, **savepoints)
 
     def close(self):
         """Release the connection pool (MongoDB); the embedded data stays with the process."""
@@ -224,13 +245,19 @@ class EmbeddedStore(Store):
     def transaction(self, work):
         """Run ``work(view)`` atomically and return its result."""
         undo = []
-        view = self._view(lambda coll: _UndoCollection(coll, undo))
+
+        def rollback_to(mark):
+            while len(undo) > mark:
+                undo.pop()()
+            return True
+
+        view = self._view(lambda coll: _UndoCollection(coll, undo),
+                          savepoint=lambda: len(undo), rollback_to=rollback_to)
         with self._lock:
             try:
                 return work(view)
             except BaseException:
-                for step in reversed(undo):
-                    step()
+                rollback_to(0)
                 raise
 
     def atomic(self, work):

@@ -102,6 +102,17 @@ ENDPOINTS = (
              description="404 `wallet_not_found`: the caller owns no such `from` wallet. 422 "
                          "`wallet_not_found`: no such receiver. Refusals that depend on balances "
                          "are replayed for a repeated `Idempotency-Key`, so a retry never flips."),
+    Endpoint("POST", "/transfer-batches", "createTransferBatch", "Transfers",
+             "Post up to 1,000 transfers from the caller's wallets, atomic or independent", CLIENT,
+             (201, "TransferBatch", JSON), body="transfer_batch_create", idempotent=True,
+             errors={404: ("wallet_not_found",)},
+             description="`atomic`: all items are posted or none is; the failing item carries its code, "
+                         "every other `batch_failed`. `independent`: each item succeeds or fails on its "
+                         "own merits with the codes of `POST /transfers`. A result per item, in request "
+                         "order, 201 either way. Shape errors are a 400 for the whole request, pointing at "
+                         "`/transfers/<index>/<field>`; a `from_wallet_id` that is not the caller's is a "
+                         "404 for the whole request. The body may be up to 1 MiB. A replay of the "
+                         "`Idempotency-Key` returns the same results."),
     Endpoint("GET", "/transfers/{transfer_id}", "getTransfer", "Transfers",
              "One transfer, for either party or the operator", EITHER, (200, "Transfer", JSON),
              errors={404: ("transfer_not_found",)}),

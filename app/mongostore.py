@@ -64,7 +64,9 @@ class MongoStore(Store):
             if attempts[0] > 1:
                 with self._counts_lock:
                     self.transaction_retries += 1
-            return work(self._view(lambda coll: _SessionCollection(coll, session, conflicts)))
+            writes = [0]  # no savepoints in a transaction: a mark holds while nothing was written
+            return work(self._view(lambda coll: _SessionCollection(coll, session, conflicts, writes),
+                                   savepoint=lambda: writes[0], rollback_to=lambda mark: writes[0] == mark))
 
         try:
             with pymongo.timeout(self._request_timeout_s), self._client.start_session() as session:

@@ -57,6 +57,11 @@ def payment_request(doc):
             "transfer_id": doc["transfer_id"]}
 
 
+def transfer_batch(doc):
+    return {"id": doc["_id"], "mode": doc["mode"], "created_at": timestamp(doc["created_at"]),
+            "results": doc["results"]}
+
+
 def hold(doc):
     return {"id": doc["_id"], "from_wallet_id": doc["from_wallet_id"],
             "to_wallet_id": doc["to_wallet_id"], "amount": format_cents(doc["amount_cents"]),

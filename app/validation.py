@@ -118,7 +118,7 @@ def _body_bytes():
     Werkzeug stops reading such a body at MAX_CONTENT_LENGTH and returns what it read, so
     one more byte on the server's own stream tells a body that ended from one that was cut."""
     data = request.get_data(cache=False)
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    limit = request.max_content_length  # MAX_CONTENT_LENGTH, unless the route set its own
     if limit is not None and len(data) >= limit and request.environ["wsgi.input"].read(1):
         raise errors.PayloadTooLarge(f"the body is larger than {limit} bytes")
     return data

@@ -41,7 +41,7 @@ def mongodb(monkeypatch):
 
 
 def test_the_server_runs_on_an_initialised_throwaway_database_dropped_after(mongodb):
-    loadtest.start_server(8, "token")
+    loadtest.start_server("--config gunicorn.conf.py", "token")
     assert loadtest.BENCH_DB.startswith("wallet_bench_")
     assert mongodb["runs"] == [(["db", "init"], loadtest.BENCH_DB)]
     assert mongodb["servers"] == [loadtest.BENCH_DB], "never MONGO_DB, production's database"
@@ -53,3 +53,8 @@ def test_the_embedded_engine_drops_nothing(mongodb, monkeypatch):
     monkeypatch.delenv("MONGO_URI")
     loadtest.drop_bench_database()
     assert _Client.dropped == []
+
+
+def test_the_floor_server_needs_no_database(mongodb):
+    loadtest.start_server("--config gunicorn.conf.py", "token", "scripts.floor_app:create_app()")
+    assert mongodb["runs"] == []

@@ -52,6 +52,7 @@ def test_every_documented_response_matches_a_real_one(app, api, walk):
     walk_clients(walk, operator)
     walk_wallets(walk, operator, ada, ada_wallet)
     transfer_id = walk_transfers(walk, operator, ada, ada_wallet, bob_wallet)
+    walk_batches(walk, operator, ada, ada_wallet, bob_wallet)
     walk.call("GET", "/transfers/{transfer_id}", f"/transfers/{transfer_id}", headers=bob)
     walk.call("GET", "/transfers/{transfer_id}", f"/transfers/{transfer_id}", headers=operator)
     walk.call("GET", "/transfers/{transfer_id}", "/transfers/tr_nope", headers=ada)
@@ -147,6 +148,31 @@ def walk_transfers(walk, operator, ada, ada_wallet, bob_wallet):
     send("1.00", headers=operator)  # 403
     send("1.00", headers={})  # 401
     return transfer_id
+
+
+def walk_batches(walk, operator, ada, ada_wallet, bob_wallet):
+    def send(mode, *amounts, source=ada_wallet, headers=ada, **extra):
+        items = [{"from_wallet_id": source, "to_wallet_id": bob_wallet, "amount": a, "ref": f"r{i}"}
+                 for i, a in enumerate(amounts)]
+        return walk.call("POST", "/transfer-batches", json={"mode": mode, "transfers": items},
+                         headers=dict(headers, **extra))
+
+    key = {"Idempotency-Key": "batch-1"}
+    assert send("independent", "1.00", "999.00", **key).json["results"][1]["error"]["code"] == (
+        "insufficient_funds")
+    assert send("independent", "1.00", "999.00", **key).headers["Idempotent-Replayed"] == "true"
+    send("independent", "2.00", **key)  # 422 idempotency_key_reused
+    assert send("atomic", "1.00", "999.00").json["results"][0]["error"]["code"] == "batch_failed"
+    send("atomic", "1.00", source=bob_wallet)  # 404: not the caller's wallet
+    send("atomic", "1.001")  # 400
+    send("atomic", "1.00", headers=operator)  # 403
+    send("atomic", "1.00", headers={})  # 401
+    send("atomic", "1.00", **{"Idempotency-Key": ""})  # 400 invalid_idempotency_key
+    template = "/transfer-batches"
+    walk.call("POST", template, data="{", content_type="application/json", headers=ada)
+    walk.call("POST", template, data="{}", content_type="text/plain", headers=ada)
+    walk.call("POST", template, data="[" + " " * (1024 * 1024) + "]", content_type="application/json",
+              headers=ada)  # 413: this route allows 1 MiB, more than TOO_LARGE
 
 
 def walk_refunds(walk, operator, ada, bob, transfer_id, ada_wallet):

@@ -45,15 +45,32 @@ def pay(tx, client_id, from_wallet_id, to_wallet_id, amount_cents, details, mome
     # Inside the unit, after the key's lookup: a reused key is reported as reused.
     if from_wallet_id == to_wallet_id:
         raise errors.AccountsMustBeDifferent("from_wallet_id and to_wallet_id are the same wallet")
-    # Owners and existence never change, so one read settles both before any write.
-    owners = {w["_id"]: w["client_id"] for w in tx.wallets.find(
-        {"_id": {"$in": [from_wallet_id, to_wallet_id]}}, {"client_id": 1})}
+    owners = wallet_owners(tx, [from_wallet_id, to_wallet_id])
     if owners.get(from_wallet_id) != client_id:
         raise errors.WalletNotFound(f"you have no wallet {from_wallet_id}")
+    return post_transfer(tx, owners, from_wallet_id, to_wallet_id, amount_cents, details, moment)
+
+
+def wallet_owners(tx, wallet_ids):
+    """Wallet id -> client id for those that exist: owners never change, so one read settles it."""
+    return {w["_id"]: w["client_id"] for w in tx.wallets.find(
+        {"_id": {"$in": list(set(wallet_ids))}}, {"client_id": 1})}
+
+
+def post_transfer(tx, owners, from_wallet_id, to_wallet_id, amount_cents, details, moment):
+    """One transfer inside the caller's unit, the sender already known to be the caller's.
+
+    ``owners`` comes from ``wallet_owners``. Raises AccountsMustBeDifferent and
+    ReceiverNotFound before any write, InsufficientFunds (or any refusal of ``post``)
+    from the posting itself. Shared by single transfers and batches.
+    """
+    assert 0 < amount_cents <= MAX_AMOUNT_CENTS, amount_cents
+    if from_wallet_id == to_wallet_id:
+        raise errors.AccountsMustBeDifferent("from_wallet_id and to_wallet_id are the same wallet")
     if to_wallet_id not in owners:
         raise errors.ReceiverNotFound(f"no wallet {to_wallet_id}")
     record = {"_id": new_id("tr"), "type": "transfer", "from_wallet_id": from_wallet_id,
-              "to_wallet_id": to_wallet_id, "from_client_id": client_id,
+              "to_wallet_id": to_wallet_id, "from_client_id": owners[from_wallet_id],
               "to_client_id": owners[to_wallet_id], "amount_cents": amount_cents,
               "details": details, "refunded_cents": 0, "refunds": []}
     return post_between(tx, record, moment)

@@ -23,6 +23,18 @@ def now():
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
+class Rollback(Exception):
+    """Raised by ``work`` to undo everything it wrote and still answer ``outcome``.
+
+    Used where the answer is not an error (a failed atomic batch is a 201 with a result per
+    item): the unit aborts, a second short unit records ``outcome`` under the key.
+    """
+
+    def __init__(self, outcome):
+        super().__init__("rolled back")
+        self.outcome = outcome
+
+
 def success(result):
     return {"status": 201, "result": result}
 
@@ -40,6 +52,11 @@ def run(store, idem, work):
     """
     try:
         outcome, replayed = _once(store, idem, work)
+    except Rollback as rollback:
+        undone = rollback.outcome
+        outcome, replayed = undone, False
+        if idem is not None:
+            outcome, replayed = _once(store, idem, lambda tx: undone)
     except REPLAYED as error:
         if idem is None:
             raise

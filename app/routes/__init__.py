@@ -34,10 +34,10 @@ def created(payload, replayed):
 
 
 def register_blueprints(app):
-    from app.routes import (audit, clients, docs, events, health, holds, limits, payment_requests,
-                            reports, system_accounts, tokens, transfers, wallets, webhooks,
-                            withdrawals)
-    for module in (audit, clients, docs, events, health, holds, limits, payment_requests, reports,
-                   system_accounts, tokens, transfers, wallets, webhooks, withdrawals):
+    from app.routes import (audit, batches, clients, docs, events, health, holds, limits,
+                            payment_requests, reports, system_accounts, tokens, transfers, wallets,
+                            webhooks, withdrawals)
+    for module in (audit, batches, clients, docs, events, health, holds, limits, payment_requests,
+                   reports, system_accounts, tokens, transfers, wallets, webhooks, withdrawals):
         app.register_blueprint(module.bp)
     app.register_blueprint(docs.swagger_ui())
