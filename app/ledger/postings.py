@@ -13,8 +13,9 @@ out limits by a guarded ``$inc`` of the wallet's usage document right after its 
 Order of writes: guarded debits first, so a refusal happens before any write;
 then system shards; the credited wallets last, so the document most likely to be
 hot (a receiver many pay) is held for the shortest time. All journal entries go
-in one ``insert_many``. Before a wallet is debited, its holds that have expired are
-released in the same unit (``expiry.expire_due``), so expiry never blocks money.
+in one ``insert_many``. When a debit is refused, the wallet's holds that have expired
+are released in the same unit (``expiry.expire_due``) and the debit is tried once more,
+so expiry never blocks money, and a debit that passes pays no extra read.
 """
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -59,8 +60,6 @@ def post(tx, transfer, postings, moment):
         if accounts.is_system(posting.account_id):
             accounts.move_system(tx, posting.account_id, posting.amount_cents, moment)
             continue
-        if posting.amount_cents < 0:
-            expiry.expire_due(tx, posting.account_id, moment)
         # A hold's capture (and a withdrawal's) was counted against the payer's out limits when
         # the money was reserved; a returned withdrawal is the wallet's own money coming back,
         # never refused by max_balance (it would be stuck with the provider's answer unrecorded).
@@ -106,15 +105,23 @@ def _move_wallet(tx, posting, moment, counted=False, returning=False):
             wallet_filter.update(limits.debit_guard(-amount))
     elif not returning:
         wallet_filter.update(limits.credit_guard(amount))
-    wallet = tx.wallets.find_one_and_update(
-        wallet_filter,
-        {"$inc": {"balance_cents": amount, "available_cents": amount, "version": 1},
-         "$set": {"updated_at": moment}},
-        return_document=ReturnDocument.AFTER)
+    update = {"$inc": {"balance_cents": amount, "available_cents": amount, "version": 1},
+              "$set": {"updated_at": moment}}
+    wallet = tx.wallets.find_one_and_update(wallet_filter, update, return_document=ReturnDocument.AFTER)
+    if wallet is None and amount < 0 and expiry.expire_due(tx, posting.account_id, moment):
+        # Refused, but some of its holds had expired: released now, in this unit, the same
+        # guarded debit may pass. Only a refused debit pays for this read.
+        wallet = tx.wallets.find_one_and_update(wallet_filter, update,
+                                                return_document=ReturnDocument.AFTER)
     if wallet is None:
         raise _refusal(tx, posting)
     if amount < 0 and not counted:
-        limits.charge_out(tx, wallet, -amount, moment)
+        try:
+            limits.charge_out(tx, wallet, -amount, moment)
+        except errors.LimitExceeded:
+            if not expiry.expire_due(tx, posting.account_id, moment):
+                raise
+            limits.charge_out(tx, wallet, -amount, moment)  # expired holds gave their room back
     return wallet
 
 
