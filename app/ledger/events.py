@@ -10,13 +10,15 @@ has; the feed therefore serves only events older than a settle window longer
 than any transaction can live (``EVENTS_SETTLE_MS``), and a cursor past an event
 is never passed by one that commits later. No counter document is written.
 """
+import itertools
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 from pymongo import ASCENDING
 
-from app.ledger.units import new_id, now
+from app.ledger.units import now
 
 ONE_MS = timedelta(milliseconds=1)
 
@@ -58,10 +60,19 @@ EVENT_TYPES = {event.name: event for event in (
 )}
 
 
+_sequence = itertools.count()
+
+
+def _event_id():
+    """24 hex digits: a process-wide counter (so events one process writes in one millisecond
+    keep their order in the feed, which sorts by (created_at, id)), then 64 random bits."""
+    return f"evt_{next(_sequence) % 16**8:08x}{secrets.token_hex(8)}"
+
+
 def emit(tx, event_type, wallet_ids, data, moment):
     """Append one event: ``data`` is the object as the API shows it (app/render.py)."""
     assert event_type in EVENT_TYPES, f"event_type_unknown: {event_type!r} is not in EVENT_TYPES"
-    event = {"_id": new_id("evt"), "type": event_type, "created_at": moment,
+    event = {"_id": _event_id(), "type": event_type, "created_at": moment,
              "wallet_ids": sorted({w for w in wallet_ids if w}), "data": data,
              "pending_fanout": True}  # unset by the dispatcher once its deliveries exist
     tx.events.insert_one(event)

@@ -13,10 +13,9 @@ does not move, and available = balance - held stays exact.
 """
 from datetime import timedelta
 
-from pymongo import DESCENDING
 
 from app import errors, render
-from app.ledger import accounts, events, expiry, limits
+from app.ledger import accounts, events, expiry, limits, pages
 from app.ledger.postings import Posting, post
 from app.ledger import units
 from app.ledger.units import new_id, run
@@ -153,17 +152,6 @@ def list_holds(store, wallet_id, limit, status=None, before=None):
     """
     moment = units.now()
     clauses = [{"$or": [{"from_wallet_id": wallet_id}, {"to_wallet_id": wallet_id}]}]
-    if status == PENDING:
-        clauses.append({"status": PENDING, "expires_at": {"$gt": moment}})
-    elif status == "expired":
-        clauses.append({"$or": [{"status": "expired"},
-                                {"status": PENDING, "expires_at": {"$lte": moment}}]})
-    elif status is not None:
-        clauses.append({"status": status})
-    if before is not None:
-        created_at, hold_id = before
-        clauses.append({"$or": [{"created_at": {"$lt": created_at}},
-                                {"created_at": created_at, "_id": {"$lt": hold_id}}]})
-    page = store.read(lambda db: list(db.holds.find({"$and": clauses}).sort(
-        [("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit + 1)))
-    return [expiry.as_of(hold, moment) for hold in page[:limit]], len(page) > limit
+    page, has_more = store.read(lambda db: pages.newest_first(
+        db.holds, clauses, limit, status, moment, before))
+    return [expiry.as_of(hold, moment) for hold in page], has_more

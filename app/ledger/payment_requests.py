@@ -12,11 +12,11 @@ taken back by every way out of pending: a per-pair document, never one every req
 """
 from datetime import timedelta
 
-from pymongo import DESCENDING, ReturnDocument
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app import errors, render
-from app.ledger import events, units
+from app.ledger import events, pages, units
 from app.ledger.transfers import pay
 from app.ledger.units import new_id, run, success
 
@@ -196,17 +196,6 @@ def list_requests(store, client_id, role, status, limit, after=None):
     parties = {"payer": ["from_client_id"], "payee": ["to_client_id"], None: [
         "from_client_id", "to_client_id"]}[role]
     clauses = [{"$or": [{party: client_id} for party in parties]}]
-    if status == PENDING:
-        clauses.append({"status": PENDING, "expires_at": {"$gt": moment}})
-    elif status == "expired":
-        clauses.append({"$or": [{"status": "expired"},
-                                {"status": PENDING, "expires_at": {"$lte": moment}}]})
-    elif status is not None:
-        clauses.append({"status": status})
-    if after is not None:
-        created_at, request_id = after
-        clauses.append({"$or": [{"created_at": {"$lt": created_at}},
-                                {"created_at": created_at, "_id": {"$lt": request_id}}]})
-    page = store.read(lambda db: list(db.payment_requests.find({"$and": clauses}).sort(
-        [("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit + 1)))
-    return [seen(request, moment) for request in page[:limit]], len(page) > limit
+    page, has_more = store.read(lambda db: pages.newest_first(
+        db.payment_requests, clauses, limit, status, moment, after))
+    return [seen(request, moment) for request in page], has_more
