@@ -1,5 +1,6 @@
 """Fixtures: an app per test on the embedded engine, or on MongoDB when MONGO_URI is set."""
 import collections
+import threading
 import os
 import uuid
 
@@ -136,3 +137,19 @@ def check_ledger(store):
     # Money in through deposits is held by clients unless it left through withdrawals (payouts).
     assert report.total_held_cents == report.total_deposited_cents - report.system_balances["payouts"]
     return report.total_held_cents
+
+
+def run_at_once(count, call):
+    """``call(i)`` in ``count`` real threads started together; the results in order."""
+    results, barrier = [None] * count, threading.Barrier(count)
+
+    def worker(index):
+        barrier.wait()
+        results[index] = call(index)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

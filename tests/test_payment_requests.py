@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from app.ledger import payment_requests, units
-from conftest import Api, check_ledger, make_app
+from conftest import Api, check_ledger, make_app, run_at_once
 
 NOBODY = "pr_000000000000000000000000"
 
@@ -181,22 +181,6 @@ def test_one_payee_cannot_flood_one_payer(monkeypatch):
     assert ask(api, pair).status_code == 422
     later(monkeypatch, 61)  # ids[1] lapsed: it no longer counts, swept or not
     assert ask(api, pair).status_code == 201
-
-
-def run_at_once(count, call):
-    """``call(i)`` in ``count`` real threads started together; the results in order."""
-    results, barrier = [None] * count, threading.Barrier(count)
-
-    def worker(index):
-        barrier.wait()
-        results[index] = call(index)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def test_concurrent_requests_never_pass_the_limit():

@@ -1,10 +1,9 @@
 """Refunds: new transfers back to the payer, never together more than the original."""
-import threading
 
 import pytest
 
 from app import ledger
-from conftest import check_ledger
+from conftest import check_ledger, run_at_once
 
 
 @pytest.fixture
@@ -99,21 +98,6 @@ def test_a_replayed_refund_has_one_effect(client, api, paid):
     reused = refund(client, transfer_id, bob, key="r-1", amount="11.00")
     assert reused.json["code"] == "idempotency_key_reused"
     assert api.balance(bob, bob_wallet) == "90.00"
-
-
-def run_at_once(count, call):
-    results, barrier = [None] * count, threading.Barrier(count)
-
-    def worker(index):
-        barrier.wait()
-        results[index] = call(index)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def test_ten_concurrent_partial_refunds_never_exceed_the_original(app, api, store, paid):
