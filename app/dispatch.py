@@ -130,8 +130,12 @@ def fan_out(dispatcher, moment):
                 store.atomic(lambda db: db.deliveries.insert_one(delivery))
             except DuplicateKeyError:
                 pass  # another dispatcher made it first
-        store.atomic(lambda db: db.events.find_one_and_update(
-            {"_id": event["_id"]}, {"$unset": {"pending_fanout": ""}}))
+        time.sleep(0)  # yield: in the gevent server a CPU-bound loop would stall every request
+    # One write for the batch. A crash before it fans these out again: the unique
+    # (event, target) index turns the repeats into DuplicateKeyErrors, skipped above.
+    fanned = [event["_id"] for event in pending]
+    store.atomic(lambda db: db.events.update_many(
+        {"_id": {"$in": fanned}}, {"$unset": {"pending_fanout": ""}}))
     return len(pending)
 
 
