@@ -12,7 +12,7 @@ that invisible to users:
 """
 from pymongo import ReturnDocument
 
-from app import render
+from app import errors, render
 from app.ledger import accounts, events, limits
 
 PENDING = "pending"
@@ -76,6 +76,22 @@ def expire(tx, hold_id, moment):
     events.emit(tx, "hold.expired", [hold["from_wallet_id"], hold["to_wallet_id"]],
                 render.hold(expired), moment)
     return expired
+
+
+def reserve_out(tx, wallet_id, amount_cents, moment):
+    """Reserve money a debit will take later (a hold, a withdrawal): available -> held, within
+    the wallet's limits and counted against its daily out limits; (wallet, limit day).
+
+    The payer's due holds are released first, so their money counts as available again.
+    Raises LimitExceeded or InsufficientFunds, with nothing reserved.
+    """
+    expire_due(tx, wallet_id, moment)
+    wallet = accounts.reserve(tx, wallet_id, amount_cents, moment,
+                              guard=limits.debit_guard(amount_cents))
+    if wallet is None:
+        raise limits.refusal(tx.wallets.find_one({"_id": wallet_id}), -amount_cents) or \
+            errors.InsufficientFunds(f"wallet {wallet_id} has less available money than the amount")
+    return wallet, limits.charge_out(tx, wallet, amount_cents, moment)
 
 
 def expire_due(tx, wallet_id, moment):

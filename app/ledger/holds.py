@@ -18,6 +18,7 @@ from app import errors, render
 from app.ledger import accounts, events, expiry, limits, pages
 from app.ledger.postings import Posting, post
 from app.ledger import units
+from app.ledger.transfers import wallet_owners
 from app.ledger.units import new_id, run
 from app.money import MAX_AMOUNT_CENTS
 
@@ -40,23 +41,16 @@ def create_hold(store, client_id, from_wallet_id, to_wallet_id, amount_cents, de
     def work(tx):
         if from_wallet_id == to_wallet_id:
             raise errors.AccountsMustBeDifferent("from_wallet_id and to_wallet_id are the same wallet")
-        owners = {w["_id"]: w["client_id"] for w in tx.wallets.find(
-            {"_id": {"$in": [from_wallet_id, to_wallet_id]}}, {"client_id": 1})}
+        owners = wallet_owners(tx, [from_wallet_id, to_wallet_id])
         if owners.get(from_wallet_id) != client_id:
             raise errors.WalletNotFound(f"you have no wallet {from_wallet_id}")
         if to_wallet_id not in owners:
             raise errors.ReceiverNotFound(f"no wallet {to_wallet_id}")
         moment = units.now()
-        expiry.expire_due(tx, from_wallet_id, moment)  # their money counts as available again
-        wallet = accounts.reserve(tx, from_wallet_id, amount_cents, moment,
-                                  guard=limits.debit_guard(amount_cents))
-        if wallet is None:
-            raise limits.refusal(tx.wallets.find_one({"_id": from_wallet_id}), -amount_cents) or \
-                errors.InsufficientFunds(f"wallet {from_wallet_id} has less available money than the amount")
+        _, limit_day = expiry.reserve_out(tx, from_wallet_id, amount_cents, moment)
         hold = new_hold(client_id, owners[to_wallet_id], from_wallet_id, to_wallet_id,
                         amount_cents, details, moment, expires_in_s)
-        # Counted against the daily out limits now; given back if voided or expired.
-        hold["limit_day"] = limits.charge_out(tx, wallet, amount_cents, moment)
+        hold["limit_day"] = limit_day  # given back if voided or expired
         tx.holds.insert_one(hold)
         events.emit(tx, "hold.created", [from_wallet_id, to_wallet_id], render.hold(hold), moment)
         return units.success(hold)

@@ -47,12 +47,7 @@ def create_withdrawal(store, client_id, wallet_id, amount_cents, destination, pr
         if wallet is None or wallet["client_id"] != client_id:
             raise errors.WalletNotFound(f"you have no wallet {wallet_id}")
         moment = units.now()
-        expiry.expire_due(tx, wallet_id, moment)  # their money counts as available again
-        reserved = accounts.reserve(tx, wallet_id, amount_cents, moment,
-                                    guard=limits.debit_guard(amount_cents))
-        if reserved is None:
-            raise limits.refusal(tx.wallets.find_one({"_id": wallet_id}), -amount_cents) or \
-                errors.InsufficientFunds(f"wallet {wallet_id} has less available money than the amount")
+        _, limit_day = expiry.reserve_out(tx, wallet_id, amount_cents, moment)
         withdrawal = {
             "_id": new_id("wd"), "wallet_id": wallet_id, "client_id": client_id,
             "amount_cents": amount_cents, "destination": dict(destination), "details": details,
@@ -60,7 +55,7 @@ def create_withdrawal(store, client_id, wallet_id, amount_cents, destination, pr
             "failure_reason": None, "system_account": "payouts", "awaiting_return": False,
             "transfer_id": None, "return_transfer_id": None, "created_at": moment, "updated_at": moment,
             # Counted against the daily out limits now, like a hold; given back if it fails.
-            "limit_day": limits.charge_out(tx, reserved, amount_cents, moment)}
+            "limit_day": limit_day}
         tx.withdrawals.insert_one(withdrawal)
         events.emit(tx, "withdrawal.created", [wallet_id], render.withdrawal(withdrawal), moment)
         return units.success(withdrawal)

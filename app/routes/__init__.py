@@ -25,12 +25,17 @@ def count_moved(kind, cents, replayed):
         current_app.extensions["metrics"].moved(kind, cents)
 
 
-def created(payload, replayed):
+def answered(payload, replayed, status=200):
+    """The payload with ``status``, marked when it replays an earlier answer."""
     response = jsonify(payload)
-    response.status_code = 201
+    response.status_code = status
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response
+
+
+def created(payload, replayed):
+    return answered(payload, replayed, 201)
 
 
 def register_blueprints(app):

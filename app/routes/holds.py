@@ -3,26 +3,18 @@ import base64
 import binascii
 from datetime import datetime, timedelta
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, request
 
 from app import auth, errors, ledger, render
 from app.ledger.holds import DEFAULT_EXPIRES_IN_S, STATUSES
 from app.money import parse_cents
-from app.routes import created, idempotency_key
+from app.routes import answered, created, idempotency_key
 from app.routes.wallets import page_limit, readable_wallet
 from app.validation import json_body
 
 bp = Blueprint("holds", __name__)
 EPOCH = datetime(1970, 1, 1)
 MILLISECOND = timedelta(milliseconds=1)
-
-
-def answered(payload, replayed):
-    """200 with the payload, marked when it replays an earlier answer."""
-    response = jsonify(payload)
-    if replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return response
 
 
 @bp.post("/holds")

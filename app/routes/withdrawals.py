@@ -4,8 +4,8 @@ from flask import Blueprint, current_app, g, request
 from app import auth, errors, ledger, render
 from app.ledger.withdrawals import STATUSES
 from app.money import parse_cents
-from app.routes import created, idempotency_key
-from app.routes.holds import answered, decode_cursor, encode_cursor, status_filter
+from app.routes import answered, created, idempotency_key
+from app.routes.holds import decode_cursor, encode_cursor, status_filter
 from app.routes.wallets import page_limit, readable_wallet
 from app.validation import json_body
 
