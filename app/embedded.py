@@ -24,13 +24,16 @@ import collections
 import copy
 
 import mongomock
-from mongomock import helpers
-from mongomock.collection import Cursor
+from bson import BSON, ObjectId
+from mongomock import DuplicateKeyError, helpers
+from mongomock.collection import Cursor, _validate_data_fields
 from mongomock.filtering import filter_applies
+from pymongo import ReturnDocument
 
 from app.embedded_ranges import RangeBucket, bounds_kind, order_kind
 from app.embedded_retention import Retention
 from app.embedded_scan import ReadOnlyScan  # noqa: F401 (app.db reaches it here)
+from app.embedded_writes import apply, clone, incrementable, mongo_datetimes, simple_update
 
 _SCALARS = (str, int, bool, bytes)
 # Fields that hold arrays (multikey on MongoDB): an equality hash keyed on the whole array
@@ -255,27 +258,105 @@ class IndexedCollection(mongomock.Collection):
                     documents.add_range(tuple(fields[:size - 1]), fields[size - 1])
         return name
 
-    def _update(self, spec, document, *args, **kwargs):
+    def _insert(self, data, session=None, ordered=True):
+        """One plain document with a plain (or no) ``_id``: mongomock's checks, one copy."""
+        documents = self._store._documents
+        if (session or type(data) is not dict or not isinstance(documents, IndexedDocuments)
+                or not isinstance(data.get("_id", ""), _SCALARS)):
+            return super()._insert(data, session, ordered)
+        if not all(isinstance(key, str) for key in data):
+            raise ValueError("Document keys must be strings")
+        _validate_data_fields(data)
+        BSON.encode(data)
+        if "_id" not in data:  # as pymongo does, in the caller's dict
+            data["_id"] = ObjectId()
+        object_id = data["_id"]
+        if object_id in documents:
+            raise DuplicateKeyError("E11000 Duplicate Key Error", 11000)
+        self._store[object_id] = mongo_datetimes(data)
+        try:
+            self._ensure_uniques(documents[object_id])
+        except DuplicateKeyError:
+            del self._store[object_id]
+            raise
+        return object_id
+
+    def _update(self, spec, document, upsert=False, manipulate=False, multi=False, **kwargs):
         documents = self._store._documents
         if not isinstance(documents, IndexedDocuments):
-            return super()._update(spec, document, *args, **kwargs)
-        if not _may_move(document, documents.indexed_fields):
-            return super()._update(spec, document, *args, **kwargs)  # no bucket can change
-        before = {doc["_id"]: documents.keys_of(doc) for doc in self._iter_documents(spec)}
-        result = super()._update(spec, document, *args, **kwargs)
-        for _id, old_keys in before.items():
+            return super()._update(spec, document, upsert, manipulate, multi, **kwargs)
+        if (not upsert and not any(kwargs.values()) and type(spec) is dict
+                and (multi or isinstance(spec.get("_id"), _SCALARS))
+                and simple_update(document, documents.indexed_fields)):
+            result = self._simple_update(mongo_datetimes(spec), document, multi)
+            if result is not None:
+                return result
+        if not _may_move(document, documents.indexed_fields):  # no bucket can change
+            return super()._update(spec, document, upsert, manipulate, multi, **kwargs)
+        matched = list(self._iter_documents(spec))
+        before = {doc["_id"]: (documents.keys_of(doc), clone(doc)) for doc in matched}
+        result = super()._update(spec, document, upsert, manipulate, multi, **kwargs)
+        for _id, (old_keys, _) in before.items():
             documents.rehash(_id, old_keys)
+        # mongomock checked the unique indexes before the rehash, through the old buckets.
+        try:
+            for _id in before:
+                if _id in documents:
+                    self._ensure_uniques(documents[_id])
+        except DuplicateKeyError:
+            for _id, (_, snapshot) in before.items():
+                self._store[_id] = snapshot
+            raise
         return result
 
-    def find_one(self, filter=None, *args, **kwargs):
-        """By ``_id`` alone: the stored document copied, without building a cursor."""
+    def _simple_update(self, spec, update, multi):
+        """``$inc``/``$set`` of unindexed fields in place, mongomock's answer; None when a
+        ``$inc`` meets a field that is not a number (nothing written: mongomock raises)."""
+        found = list(self._iter_documents(spec))
+        if not multi:
+            found = found[:1]
+        if not all(incrementable(doc, update) for doc in found):
+            return None
+        modified = sum(1 for doc in found if apply(doc, update))
+        return {"connectionId": self.database.client._id, "err": None, "n": len(found),
+                "nModified": modified, "ok": 1, "upserted": None, "updatedExisting": bool(found)}
+
+    def find_one_and_update(self, filter, update, projection=None, sort=None, upsert=False,
+                            return_document=ReturnDocument.BEFORE, **kwargs):
+        """By ``_id`` with a simple update: one copy of the document, no cursor."""
         documents = self._store._documents
-        if (all(a is None for a in args) and all(v is None for v in kwargs.values())
-                and isinstance(filter, dict) and len(filter) == 1
+        if (sort or upsert or any(kwargs.values()) or type(filter) is not dict
+                or not isinstance(filter.get("_id"), _SCALARS) or not isinstance(documents, IndexedDocuments)
+                or not simple_update(update, documents.indexed_fields)):
+            return super().find_one_and_update(filter, update, projection, sort, upsert,
+                                               return_document, **kwargs)
+        found = self.find_one(filter)
+        if found is None:
+            return None
+        if self._simple_update({"_id": found["_id"]}, update, multi=False) is None:
+            return super().find_one_and_update(filter, update, projection, sort, upsert,
+                                               return_document, **kwargs)
+        if return_document is ReturnDocument.AFTER:
+            found = documents[found["_id"]]
+        return self._copy(found, projection)
+
+    def _copy(self, doc, projection):
+        if projection is None:
+            return clone(doc)
+        return self._copy_only_fields(doc, copy.deepcopy(projection), dict)
+
+    def find_one(self, filter=None, *args, **kwargs):
+        """By ``_id`` (and maybe more), with at most a projection: the stored document copied,
+        without building a cursor."""
+        documents = self._store._documents
+        projection = args[0] if len(args) == 1 else kwargs.get("projection")
+        if (len(args) <= 1 and set(kwargs) <= {"projection"} and isinstance(filter, dict)
                 and isinstance(filter.get("_id"), _SCALARS) and isinstance(documents, IndexedDocuments)):
             documents.expire()
             found = documents.get(filter["_id"])
-            return None if found is None else copy.deepcopy(found)
+            if found is None or (len(filter) > 1 and not filter_applies(mongo_datetimes(filter), found)):
+                return None
+            return self._copy(found, projection)
         return super().find_one(filter, *args, **kwargs)
 
     def _iter_documents(self, filter):
