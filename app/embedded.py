@@ -33,7 +33,7 @@ from pymongo import ReturnDocument
 from app.embedded_ranges import RangeBucket, bounds_kind, order_kind
 from app.embedded_retention import Retention
 from app.embedded_scan import ReadOnlyScan  # noqa: F401 (app.db reaches it here)
-from app.embedded_writes import apply, clone, incrementable, mongo_datetimes, simple_update
+from app.embedded_writes import apply, clone, incrementable, mongo_datetimes, simple_update, written_fields
 
 _SCALARS = (str, int, bool, bytes)
 # Fields that hold arrays (multikey on MongoDB): an equality hash keyed on the whole array
@@ -287,18 +287,48 @@ class IndexedCollection(mongomock.Collection):
             return super()._update(spec, document, upsert, manipulate, multi, **kwargs)
         if (not upsert and not any(kwargs.values()) and type(spec) is dict
                 and (multi or isinstance(spec.get("_id"), _SCALARS))
-                and simple_update(document, documents.indexed_fields)):
+                and simple_update(document)):
             result = self._simple_update(mongo_datetimes(spec), document, multi)
             if result is not None:
                 return result
         if not _may_move(document, documents.indexed_fields):  # no bucket can change
             return super()._update(spec, document, upsert, manipulate, multi, **kwargs)
-        matched = list(self._iter_documents(spec))
-        before = {doc["_id"]: (documents.keys_of(doc), clone(doc)) for doc in matched}
+        before = {doc["_id"]: (documents.keys_of(doc), clone(doc)) for doc in self._iter_documents(spec)}
         result = super()._update(spec, document, upsert, manipulate, multi, **kwargs)
         for _id, (old_keys, _) in before.items():
             documents.rehash(_id, old_keys)
-        # mongomock checked the unique indexes before the rehash, through the old buckets.
+        self._check_uniques(before)  # mongomock checked them through the old buckets
+        return result
+
+    def _simple_update(self, spec, update, multi):
+        """A ``simple_update`` in place, mongomock's answer; None when a ``$inc`` meets a field
+        that is not a number (nothing written: mongomock raises). Documents whose indexed
+        fields change move to their new buckets; a unique index broken undoes the update."""
+        documents = self._store._documents
+        found = list(self._iter_documents(spec))
+        if not multi:
+            found = found[:1]
+        if not all(incrementable(doc, update) for doc in found):
+            return None
+        written = written_fields(update)
+        moves = bool(written & documents.indexed_fields)
+        unique = moves and any(index.get("unique") and written & {key for key, _ in index["key"]}
+                               for index in self._store.indexes.values())
+        before = {doc["_id"]: (documents.keys_of(doc) if moves else None, clone(doc) if unique else None)
+                  for doc in found}
+        modified = sum(1 for doc in found if apply(doc, update))
+        if moves:
+            for _id, (old_keys, _) in before.items():
+                documents.rehash(_id, old_keys)
+        if unique:
+            self._check_uniques(before)
+        return {"connectionId": self.database.client._id, "err": None, "n": len(found),
+                "nModified": modified, "ok": 1, "upserted": None, "updatedExisting": bool(found)}
+
+    def _check_uniques(self, before):
+        """After documents changed in place and moved buckets: any unique index broken puts every
+        one of them back as it was (``before``: id -> (old keys, copy)) and raises."""
+        documents = self._store._documents
         try:
             for _id in before:
                 if _id in documents:
@@ -307,19 +337,6 @@ class IndexedCollection(mongomock.Collection):
             for _id, (_, snapshot) in before.items():
                 self._store[_id] = snapshot
             raise
-        return result
-
-    def _simple_update(self, spec, update, multi):
-        """``$inc``/``$set`` of unindexed fields in place, mongomock's answer; None when a
-        ``$inc`` meets a field that is not a number (nothing written: mongomock raises)."""
-        found = list(self._iter_documents(spec))
-        if not multi:
-            found = found[:1]
-        if not all(incrementable(doc, update) for doc in found):
-            return None
-        modified = sum(1 for doc in found if apply(doc, update))
-        return {"connectionId": self.database.client._id, "err": None, "n": len(found),
-                "nModified": modified, "ok": 1, "upserted": None, "updatedExisting": bool(found)}
 
     def find_one_and_update(self, filter, update, projection=None, sort=None, upsert=False,
                             return_document=ReturnDocument.BEFORE, **kwargs):
@@ -327,7 +344,7 @@ class IndexedCollection(mongomock.Collection):
         documents = self._store._documents
         if (sort or upsert or any(kwargs.values()) or type(filter) is not dict
                 or not isinstance(filter.get("_id"), _SCALARS) or not isinstance(documents, IndexedDocuments)
-                or not simple_update(update, documents.indexed_fields)):
+                or not simple_update(update)):
             return super().find_one_and_update(filter, update, projection, sort, upsert,
                                                return_document, **kwargs)
         found = self.find_one(filter)

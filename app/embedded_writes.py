@@ -15,7 +15,7 @@ from bson import ObjectId
 
 _IMMUTABLE = (str, int, float, bool, type(None), bytes, ObjectId)
 _MISSING = object()
-_UPDATERS = frozenset(("$inc", "$set"))
+_UPDATERS = frozenset(("$inc", "$set", "$unset"))
 
 
 def mongo_datetimes(value):
@@ -47,9 +47,9 @@ def clone(value):
     return copy.deepcopy(value)
 
 
-def simple_update(update, indexed_fields):
-    """Whether ``update`` is ``$inc``/``$set`` of top-level fields no index keys on, each field
-    named once, every ``$inc`` by a number: the only updates ``apply`` takes."""
+def simple_update(update):
+    """Whether ``update`` is ``$inc``/``$set``/``$unset`` of top-level fields other than ``_id``,
+    each field named once, every ``$inc`` by a number: the only updates ``apply`` takes."""
     if type(update) is not dict or not update or not _UPDATERS.issuperset(update):
         return False
     seen = set()
@@ -58,7 +58,7 @@ def simple_update(update, indexed_fields):
             return False
         for name, value in fields.items():
             if (type(name) is not str or not name or "." in name or name[0] == "$" or name == "_id"
-                    or name in indexed_fields or name in seen):
+                    or name in seen):
                 return False
             if operator == "$inc" and type(value) not in (int, float):
                 return False
@@ -72,11 +72,18 @@ def incrementable(document, update):
     return all(type(document.get(name, 0)) in (int, float) for name in update.get("$inc", ()))
 
 
+def written_fields(update):
+    """The fields a ``simple_update`` writes."""
+    return {name for names in update.values() for name in names}
+
+
 def apply(document, update):
     """Apply a ``simple_update`` to an ``incrementable`` stored document in place; whether it
     changed (compared as mongomock compares, with ``!=``)."""
     increments, sets = update.get("$inc", {}), update.get("$set", {})
     changed = False
+    for name in update.get("$unset", ()):
+        changed = document.pop(name, _MISSING) is not _MISSING or changed
     for name, by in increments.items():
         current = document.get(name, _MISSING)
         value = by if current is _MISSING else current + by

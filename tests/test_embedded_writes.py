@@ -106,6 +106,11 @@ UPDATES = [
     ({"_id": "w1"}, {"$inc": {"updated_at": 1}}),                    # $inc of a date: an error
     ({"_id": "w1"}, {"$inc": {"tags": 1}, "$set": {"version": 99}}),  # nothing half-written
     ({"_id": "w1"}, {"$set": {"client_id": "cl_w2"}}),               # an indexed field: unique
+    ({"_id": "w1"}, {"$set": {"client_id": "cl_moved"}, "$inc": {"version": 1}}),
+    ({"_id": "w1"}, {"$unset": {"limits": "", "absent": ""}, "$inc": {"version": 1}}),
+    ({"_id": "w1"}, {"$unset": {"absent": 1}}),
+    ({"_id": "w1"}, {"$unset": {"client_id": ""}}),
+    ({"_id": "w1"}, {"$set": {"version": 1}, "$inc": {"version": 1}}),  # one field twice
     ({"_id": "w1"}, {"$set": {"limits.daily_out_cents": 5}}),         # dotted: mongomock's path
     ({"_id": "nope"}, {"$inc": {"balance_cents": 1}}),
     ({"_id": {"$in": ["w1", "w2"]}}, {"$inc": {"version": 1}}),
@@ -156,3 +161,21 @@ def test_find_one_and_update_returns_copies(pair):
 def test_find_one_by_id_answers_what_mongomock_does(pair, query, projection):
     short, plain = both(pair, lambda c: c.find_one(query, projection))
     assert short == plain
+
+
+@pytest.mark.parametrize("update", [{"$set": {"client_id": "cl_moved"}}, {"$unset": {"client_id": ""}}])
+def test_an_update_of_an_indexed_field_moves_the_document_to_its_new_bucket(pair, update):
+    for collection in pair:
+        collection.update_one({"_id": "w1"}, update)
+    short, plain = pair
+    for query in ({"client_id": "cl_moved"}, {"client_id": "cl_w1"}, {"client_id": None}):
+        assert list(short.find(query)) == list(plain.find(query)), query
+
+
+def test_a_unique_index_broken_by_an_update_leaves_every_document_as_it_was(pair):
+    short, _ = pair
+    stored = list(short.find().sort("_id"))
+    with pytest.raises(mongomock.DuplicateKeyError):
+        short.update_many({"_id": {"$in": ["w1", "w2"]}}, {"$set": {"client_id": "cl_w3"}})
+    assert list(short.find().sort("_id")) == stored
+    assert [d["_id"] for d in short.find({"client_id": "cl_w3"})] == ["w3"]
