@@ -25,7 +25,7 @@ import copy
 
 import mongomock
 from bson import BSON, ObjectId
-from mongomock import DuplicateKeyError, helpers
+from mongomock import DuplicateKeyError, filtering, helpers
 from mongomock.collection import Cursor, _validate_data_fields
 from mongomock.filtering import filter_applies
 from pymongo import ReturnDocument
@@ -224,23 +224,31 @@ class IndexedCollection(mongomock.Collection):
         return cursor
 
     def page_in_order(self, spec, sort, projection, skip, limit):
-        """The page (copies) for a one-field sort with a limit, read in index order; or None."""
+        """The page (copies) for a sort with a limit: read in index order when a range bucket
+        serves a one-field sort, else sorted as mongomock sorts; or None (mongomock's way).
+
+        mongomock copies every matching document before it sorts and slices: the dispatcher's
+        100 oldest of 5,000 pending events copied all 5,000. Here only the page is copied."""
         documents = self._store._documents
-        if (not limit or limit < 0 or not sort or len(sort) != 1 or self.codec_options.tz_aware
-                or not isinstance(documents, IndexedDocuments)):
+        if (not limit or limit < 0 or not sort or self.codec_options.tz_aware
+                or not isinstance(documents, IndexedDocuments)
+                or any(field.startswith("$") for field, _ in sort)):
             return None
-        (field, direction), = sort
         documents.expire()
-        ids = documents.in_order(spec, field, direction < 0)
+        ids = documents.in_order(spec, sort[0][0], sort[0][1] < 0) if len(sort) == 1 else None
         if ids is None:
-            return None
-        found = []
-        for _id in ids:
-            doc = documents.get(_id)
-            if doc is not None and filter_applies(spec, doc):
-                found.append(doc)
-                if len(found) == skip + limit:
-                    break
+            found = list(self._iter_documents(spec))
+            for field, direction in reversed(sort):  # stable sorts, last key first, as mongomock
+                found.sort(key=lambda doc: filtering.resolve_sort_key(field, doc), reverse=direction < 0)
+            found = found[:skip + limit]
+        else:
+            found = []
+            for _id in ids:
+                doc = documents.get(_id)
+                if doc is not None and filter_applies(spec, doc):
+                    found.append(doc)
+                    if len(found) == skip + limit:
+                        break
         return [self._copy_only_fields(doc, projection, dict) for doc in found[skip:]]
 
     def create_index(self, key_or_list, **kwargs):
