@@ -274,8 +274,9 @@ class IndexedCollection(mongomock.Collection):
             return super()._insert(data, session, ordered)
         if not all(isinstance(key, str) for key in data):
             raise ValueError("Document keys must be strings")
-        _validate_data_fields(data)
-        BSON.encode(data)
+        if any(key.startswith("$") for key in data):
+            _validate_data_fields(data)  # mongomock's own refusal of a top-level "$" field
+        BSON.encode(data)  # refuses a NUL in any key, at any depth, as mongomock's walk does
         if "_id" not in data:  # as pymongo does, in the caller's dict
             data["_id"] = ObjectId()
         object_id = data["_id"]
@@ -288,6 +289,23 @@ class IndexedCollection(mongomock.Collection):
             del self._store[object_id]
             raise
         return object_id
+
+    def _ensure_uniques(self, new_data):
+        """mongomock's check of the unique indexes (``new_data`` is already stored), through the
+        equality hash of each plain unique index: a bucket of one is the document itself."""
+        documents = self._store._documents
+        for index in self._store.indexes.values():
+            if not index.get("unique"):
+                continue
+            keys = tuple(field for field, _ in index["key"])
+            if (index.get("sparse") or index.get("partialFilterExpression") is not None
+                    or keys not in getattr(documents, "hashes", {}) or any("." in key for key in keys)):
+                return super()._ensure_uniques(new_data)
+            bucket = documents.hashes[keys].get(_key(new_data, keys), ())
+            if len(bucket) > 1:
+                wanted = {key: new_data.get(key) for key in keys}
+                if sum(1 for _id in list(bucket) if filter_applies(wanted, documents[_id])) > 1:
+                    raise DuplicateKeyError("E11000 Duplicate Key Error", 11000)
 
     def _update(self, spec, document, upsert=False, manipulate=False, multi=False, **kwargs):
         documents = self._store._documents
