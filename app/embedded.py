@@ -389,17 +389,22 @@ class IndexedCollection(mongomock.Collection):
         return self._copy_only_fields(doc, copy.deepcopy(projection), dict)
 
     def find_one(self, filter=None, *args, **kwargs):
-        """By ``_id`` (and maybe more), with at most a projection: the stored document copied,
-        without building a cursor."""
+        """By ``_id`` or through a hash (and maybe more), with at most a projection: the first
+        match copied, without a cursor (mongomock's copies every match, then takes the first)."""
         documents = self._store._documents
         projection = args[0] if len(args) == 1 else kwargs.get("projection")
-        if (len(args) <= 1 and set(kwargs) <= {"projection"} and isinstance(filter, dict)
-                and isinstance(filter.get("_id"), _SCALARS) and isinstance(documents, IndexedDocuments)):
-            documents.expire()
-            found = documents.get(filter["_id"])
-            if found is None or (len(filter) > 1 and not filter_applies(mongo_datetimes(filter), found)):
+        if (len(args) <= 1 and set(kwargs) <= {"projection"} and type(filter) is dict
+                and isinstance(documents, IndexedDocuments)):
+            if isinstance(filter.get("_id"), _SCALARS):
+                documents.expire()
+                found = documents.get(filter["_id"])
+                if found is None or (len(filter) > 1 and not filter_applies(mongo_datetimes(filter), found)):
+                    return None
+                return self._copy(found, projection)
+            if documents.candidates(filter) is not None:
+                for found in self._iter_documents(mongo_datetimes(filter)):
+                    return self._copy(found, projection)
                 return None
-            return self._copy(found, projection)
         return super().find_one(filter, *args, **kwargs)
 
     def _iter_documents(self, filter):

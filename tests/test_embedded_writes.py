@@ -157,8 +157,12 @@ def test_find_one_and_update_returns_copies(pair):
     ({"_id": "w1", "balance_cents": {"$gt": 500}}, None), ({"_id": "w1"}, {"limits": 1}),
     ({"_id": "w1", "updated_at": MOMENT}, {"_id": 0, "version": 1}), ({"_id": "nope"}, None),
     ({"_id": "w1", "updated_at": {"$lte": AWARE}}, {"client_id": 1}),
+    # through the client_id hash
+    ({"client_id": "cl_w2"}, None), ({"client_id": "cl_w2", "version": 3}, {"version": 1}),
+    ({"client_id": "cl_w2", "version": 4}, None), ({"client_id": "nobody"}, None),
+    ({"client_id": {"$in": ["cl_w2"]}}, None), ({"version": 3}, {"_id": 1}),
 ])
-def test_find_one_by_id_answers_what_mongomock_does(pair, query, projection):
+def test_find_one_answers_what_mongomock_does(pair, query, projection):
     short, plain = both(pair, lambda c: c.find_one(query, projection))
     assert short == plain
 
