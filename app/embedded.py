@@ -33,7 +33,8 @@ from pymongo import ReturnDocument
 from app.embedded_ranges import RangeBucket, bounds_kind, order_kind
 from app.embedded_retention import Retention
 from app.embedded_scan import ReadOnlyScan  # noqa: F401 (app.db reaches it here)
-from app.embedded_writes import apply, clone, incrementable, mongo_datetimes, simple_update, written_fields
+from app.embedded_writes import (
+    apply, clone, encodable, incrementable, mongo_datetimes, simple_update, written_fields)
 
 _SCALARS = (str, int, bool, bytes)
 # Fields that hold arrays (multikey on MongoDB): an equality hash keyed on the whole array
@@ -88,6 +89,20 @@ class IndexedDocuments(collections.OrderedDict):
         over_cap = self.retention.added(_id, doc)
         if over_cap is not None and over_cap != _id:
             del self[over_cap]
+
+    def restore(self, _id, doc):
+        """Put back a stored document's earlier copy (a refused update): its buckets follow,
+        its place in the TTL order and its cap group stay."""
+        for fields, buckets in self.hashes.items():
+            buckets.get(_key(self[_id], fields), {}).pop(_id, None)
+        for (leading, field), buckets in self.ranges.items():
+            bucket = buckets.get(_key(self[_id], leading))
+            if bucket is not None:
+                bucket.remove(_id, self[_id].get(field))
+        super().__setitem__(_id, doc)
+        for fields, buckets in self.hashes.items():
+            buckets.setdefault(_key(doc, fields), {})[_id] = None
+        self._place(_id, doc)
 
     def __delitem__(self, _id):
         self._forget(_id, self[_id])
@@ -230,6 +245,8 @@ class IndexedCollection(mongomock.Collection):
         mongomock copies every matching document before it sorts and slices: the dispatcher's
         100 oldest of 5,000 pending events copied all 5,000. Here only the page is copied."""
         documents = self._store._documents
+        if isinstance(sort, dict):
+            sort = list(sort.items())
         if (not limit or limit < 0 or not sort or self.codec_options.tz_aware
                 or not isinstance(documents, IndexedDocuments)
                 or any(field.startswith("$") for field, _ in sort)):
@@ -320,34 +337,39 @@ class IndexedCollection(mongomock.Collection):
         if not _may_move(document, documents.indexed_fields):  # no bucket can change
             return super()._update(spec, document, upsert, manipulate, multi, **kwargs)
         before = {doc["_id"]: (documents.keys_of(doc), clone(doc)) for doc in self._iter_documents(spec)}
-        result = super()._update(spec, document, upsert, manipulate, multi, **kwargs)
-        for _id, (old_keys, _) in before.items():
-            documents.rehash(_id, old_keys)
+        try:
+            result = super()._update(spec, document, upsert, manipulate, multi, **kwargs)
+        finally:  # mongomock may have written part of an update that then raised
+            for _id, (old_keys, _) in before.items():
+                documents.rehash(_id, old_keys)
         self._check_uniques(before)  # mongomock checked them through the old buckets
         return result
 
     def _simple_update(self, spec, update, multi):
-        """A ``simple_update`` in place, mongomock's answer; None when a ``$inc`` meets a field
-        that is not a number (nothing written: mongomock raises). Documents whose indexed
-        fields change move to their new buckets; a unique index broken undoes the update."""
+        """A ``simple_update`` in place, mongomock's answer; None (nothing written: mongomock
+        raises) when a ``$inc`` meets a field that is not a number or a ``$set`` value is not
+        BSON. Documents whose indexed fields change move to their new buckets. As in mongomock
+        (and MongoDB), each document is checked against the unique indexes as it is written:
+        the first that breaks one is put back and raises; those before it stay written."""
         documents = self._store._documents
         found = list(self._iter_documents(spec))
         if not multi:
             found = found[:1]
-        if not all(incrementable(doc, update) for doc in found):
+        if not all(incrementable(doc, update) for doc in found) or not encodable(update):
             return None
         written = written_fields(update)
         moves = bool(written & documents.indexed_fields)
-        unique = moves and any(index.get("unique") and written & {key for key, _ in index["key"]}
-                               for index in self._store.indexes.values())
-        before = {doc["_id"]: (documents.keys_of(doc) if moves else None, clone(doc) if unique else None)
-                  for doc in found}
-        modified = sum(1 for doc in found if apply(doc, update))
-        if moves:
-            for _id, (old_keys, _) in before.items():
-                documents.rehash(_id, old_keys)
-        if unique:
-            self._check_uniques(before)
+        unique = any(index.get("unique") and written & {key.split(".")[0] for key, _ in index["key"]}
+                     for index in self._store.indexes.values())
+        modified = 0
+        for doc in found:
+            old_keys = documents.keys_of(doc) if moves else None
+            snapshot = clone(doc) if unique else None
+            modified += bool(apply(doc, update))
+            if moves:
+                documents.rehash(doc["_id"], old_keys)
+            if unique:
+                self._check_uniques({doc["_id"]: (old_keys, snapshot)})
         return {"connectionId": self.database.client._id, "err": None, "n": len(found),
                 "nModified": modified, "ok": 1, "upserted": None, "updatedExisting": bool(found)}
 
@@ -361,7 +383,7 @@ class IndexedCollection(mongomock.Collection):
                     self._ensure_uniques(documents[_id])
         except DuplicateKeyError:
             for _id, (_, snapshot) in before.items():
-                self._store[_id] = snapshot
+                documents.restore(_id, snapshot)
             raise
 
     def find_one_and_update(self, filter, update, projection=None, sort=None, upsert=False,

@@ -11,7 +11,7 @@ runs both on the same inputs); anything they do not cover goes the mongomock way
 import copy
 from datetime import datetime
 
-from bson import ObjectId
+from bson import BSON, ObjectId
 
 _IMMUTABLE = (str, int, float, bool, type(None), bytes, ObjectId)
 _MISSING = object()
@@ -77,21 +77,33 @@ def written_fields(update):
     return {name for names in update.values() for name in names}
 
 
+def encodable(update):
+    """Whether BSON can hold every ``$set`` value (mongomock refuses the others, with its own
+    errors: such an update goes its way)."""
+    try:
+        BSON.encode(update.get("$set", {}))
+    except Exception:  # InvalidDocument, OverflowError, ...: mongomock says which
+        return False
+    return True
+
+
 def apply(document, update):
-    """Apply a ``simple_update`` to an ``incrementable`` stored document in place; whether it
-    changed (compared as mongomock compares, with ``!=``)."""
-    increments, sets = update.get("$inc", {}), update.get("$set", {})
+    """Apply a ``simple_update`` to an ``incrementable`` stored document in place, operators in
+    the update's order as mongomock applies them; whether it changed (compared as mongomock
+    compares, with ``!=``)."""
     changed = False
-    for name in update.get("$unset", ()):
-        changed = document.pop(name, _MISSING) is not _MISSING or changed
-    for name, by in increments.items():
-        current = document.get(name, _MISSING)
-        value = by if current is _MISSING else current + by
-        changed = changed or current is _MISSING or value != current
-        document[name] = value
-    for name, value in sets.items():
-        value = mongo_datetimes(value)
-        current = document.get(name, _MISSING)
-        changed = changed or current is _MISSING or current != value
-        document[name] = value
+    for operator, named in update.items():
+        for name, value in named.items():
+            current = document.get(name, _MISSING)
+            if operator == "$unset":
+                if current is not _MISSING:
+                    del document[name]
+                    changed = True
+                continue
+            if operator == "$inc":
+                value = value if current is _MISSING else current + value
+            else:
+                value = mongo_datetimes(value)
+            changed = changed or current is _MISSING or current != value
+            document[name] = value
     return changed

@@ -4,12 +4,13 @@ Every case runs the same calls on a hash-indexed collection and on plain mongomo
 compares the answers, the errors and every stored document.
 """
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 import mongomock
 import pytest
 from pymongo import ReturnDocument
 
-from app import embedded
+from app import embedded, embedded_retention
 from app.embedded_writes import clone, mongo_datetimes
 
 MOMENT = datetime(2026, 12, 1, 12, 30, 15, 123456)
@@ -176,10 +177,84 @@ def test_an_update_of_an_indexed_field_moves_the_document_to_its_new_bucket(pair
         assert list(short.find(query)) == list(plain.find(query)), query
 
 
-def test_a_unique_index_broken_by_an_update_leaves_every_document_as_it_was(pair):
-    short, _ = pair
-    stored = list(short.find().sort("_id"))
+@pytest.mark.parametrize("spec,update", [
+    ({"_id": {"$in": ["w1", "w2"]}}, {"$set": {"client_id": "cl_w3"}}),  # the first breaks it
+    ({}, {"$set": {"client_id": "same"}}),                     # the first stays, the second breaks it
+    ({}, {"$unset": {"client_id": ""}}),                       # two without: null twice
+    ({"_id": {"$in": ["w2", "w3"]}}, {"$set": {"client_id": "cl_w1"}}),
+])
+def test_a_unique_index_broken_by_update_many_stops_where_mongomock_stops(pair, spec, update):
+    short, plain = both(pair, lambda c: c.update_many(spec, update).modified_count)
+    assert short == plain
+    for query in ({"client_id": "same"}, {"client_id": "cl_w1"}, {"client_id": None}):
+        assert list(pair[0].find(query)) == list(pair[1].find(query)), query
+
+
+def test_an_increment_through_a_compound_unique_index_is_checked_document_by_document():
+    _, indexed = embedded.open_database("t", ["ops"])
+    plain = mongomock.MongoClient(tz_aware=False).t.ops
+    for collection in (indexed["ops"], plain):
+        collection.create_index([("wallet_id", 1), ("seq", 1)], unique=True)
+        collection.insert_many([{"_id": "a", "wallet_id": "w", "seq": 1},
+                                {"_id": "b", "wallet_id": "w", "seq": 2}])
+    short, plain_outcome = both((indexed["ops"], plain), lambda c: c.update_many(
+        {"wallet_id": "w"}, {"$inc": {"seq": 1}}).modified_count)
+    assert short == plain_outcome and short[0] == ("raised", "DuplicateKeyError")
+
+
+def test_a_unique_index_with_no_hash_is_still_checked():
+    _, indexed = embedded.open_database("t", ["events"])
+    plain = mongomock.MongoClient(tz_aware=False).t.events
+    for collection in (indexed["events"], plain):
+        collection.create_index([("wallet_ids", 1)], unique=True)  # led by an array field: no hash
+        collection.insert_many([{"_id": "a", "wallet_ids": "x"}, {"_id": "b", "wallet_ids": "y"}])
+    short, plain_outcome = both((indexed["events"], plain), lambda c: c.update_one(
+        {"_id": "a"}, {"$set": {"wallet_ids": "y"}}).modified_count)
+    assert short == plain_outcome and short[0] == ("raised", "DuplicateKeyError")
+
+
+@pytest.mark.parametrize("value", [Decimal("1.5"), 2 ** 64, {1: 2}, {"a\x00": 1}, {"x"}])
+def test_a_set_of_a_value_bson_cannot_hold_is_refused_as_mongomock_refuses_it(pair, value):
+    short, plain = both(pair, lambda c: c.update_one({"_id": "w1"}, {"$set": {"q": value}}).modified_count)
+    assert short == plain and short[0][0] == "raised"
+
+
+def test_new_fields_land_in_the_order_of_the_update(pair):
+    for collection in pair:
+        collection.update_one({"_id": "w1"}, {"$set": {"zz": 1}, "$inc": {"aa": 1}, "$unset": {"tags": ""}})
+    short, plain = (list(c.find_one({"_id": "w1"})) for c in pair)
+    assert short == plain
+
+
+def test_a_sort_given_as_a_dict_pages_as_mongomock_pages(pair):
+    for collection in pair:
+        collection.update_one({"_id": "w2"}, {"$set": {"version": 9}})
+    short, plain = (list(c.find({}, sort={"version": -1, "_id": 1}, limit=2, skip=1)) for c in pair)
+    assert short == plain
+
+
+def test_an_update_that_raises_half_way_leaves_the_hashes_in_step():
+    _, indexed = embedded.open_database("t", ["holds"])
+    plain = mongomock.MongoClient(tz_aware=False).t.holds
+    for collection in (indexed["holds"], plain):
+        collection.create_index([("status", 1)])
+        collection.insert_one({"_id": "h1", "status": "a", "n": "text"})
+    short, plain_outcome = both((indexed["holds"], plain), lambda c: c.update_one(
+        {"_id": "h1"}, {"$set": {"status": "b"}, "$inc": {"n": 1}}).modified_count)
+    assert short == plain_outcome
+    assert list(indexed["holds"].find({"status": "b"})) == list(plain.find({"status": "b"}))
+
+
+def test_a_refused_update_keeps_the_documents_place_in_the_ttl_order(monkeypatch):
+    _, indexed = embedded.open_database("t", ["idempotency"])
+    keys = indexed["idempotency"]
+    keys.create_index([("scope", 1), ("key", 1)], unique=True)
+    keys.create_index([("created_at", 1)], expireAfterSeconds=60)
+    now = embedded_retention.utcnow()
+    keys.insert_many([{"_id": "a", "scope": "s", "key": "k1", "created_at": now},
+                      {"_id": "b", "scope": "s", "key": "k2", "created_at": now}])
     with pytest.raises(mongomock.DuplicateKeyError):
-        short.update_many({"_id": {"$in": ["w1", "w2"]}}, {"$set": {"client_id": "cl_w3"}})
-    assert list(short.find().sort("_id")) == stored
-    assert [d["_id"] for d in short.find({"client_id": "cl_w3"})] == ["w3"]
+        keys.update_one({"_id": "a"}, {"$set": {"key": "k2"}})
+    monkeypatch.setattr(embedded_retention, "utcnow", lambda: now + timedelta(seconds=120))
+    assert keys.find_one({"_id": "b"}) is None and keys.find_one({"_id": "a"}) is None
+    assert list(keys.find()) == []
