@@ -1,11 +1,23 @@
 """The audit: prove the books are whole, reading everything once, in batches (no Flask).
 
-Two merge-joins of sorted cursors keep memory flat however large the data:
-wallets by ``_id`` against the journal by ``(wallet_id, seq)``, and transfers by
-``_id`` against their journal entries by ``transfer_id``. Both orders are index
-scans on MongoDB. The system accounts are a few shard documents, read whole. The
-walk runs inside ``store.snapshot``, so a live system is audited at one point in
-time (see docs/operations.md, "Audit").
+The journal does not cross the wire entry by entry. One aggregation on
+``operations`` sorts it by ``(wallet_id, seq)`` (the unique index's order) and
+groups it into one summary per wallet: entries, distinct seqs, first and last
+seq, sum, last ``balance_after``, money deposited, and a count of *suspect*
+entries (a negative ``balance_after``, a type not in the table, or a sign that
+does not fit its type). The summaries, sorted by wallet id, are merge-joined with
+the wallets sorted by ``_id``. Only the entries of a wallet with suspect entries,
+or of a wallet id no wallet has, are then read (an index lookup) and checked one
+by one, so each violation still names its entry. With the unique index on
+``(wallet_id, seq)`` a wallet cannot repeat a seq, so entries count seqs; without
+it (lost, as tests/corruptions.py pretends) a two-level group counts the distinct
+seqs exactly.
+
+Transfers by ``_id`` are merge-joined with their journal entries by
+``transfer_id`` (an index scan), projected to the fields the leg checks read. The
+system accounts are a few shard documents, read whole. Everything runs inside
+``store.snapshot``, so a live system is audited at one point in time (see
+docs/operations.md, "Audit", and docs/mongodb.md, "Audit", for the time it takes).
 
 ``scripts/audit_pipelines.json`` states the same rules as aggregation pipelines
 for the mongo shell; ``tests/test_audit_pipelines.py`` keeps the two in step.
@@ -81,9 +93,56 @@ class Report:
             self.violations.append({"rule": rule, "id": subject_id, "detail": detail})
 
 
+# Where a summary says an entry may break a per-entry rule (no_negative_balance,
+# entry_type_known); only such wallets' entries are read one by one. For integer amounts and
+# balances it flags exactly the entries _check_entry flags: a type outside the list for its
+# amount's sign is unknown or of the wrong sign. No $not: mongomock reads {"$not": [x]} as
+# "not a non-empty list", always false.
+_TYPES_BY_SIGN = {credit: [name for name, kind in ENTRY_TYPES.items() if (kind.sign == CREDIT) == credit]
+                  for credit in (True, False)}
+_SUSPECT = {"$cond": [{"$and": [
+    {"$gte": ["$balance_after_cents", 0]},
+    {"$in": ["$type", {"$cond": [{"$gt": ["$amount_cents", 0]}, _TYPES_BY_SIGN[True],
+                                 _TYPES_BY_SIGN[False]]}]}]}, 0, 1]}
+# Sums over entries; the exact pipeline adds them up again over its (wallet_id, seq) groups.
+_SUMS = {
+    "entries": {"$sum": 1},
+    "sum_cents": {"$sum": "$amount_cents"},
+    "deposited_cents": {"$sum": {"$cond": [{"$eq": ["$type", "deposit"]}, "$amount_cents", 0]}},
+    "suspect": {"$sum": _SUSPECT},
+}
+_IN_SEQ_ORDER = {"$sort": {"wallet_id": 1, "seq": 1}}  # the unique index's order: no sort in memory
+# With the unique (wallet_id, seq) index each entry has a seq of its own: entries count seqs.
+SUMMARY_PIPELINE = [_IN_SEQ_ORDER, {"$group": {
+    "_id": "$wallet_id", **_SUMS, "distinct_seqs": {"$sum": 1}, "first_seq": {"$min": "$seq"},
+    "last_seq": {"$max": "$seq"}, "last_balance_cents": {"$last": "$balance_after_cents"}}},
+    {"$sort": {"_id": 1}}]
+# Without it, one group per (wallet_id, seq) first: counting those groups counts distinct seqs.
+# Which of two entries sharing a seq gives last_balance_cents is unspecified, as it was when
+# the journal was streamed (their seq is a violation either way).
+EXACT_SUMMARY_PIPELINE = [
+    {"$group": {"_id": {"wallet_id": "$wallet_id", "seq": "$seq"}, **_SUMS,
+                "last_balance_cents": {"$last": "$balance_after_cents"}}},
+    {"$sort": {"_id.wallet_id": 1, "_id.seq": 1}},
+    {"$group": {"_id": "$_id.wallet_id", **{name: {"$sum": f"${name}"} for name in _SUMS},
+                "distinct_seqs": {"$sum": 1}, "first_seq": {"$min": "$_id.seq"},
+                "last_seq": {"$max": "$_id.seq"},
+                "last_balance_cents": {"$last": "$last_balance_cents"}}},
+    {"$sort": {"_id": 1}}]
+SEQ_INDEX_KEY = [("wallet_id", 1), ("seq", 1)]
+# The fields each walk reads: nothing else crosses the wire.
+WALLET_FIELDS = ("_id", "balance_cents", "held_cents", "available_cents", "version")
+ENTRY_FIELDS = ("_id", "wallet_id", "type", "amount_cents", "balance_after_cents")
+LEG_FIELDS = ("_id", "wallet_id", "amount_cents", "type", "counterparty_wallet_id", "transfer_id")
+TRANSFER_FIELDS = ("_id", "type", "amount_cents", "from_wallet_id", "to_wallet_id", "postings")
+ORIGINAL_FIELDS = ("_id", "type", "amount_cents", "from_wallet_id", "to_wallet_id", "refunded_cents")
+HOLD_FIELDS = ("_id", "status", "amount_cents", "captured_cents", "released_cents", "remaining_cents")
+REFUND_FIELDS = ("_id", "amount_cents", "from_wallet_id", "to_wallet_id", "refund_of")
+
+
 @dataclass
 class _Journal:
-    """One wallet's journal, summarised as it streams by in seq order."""
+    """One wallet's journal, as the database summarised it (all 0 for a wallet without entries)."""
 
     entries: int = 0
     distinct_seqs: int = 0
@@ -91,6 +150,8 @@ class _Journal:
     first_seq: int = 0
     last_seq: int = 0
     last_balance_cents: int = 0
+    deposited_cents: int = 0
+    suspect: int = 0
 
 
 def verify(store, batch_size=BATCH_SIZE, max_listed=MAX_LISTED):
@@ -111,7 +172,7 @@ def verify(store, batch_size=BATCH_SIZE, max_listed=MAX_LISTED):
 
 
 def _check_holds(db, report, batch_size):
-    for hold in db.holds.find().batch_size(batch_size):
+    for hold in db.holds.find({}, HOLD_FIELDS).batch_size(batch_size):
         parts = hold["captured_cents"] + hold["released_cents"] + hold["remaining_cents"]
         if parts != hold["amount_cents"] or (hold["status"] != "pending" and hold["remaining_cents"]):
             report.flag("hold_parts_equal_amount", hold["_id"],
@@ -148,18 +209,39 @@ def _merge(left, right, left_key, right_field):
         current = next(groups, None)
 
 
+def seq_is_unique(operations):
+    """Whether the unique index on (wallet_id, seq) is there (then no wallet can repeat a seq)."""
+    return any(index.get("unique") and [(field, int(direction)) for field, direction in index["key"]]
+               == SEQ_INDEX_KEY for index in operations.index_information().values())
+
+
+def journal_summaries(db, batch_size):
+    """One summary per wallet_id of the journal, in wallet_id order, computed by the database."""
+    if seq_is_unique(db.operations):  # hint: the sort is the index's walk, never one in memory
+        return db.operations.aggregate(SUMMARY_PIPELINE, allowDiskUse=True, batchSize=batch_size,
+                                       hint=dict(SEQ_INDEX_KEY))
+    return db.operations.aggregate(EXACT_SUMMARY_PIPELINE, allowDiskUse=True, batchSize=batch_size)
+
+
 def _check_wallets(db, report, batch_size):
-    journal = db.operations.find().sort([("wallet_id", 1), ("seq", 1)]).batch_size(batch_size)
-    wallets = db.wallets.find().sort("_id", 1).batch_size(batch_size)
-    held = _SumByWallet(db.holds.find({"status": "pending"})
+    summaries = journal_summaries(db, batch_size)
+    wallets = db.wallets.find({}, WALLET_FIELDS).sort("_id", 1).batch_size(batch_size)
+    held = _SumByWallet(db.holds.find({"status": "pending"}, ("from_wallet_id", "remaining_cents"))
                         .sort("from_wallet_id", 1).batch_size(batch_size), "from_wallet_id",
                         "remaining_cents")
-    in_flight = _SumByWallet(db.withdrawals.find({"status": {"$in": list(WITHDRAWALS_IN_FLIGHT)}})
+    in_flight = _SumByWallet(db.withdrawals.find({"status": {"$in": list(WITHDRAWALS_IN_FLIGHT)}},
+                                                 ("wallet_id", "amount_cents"))
                              .sort("wallet_id", 1).batch_size(batch_size), "wallet_id", "amount_cents")
-    for wallet, entries in _merge(wallets, journal, "_id", "wallet_id"):
-        summary = _summarise(entries, report, orphan=wallet is None)
+    for wallet, run in _merge(wallets, summaries, "_id", "_id"):
+        summary = next(iter(run), None)
+        journal = _Journal() if summary is None else _Journal(
+            **{name: summary[name] for name in _Journal.__dataclass_fields__})
+        report.entries += journal.entries
+        report.total_deposited_cents += journal.deposited_cents
+        if wallet is None or journal.suspect:
+            _check_entries(db, summary["_id"], report, orphan=wallet is None)
         if wallet is not None:
-            _check_wallet(wallet, summary, report)
+            _check_wallet(wallet, journal, report)
             _check_held(wallet, held.of(wallet["_id"]) + in_flight.of(wallet["_id"]), report)
 
 
@@ -190,26 +272,13 @@ def _check_held(wallet, pending_cents, report):
                     f"in-flight withdrawals {pending_cents}")
 
 
-def _summarise(entries, report, orphan):
-    """Check each entry on its own and fold the run into a _Journal."""
-    journal = _Journal()
-    for entry in entries:
-        report.entries += 1
+def _check_entries(db, wallet_id, report, orphan):
+    """Read one wallet id's entries (an index lookup) and check each on its own."""
+    for entry in db.operations.find({"wallet_id": wallet_id}, ENTRY_FIELDS):
         _check_entry(entry, report, orphan)
-        if journal.entries == 0:
-            journal.first_seq = entry["seq"]
-        if journal.entries == 0 or entry["seq"] != journal.last_seq:
-            journal.distinct_seqs += 1
-        journal.entries += 1
-        journal.sum_cents += entry["amount_cents"]
-        journal.last_seq = entry["seq"]
-        journal.last_balance_cents = entry["balance_after_cents"]
-    return journal
 
 
 def _check_entry(entry, report, orphan):
-    if entry["type"] == "deposit":
-        report.total_deposited_cents += entry["amount_cents"]
     if entry["balance_after_cents"] < 0:
         report.flag("no_negative_balance", entry["_id"],
                     f"balance_after is {entry['balance_after_cents']} cents")
@@ -258,11 +327,11 @@ def _check_transfers(db, report, batch_size):
     posted = Counter()
     # Bounded to string ids, the only kind a transfer has: the scan starts where the ids do,
     # not at null. The few entries with no transfer id are one index point lookup.
-    for entry in db.operations.find({"transfer_id": None}):
+    for entry in db.operations.find({"transfer_id": None}, ("_id",)):
         report.flag("leg_has_transfer", entry["_id"], "no transfer None")
-    legs = db.operations.find({"transfer_id": {"$gt": ""}}).sort("transfer_id", 1).batch_size(
-        batch_size)
-    transfers = db.transfers.find().sort("_id", 1).batch_size(batch_size)
+    legs = db.operations.find({"transfer_id": {"$gt": ""}}, LEG_FIELDS).sort(
+        "transfer_id", 1).batch_size(batch_size)
+    transfers = db.transfers.find({}, TRANSFER_FIELDS).sort("_id", 1).batch_size(batch_size)
     for transfer, run in _merge(transfers, legs, "_id", "transfer_id"):
         entries = list(run)  # a transfer has a few entries
         if transfer is None:
@@ -308,9 +377,10 @@ def _check_legs(transfer, legs, report):
 
 def _check_refunds(db, report, batch_size):
     """Merge the transfers with the refunds sorted by the transfer they point at."""
-    originals = db.transfers.find({"type": {"$ne": "refund"}}).sort("_id", 1).batch_size(batch_size)
+    originals = db.transfers.find({"type": {"$ne": "refund"}}, ORIGINAL_FIELDS).sort(
+        "_id", 1).batch_size(batch_size)
     # Bounded to string ids, so the scan of the refund_of index skips every non-refund (null).
-    refunds = db.transfers.find({"refund_of": {"$gt": ""}, "type": "refund"}).sort(
+    refunds = db.transfers.find({"refund_of": {"$gt": ""}, "type": "refund"}, REFUND_FIELDS).sort(
         "refund_of", 1).batch_size(batch_size)
     for original, run in _merge(originals, refunds, "_id", "refund_of"):
         total = 0
@@ -347,7 +417,7 @@ def _check_system_accounts(db, report, posted):
 def _check_payouts(db, report):
     """Money leaves through withdrawals only: payouts = the sum of the succeeded ones."""
     succeeded = sum(doc["amount_cents"] for doc in db.withdrawals.find(
-        {"status": "succeeded", "system_account": "payouts"}))
+        {"status": "succeeded", "system_account": "payouts"}, ("amount_cents",)))
     balance = report.system_balances.get("payouts", 0)
     if balance != succeeded:
         report.flag("payouts_equal_withdrawals", "sys_payouts",

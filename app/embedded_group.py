@@ -1,0 +1,144 @@
+"""``$group`` for the embedded engine's read-only aggregate: mongomock's answer, sooner.
+
+mongomock walks each accumulator's expression anew for every document and sorts
+with a comparator written in Python: the audit's summary of 100,000 entries took
+2.2 s in its ``$group``. Here each expression is compiled once into Python closures
+that do what mongomock's evaluator does (the same equality, ``bson_compare``,
+``mongodb_to_bool`` and accumulators), for the few operators listed in
+``_OPERATORS``. A document the closures cannot settle (a missing field) is handed
+to mongomock's own evaluator; a stage with another operator, or a group key that is
+not a top-level field of strings, is mongomock's whole. tests/test_embedded.py runs
+the audit's pipelines both ways and requires the same output.
+
+It leans on mongomock 4.3.0's internals (pinned in requirements.txt).
+"""
+import itertools
+
+from mongomock import aggregate, filtering, helpers
+
+
+class _Slow(Exception):
+    """This document is for mongomock's evaluator."""
+
+
+def _field(path):
+    def get(doc):
+        try:
+            return doc[path]
+        except KeyError:
+            raise _Slow from None
+    return get
+
+
+def _compare(op):
+    def compile_(args):
+        left, right = map(_compile, args)
+
+        def compare(doc):
+            a, b = left(doc), right(doc)
+            if type(a) is type(b) and type(a) in (int, str):
+                return op(a, b)
+            return filtering.bson_compare(op, a, b)
+        return compare
+    return compile_
+
+
+def _cond(args):
+    if isinstance(args, dict):
+        args = [args["if"], args["then"], args["else"]]
+    condition, then, otherwise = map(_compile, args)
+    return lambda doc: then(doc) if helpers.mongodb_to_bool(condition(doc)) else otherwise(doc)
+
+
+def _all(args):
+    parts = [_compile(arg) for arg in args]
+    return lambda doc: all(helpers.mongodb_to_bool(part(doc)) for part in parts)
+
+
+def _any(args):
+    parts = [_compile(arg) for arg in args]
+    return lambda doc: any(helpers.mongodb_to_bool(part(doc)) for part in parts)
+
+
+def _in(args):
+    value, array = map(_compile, args)
+    return lambda doc: value(doc) in array(doc)
+
+
+_OPERATORS = {
+    "$eq": lambda args: (lambda a, b: lambda doc: a(doc) == b(doc))(*map(_compile, args)),
+    "$ne": lambda args: (lambda a, b: lambda doc: a(doc) != b(doc))(*map(_compile, args)),
+    **{name: _compare(op) for name, op in filtering.SORTING_OPERATOR_MAP.items()},
+    "$cond": _cond, "$and": _all, "$or": _any, "$in": _in,
+}
+
+
+class _Unsupported(Exception):
+    """The expression uses something not compiled here: the stage is mongomock's."""
+
+
+def _compile(expression):
+    if isinstance(expression, str) and expression.startswith("$"):
+        if expression.startswith("$$") or "." in expression:
+            raise _Unsupported(expression)
+        return _field(expression[1:])
+    if isinstance(expression, dict):
+        if len(expression) != 1 or next(iter(expression)) not in _OPERATORS:
+            raise _Unsupported(expression)
+        (name, args), = expression.items()
+        return _OPERATORS[name](args)
+    if isinstance(expression, list) and any(isinstance(v, (dict, list)) or (
+            isinstance(v, str) and v.startswith("$")) for v in expression):
+        raise _Unsupported(expression)  # mongomock returns a list as it stands, unevaluated
+    return lambda doc: expression
+
+
+def _accumulator(expression):
+    """doc -> value as mongomock's ``_accumulate_group`` gets it (KeyError: no value)."""
+    compiled = _compile(expression)
+
+    def value(doc):
+        try:
+            return compiled(doc)
+        except _Slow:
+            return aggregate._parse_expression(expression, doc)
+    return value
+
+
+def group(documents, options):
+    """The output of ``{"$group": options}`` over ``documents``, or None when mongomock must run it."""
+    key = options["_id"]
+    if not (isinstance(key, str) and key.startswith("$") and "." not in key[1:] and key[1] != "$"):
+        return None
+    fields = {name: spec for name, spec in options.items() if name != "_id"}
+    if not all(isinstance(spec, dict) and len(spec) == 1
+               and next(iter(spec)) in aggregate._GROUPING_OPERATOR_MAP for spec in fields.values()):
+        return None
+    try:
+        compiled = {name: (aggregate._GROUPING_OPERATOR_MAP[op], _accumulator(expression))
+                    for name, spec in fields.items() for op, expression in spec.items()}
+    except _Unsupported:
+        return None
+    path = key[1:]
+    keyed = [(doc.get(path), doc) for doc in documents]
+    if not all(value is None or isinstance(value, str) for value, _ in keyed):
+        return None
+    keyed.sort(key=lambda pair: (pair[0] is not None, pair[0] or ""))  # null first, as BSON sorts
+    output = []
+    for value, run in itertools.groupby(keyed, key=lambda pair: pair[0]):
+        members = [doc for _, doc in run]
+        summary = {name: accumulate(_values(members, value_of))
+                   for name, (accumulate, value_of) in compiled.items()}
+        summary["_id"] = value
+        output.append(summary)
+    return output
+
+
+def _values(documents, value_of):
+    values = []
+    for doc in documents:
+        try:
+            values.append(value_of(doc))
+        except KeyError:
+            continue
+    return values
