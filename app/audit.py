@@ -1,17 +1,11 @@
 """The audit: prove the books are whole, reading everything once, in batches (no Flask).
 
-The journal does not cross the wire entry by entry. One aggregation on
-``operations`` sorts it by ``(wallet_id, seq)`` (the unique index's order) and
-groups it into one summary per wallet: entries, distinct seqs, first and last
-seq, sum, last ``balance_after``, money deposited, and a count of *suspect*
-entries (a negative ``balance_after``, a type not in the table, or a sign that
-does not fit its type). The summaries, sorted by wallet id, are merge-joined with
-the wallets sorted by ``_id``. Only the entries of a wallet with suspect entries,
-or of a wallet id no wallet has, are then read (an index lookup) and checked one
-by one, so each violation still names its entry. With the unique index on
-``(wallet_id, seq)`` a wallet cannot repeat a seq, so entries count seqs; without
-it (lost, as tests/corruptions.py pretends) a two-level group counts the distinct
-seqs exactly.
+The journal does not cross the wire entry by entry: the database sends one
+summary per wallet (app/audit_journal.py), and the summaries, sorted by wallet
+id, are merge-joined with the wallets sorted by ``_id``. Only the entries of a
+wallet with suspect entries (a negative ``balance_after``, a type unknown or of
+the wrong sign), or of a wallet id no wallet has, are then read (an index lookup)
+and checked one by one, so each violation still names its entry.
 
 Transfers by ``_id`` are merge-joined with their journal entries by
 ``transfer_id`` (an index scan), projected to the fields the leg checks read. The
@@ -26,6 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from itertools import groupby
 
+from app import audit_journal
 from app.ledger import accounts
 from app.ledger.entry_types import CREDIT, ENTRY_TYPES, LEGS_OF
 
@@ -93,43 +88,6 @@ class Report:
             self.violations.append({"rule": rule, "id": subject_id, "detail": detail})
 
 
-# Where a summary says an entry may break a per-entry rule (no_negative_balance,
-# entry_type_known); only such wallets' entries are read one by one. For integer amounts and
-# balances it flags exactly the entries _check_entry flags: a type outside the list for its
-# amount's sign is unknown or of the wrong sign. No $not: mongomock reads {"$not": [x]} as
-# "not a non-empty list", always false.
-_TYPES_BY_SIGN = {credit: [name for name, kind in ENTRY_TYPES.items() if (kind.sign == CREDIT) == credit]
-                  for credit in (True, False)}
-_SUSPECT = {"$cond": [{"$and": [
-    {"$gte": ["$balance_after_cents", 0]},
-    {"$in": ["$type", {"$cond": [{"$gt": ["$amount_cents", 0]}, _TYPES_BY_SIGN[True],
-                                 _TYPES_BY_SIGN[False]]}]}]}, 0, 1]}
-# Sums over entries; the exact pipeline adds them up again over its (wallet_id, seq) groups.
-_SUMS = {
-    "entries": {"$sum": 1},
-    "sum_cents": {"$sum": "$amount_cents"},
-    "deposited_cents": {"$sum": {"$cond": [{"$eq": ["$type", "deposit"]}, "$amount_cents", 0]}},
-    "suspect": {"$sum": _SUSPECT},
-}
-_IN_SEQ_ORDER = {"$sort": {"wallet_id": 1, "seq": 1}}  # the unique index's order: no sort in memory
-# With the unique (wallet_id, seq) index each entry has a seq of its own: entries count seqs.
-SUMMARY_PIPELINE = [_IN_SEQ_ORDER, {"$group": {
-    "_id": "$wallet_id", **_SUMS, "distinct_seqs": {"$sum": 1}, "first_seq": {"$min": "$seq"},
-    "last_seq": {"$max": "$seq"}, "last_balance_cents": {"$last": "$balance_after_cents"}}},
-    {"$sort": {"_id": 1}}]
-# Without it, one group per (wallet_id, seq) first: counting those groups counts distinct seqs.
-# Which of two entries sharing a seq gives last_balance_cents is unspecified, as it was when
-# the journal was streamed (their seq is a violation either way).
-EXACT_SUMMARY_PIPELINE = [
-    {"$group": {"_id": {"wallet_id": "$wallet_id", "seq": "$seq"}, **_SUMS,
-                "last_balance_cents": {"$last": "$balance_after_cents"}}},
-    {"$sort": {"_id.wallet_id": 1, "_id.seq": 1}},
-    {"$group": {"_id": "$_id.wallet_id", **{name: {"$sum": f"${name}"} for name in _SUMS},
-                "distinct_seqs": {"$sum": 1}, "first_seq": {"$min": "$_id.seq"},
-                "last_seq": {"$max": "$_id.seq"},
-                "last_balance_cents": {"$last": "$last_balance_cents"}}},
-    {"$sort": {"_id": 1}}]
-SEQ_INDEX_KEY = [("wallet_id", 1), ("seq", 1)]
 # The fields each walk reads: nothing else crosses the wire.
 WALLET_FIELDS = ("_id", "balance_cents", "held_cents", "available_cents", "version")
 ENTRY_FIELDS = ("_id", "wallet_id", "type", "amount_cents", "balance_after_cents")
@@ -138,20 +96,6 @@ TRANSFER_FIELDS = ("_id", "type", "amount_cents", "from_wallet_id", "to_wallet_i
 ORIGINAL_FIELDS = ("_id", "type", "amount_cents", "from_wallet_id", "to_wallet_id", "refunded_cents")
 HOLD_FIELDS = ("_id", "status", "amount_cents", "captured_cents", "released_cents", "remaining_cents")
 REFUND_FIELDS = ("_id", "amount_cents", "from_wallet_id", "to_wallet_id", "refund_of")
-
-
-@dataclass
-class _Journal:
-    """One wallet's journal, as the database summarised it (all 0 for a wallet without entries)."""
-
-    entries: int = 0
-    distinct_seqs: int = 0
-    sum_cents: int = 0
-    first_seq: int = 0
-    last_seq: int = 0
-    last_balance_cents: int = 0
-    deposited_cents: int = 0
-    suspect: int = 0
 
 
 def verify(store, batch_size=BATCH_SIZE, max_listed=MAX_LISTED):
@@ -189,8 +133,7 @@ def _key(value):
 def _merge(left, right, left_key, right_field):
     """(left document or None, run of right documents) for each key of two sorted cursors.
 
-    Each run is consumed by the caller before the next is read: a hot wallet's whole
-    journal streams through without ever being held in memory.
+    Each run is consumed by the caller before the next is read: memory holds one run.
     """
     groups = groupby(right, key=lambda doc: _key(doc.get(right_field)))
     current = next(groups, None)
@@ -209,22 +152,8 @@ def _merge(left, right, left_key, right_field):
         current = next(groups, None)
 
 
-def seq_is_unique(operations):
-    """Whether the unique index on (wallet_id, seq) is there (then no wallet can repeat a seq)."""
-    return any(index.get("unique") and [(field, int(direction)) for field, direction in index["key"]]
-               == SEQ_INDEX_KEY for index in operations.index_information().values())
-
-
-def journal_summaries(db, batch_size):
-    """One summary per wallet_id of the journal, in wallet_id order, computed by the database."""
-    if seq_is_unique(db.operations):  # hint: the sort is the index's walk, never one in memory
-        return db.operations.aggregate(SUMMARY_PIPELINE, allowDiskUse=True, batchSize=batch_size,
-                                       hint=dict(SEQ_INDEX_KEY))
-    return db.operations.aggregate(EXACT_SUMMARY_PIPELINE, allowDiskUse=True, batchSize=batch_size)
-
-
 def _check_wallets(db, report, batch_size):
-    summaries = journal_summaries(db, batch_size)
+    summaries = audit_journal.summaries(db, batch_size)
     wallets = db.wallets.find({}, WALLET_FIELDS).sort("_id", 1).batch_size(batch_size)
     held = _SumByWallet(db.holds.find({"status": "pending"}, ("from_wallet_id", "remaining_cents"))
                         .sort("from_wallet_id", 1).batch_size(batch_size), "from_wallet_id",
@@ -234,14 +163,13 @@ def _check_wallets(db, report, batch_size):
                              .sort("wallet_id", 1).batch_size(batch_size), "wallet_id", "amount_cents")
     for wallet, run in _merge(wallets, summaries, "_id", "_id"):
         summary = next(iter(run), None)
-        journal = _Journal() if summary is None else _Journal(
-            **{name: summary[name] for name in _Journal.__dataclass_fields__})
-        report.entries += journal.entries
-        report.total_deposited_cents += journal.deposited_cents
-        if wallet is None or journal.suspect:
+        totals = audit_journal.Journal.of(summary)
+        report.entries += totals.entries
+        report.total_deposited_cents += totals.deposited_cents
+        if wallet is None or totals.suspect:
             _check_entries(db, summary["_id"], report, orphan=wallet is None)
         if wallet is not None:
-            _check_wallet(wallet, journal, report)
+            _check_wallet(wallet, totals, report)
             _check_held(wallet, held.of(wallet["_id"]) + in_flight.of(wallet["_id"]), report)
 
 

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from app import audit
+from app import audit, audit_journal
 from corruptions import build_world, entry_without_wallet, negative_balance_after, seq_repeated
 
 JOURNAL_ORDER = ([("wallet_id", 1), ("seq", 1)],)
@@ -74,7 +74,7 @@ def test_healthy_books_read_summaries_and_legs_never_the_journal_by_wallet(store
     report = audit.verify(store)
     assert report.ok and report.entries == 6
     (aggregate,) = [call for call in calls if call["op"] == "aggregate"]
-    assert aggregate["pipeline"] == audit.SUMMARY_PIPELINE
+    assert aggregate["pipeline"] == audit_journal.SUMMARY_PIPELINE
     assert aggregate["options"]["allowDiskUse"] is True
     assert finds(calls) == LEG_WALKS  # no find() of the whole journal, none by wallet
     assert all(call.get("sort") != JOURNAL_ORDER for call in calls)
@@ -100,15 +100,15 @@ def test_without_the_unique_index_the_exact_pipeline_counts_distinct_seqs(store,
     expected = seq_repeated(world)  # drops the index: a's seqs are 1, 1, 3
     assert {(v["rule"], v["id"]) for v in audit.verify(store).violations} == expected
     (aggregate,) = [call for call in calls if call["op"] == "aggregate"]
-    assert aggregate["pipeline"] == audit.EXACT_SUMMARY_PIPELINE
-    summaries = {s["_id"]: s for s in store.snapshot(lambda db: list(audit.journal_summaries(db, 10)))}
+    assert aggregate["pipeline"] == audit_journal.EXACT_SUMMARY_PIPELINE
+    summaries = {s["_id"]: s for s in store.snapshot(lambda db: list(audit_journal.summaries(db, 10)))}
     assert (summaries[world.a]["entries"], summaries[world.a]["distinct_seqs"]) == (3, 2)
 
 
 def test_both_pipelines_summarise_a_journal_alike_when_seqs_do_not_repeat(store):
     build_world(store)
     both = store.snapshot(lambda db: [list(db.operations.aggregate(pipeline)) for pipeline in (
-        audit.SUMMARY_PIPELINE, audit.EXACT_SUMMARY_PIPELINE)])
+        audit_journal.SUMMARY_PIPELINE, audit_journal.EXACT_SUMMARY_PIPELINE)])
     assert both[0] == both[1] and len(both[0]) == 2
 
 
@@ -123,7 +123,7 @@ def test_the_exact_pipeline_counts_what_python_counts(store, seed):
         operations.insert_many([{"_id": f"op_{wallet_id}_{n}", "wallet_id": wallet_id, "seq": seq,
                                  "type": "deposit", "amount_cents": seq, "balance_after_cents": seq}
                                 for n, seq in enumerate(seqs)])
-    found = store.snapshot(lambda db: list(audit.journal_summaries(db, 4)))
+    found = store.snapshot(lambda db: list(audit_journal.summaries(db, 4)))
     assert [(s["_id"], s["entries"], s["distinct_seqs"], s["first_seq"], s["last_seq"], s["sum_cents"],
              s["last_balance_cents"], s["deposited_cents"]) for s in found] == [
         (wallet_id, len(seqs), len(set(seqs)), seqs[0], seqs[-1], sum(seqs), seqs[-1], sum(seqs))

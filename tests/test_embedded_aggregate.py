@@ -6,7 +6,7 @@ import random
 import pytest
 from mongomock.aggregate import process_pipeline
 
-from app import audit, embedded, embedded_group
+from app import audit_journal, embedded, embedded_group
 from app.ledger.entry_types import ENTRY_TYPES
 
 ODD = {  # every value a corrupted journal might hold where the audit's pipelines look
@@ -42,7 +42,7 @@ def view_of(entries, unique=False):
     return embedded.ReadOnlyScan(operations)
 
 
-@pytest.mark.parametrize("pipeline", [audit.SUMMARY_PIPELINE, audit.EXACT_SUMMARY_PIPELINE],
+@pytest.mark.parametrize("pipeline", [audit_journal.SUMMARY_PIPELINE, audit_journal.EXACT_SUMMARY_PIPELINE],
                          ids=["summary", "exact"])
 @pytest.mark.parametrize("seed", range(6))
 def test_aggregate_answers_what_mongomock_answers(pipeline, seed):
@@ -54,7 +54,7 @@ def test_aggregate_answers_what_mongomock_answers(pipeline, seed):
 
 def test_the_summary_group_runs_compiled_not_in_mongomock():
     """The speed of the embedded audit rests on this: a fallback would be silent but slow."""
-    (group_stage,) = [stage["$group"] for stage in audit.SUMMARY_PIPELINE if "$group" in stage]
+    (group_stage,) = [stage["$group"] for stage in audit_journal.SUMMARY_PIPELINE if "$group" in stage]
     entries = [entry for entry in journal(1) if isinstance(entry.get("wallet_id"), str)]
     assert embedded_group.group(entries, group_stage) == list(
         process_pipeline(entries, None, [{"$group": group_stage}], None))
@@ -65,8 +65,8 @@ def test_the_summary_group_runs_compiled_not_in_mongomock():
 def test_aggregate_leaves_the_stored_documents_alone_and_refuses_stages_that_write():
     entries = journal(2)
     view = view_of(entries)
-    list(view.aggregate(audit.EXACT_SUMMARY_PIPELINE))
-    list(view.aggregate(audit.SUMMARY_PIPELINE))
+    list(view.aggregate(audit_journal.EXACT_SUMMARY_PIPELINE))
+    list(view.aggregate(audit_journal.SUMMARY_PIPELINE))
     assert list(view.find().sort("_id", 1)) == entries
     for stage in ({"$project": {"x": 1}}, {"$addFields": {"x": 1}}, {"$out": "elsewhere"}):
         with pytest.raises(NotImplementedError, match="leave their input alone"):
@@ -85,5 +85,5 @@ def test_find_keeps_only_the_projected_fields():
 
 
 def test_index_information_is_the_collections():
-    assert audit.seq_is_unique(view_of([], unique=True))
-    assert not audit.seq_is_unique(view_of([]))
+    assert audit_journal.seq_is_unique(view_of([], unique=True))
+    assert not audit_journal.seq_is_unique(view_of([]))

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from pymongo.errors import ConfigurationError, ConnectionFailure, PyMongoError
 
-from app import audit, create_app, errors, idempotency, ledger
+from app import audit, audit_journal, create_app, errors, idempotency, ledger
 from app.idempotency import IdempotencyKey
 from conftest import BASE_CONFIG, MONGO_URI, Api, check_ledger, make_app
 from corruptions import (balance_changed, build_world, debit_type_unknown, entry_without_wallet,
@@ -292,8 +292,8 @@ def test_the_server_summarises_the_journal_in_the_snapshot_and_the_audit_flags_t
     suspect and orphan wallets' entries read back; seq_repeated drops the index: the exact one."""
     world = build_world(store)
     healthy = store.snapshot(lambda db: [list(db.operations.aggregate(pipeline, allowDiskUse=True))
-                                         for pipeline in (audit.SUMMARY_PIPELINE,
-                                                          audit.EXACT_SUMMARY_PIPELINE)])
+                                         for pipeline in (audit_journal.SUMMARY_PIPELINE,
+                                                          audit_journal.EXACT_SUMMARY_PIPELINE)])
     assert healthy[0] == healthy[1] and len(healthy[0]) == 2
     expected = corrupt(world)
     report = audit.verify(store, batch_size=2)
