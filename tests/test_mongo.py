@@ -2,7 +2,8 @@
 
 Atomic commits, aborts that leave nothing behind, write conflicts and their
 retries, duplicates racing on separate connections, invariants at every
-snapshot, a primary step-down, and the refusal of a standalone server.
+snapshot, the audit's journal summaries in a snapshot session, a primary
+step-down, and the refusal of a standalone server.
 """
 import collections
 import os
