@@ -35,7 +35,9 @@ ACCOUNT_CLASSES = ("wallet", "system", "other")
 # Indexes earlier versions made that no query uses (each cost every insert); db init drops them.
 EVENTS_TTL_S = 30 * 24 * 3600  # events and deliveries are kept at least 30 days (EVENTS_TTL_S)
 OBSOLETE_INDEXES = {"operations": [[("wallet_id", 1), ("created_at", 1)]],
-                    "transfers": [[("from_wallet_id", 1), ("created_at", -1)]]}
+                    "transfers": [[("from_wallet_id", 1), ("created_at", -1)]],
+                    # replaced by (pending_fanout, created_at): the fan-out's order without a sort
+                    "events": [[("pending_fanout", 1)]]}
 
 
 def create_indexes(collections, idempotency_ttl_s, events_ttl_s=EVENTS_TTL_S):
@@ -85,7 +87,10 @@ def _event_indexes(collections, events_ttl_s):
     events, deliveries = collections["events"], collections["deliveries"]
     events.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
     events.create_index([("wallet_ids", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)])
-    events.create_index([("pending_fanout", ASCENDING)], sparse=True)
+    # The fan-out's oldest pending events, in order from the index (no in-memory sort of a
+    # backlog); partial: only events not yet fanned out are in it.
+    events.create_index([("pending_fanout", ASCENDING), ("created_at", ASCENDING)],
+                        partialFilterExpression={"pending_fanout": True})
     _ttl_index(events, "created_at", events_ttl_s, name="events_ttl")
     # One delivery per event and target: two dispatchers fanning out one event make one.
     deliveries.create_index([("event_id", ASCENDING), ("target", ASCENDING)], unique=True)

@@ -24,13 +24,16 @@ import collections
 import copy
 
 import mongomock
-from mongomock import helpers
-from mongomock.collection import Cursor
+from bson import BSON, ObjectId
+from mongomock import DuplicateKeyError, filtering, helpers
+from mongomock.collection import Cursor, _validate_data_fields
 from mongomock.filtering import filter_applies
+from pymongo import ReturnDocument
 
 from app.embedded_ranges import RangeBucket, bounds_kind, order_kind
 from app.embedded_retention import Retention
 from app.embedded_scan import ReadOnlyScan  # noqa: F401 (app.db reaches it here)
+from app.embedded_writes import apply, clone, incrementable, mongo_datetimes, simple_update, written_fields
 
 _SCALARS = (str, int, bool, bytes)
 # Fields that hold arrays (multikey on MongoDB): an equality hash keyed on the whole array
@@ -221,23 +224,31 @@ class IndexedCollection(mongomock.Collection):
         return cursor
 
     def page_in_order(self, spec, sort, projection, skip, limit):
-        """The page (copies) for a one-field sort with a limit, read in index order; or None."""
+        """The page (copies) for a sort with a limit: read in index order when a range bucket
+        serves a one-field sort, else sorted as mongomock sorts; or None (mongomock's way).
+
+        mongomock copies every matching document before it sorts and slices: the dispatcher's
+        100 oldest of 5,000 pending events copied all 5,000. Here only the page is copied."""
         documents = self._store._documents
-        if (not limit or limit < 0 or not sort or len(sort) != 1 or self.codec_options.tz_aware
-                or not isinstance(documents, IndexedDocuments)):
+        if (not limit or limit < 0 or not sort or self.codec_options.tz_aware
+                or not isinstance(documents, IndexedDocuments)
+                or any(field.startswith("$") for field, _ in sort)):
             return None
-        (field, direction), = sort
         documents.expire()
-        ids = documents.in_order(spec, field, direction < 0)
+        ids = documents.in_order(spec, sort[0][0], sort[0][1] < 0) if len(sort) == 1 else None
         if ids is None:
-            return None
-        found = []
-        for _id in ids:
-            doc = documents.get(_id)
-            if doc is not None and filter_applies(spec, doc):
-                found.append(doc)
-                if len(found) == skip + limit:
-                    break
+            found = list(self._iter_documents(spec))
+            for field, direction in reversed(sort):  # stable sorts, last key first, as mongomock
+                found.sort(key=lambda doc: filtering.resolve_sort_key(field, doc), reverse=direction < 0)
+            found = found[:skip + limit]
+        else:
+            found = []
+            for _id in ids:
+                doc = documents.get(_id)
+                if doc is not None and filter_applies(spec, doc):
+                    found.append(doc)
+                    if len(found) == skip + limit:
+                        break
         return [self._copy_only_fields(doc, projection, dict) for doc in found[skip:]]
 
     def create_index(self, key_or_list, **kwargs):
@@ -255,27 +266,145 @@ class IndexedCollection(mongomock.Collection):
                     documents.add_range(tuple(fields[:size - 1]), fields[size - 1])
         return name
 
-    def _update(self, spec, document, *args, **kwargs):
+    def _insert(self, data, session=None, ordered=True):
+        """One plain document with a plain (or no) ``_id``: mongomock's checks, one copy."""
+        documents = self._store._documents
+        if (session or type(data) is not dict or not isinstance(documents, IndexedDocuments)
+                or not isinstance(data.get("_id", ""), _SCALARS)):
+            return super()._insert(data, session, ordered)
+        if not all(isinstance(key, str) for key in data):
+            raise ValueError("Document keys must be strings")
+        if any(key.startswith("$") for key in data):
+            _validate_data_fields(data)  # mongomock's own refusal of a top-level "$" field
+        BSON.encode(data)  # refuses a NUL in any key, at any depth, as mongomock's walk does
+        if "_id" not in data:  # as pymongo does, in the caller's dict
+            data["_id"] = ObjectId()
+        object_id = data["_id"]
+        if object_id in documents:
+            raise DuplicateKeyError("E11000 Duplicate Key Error", 11000)
+        self._store[object_id] = mongo_datetimes(data)
+        try:
+            self._ensure_uniques(documents[object_id])
+        except DuplicateKeyError:
+            del self._store[object_id]
+            raise
+        return object_id
+
+    def _ensure_uniques(self, new_data):
+        """mongomock's check of the unique indexes (``new_data`` is already stored), through the
+        equality hash of each plain unique index: a bucket of one is the document itself."""
+        documents = self._store._documents
+        for index in self._store.indexes.values():
+            if not index.get("unique"):
+                continue
+            keys = tuple(field for field, _ in index["key"])
+            if (index.get("sparse") or index.get("partialFilterExpression") is not None
+                    or keys not in getattr(documents, "hashes", {}) or any("." in key for key in keys)):
+                return super()._ensure_uniques(new_data)
+            bucket = documents.hashes[keys].get(_key(new_data, keys), ())
+            if len(bucket) > 1:
+                wanted = {key: new_data.get(key) for key in keys}
+                if sum(1 for _id in list(bucket) if filter_applies(wanted, documents[_id])) > 1:
+                    raise DuplicateKeyError("E11000 Duplicate Key Error", 11000)
+
+    def _update(self, spec, document, upsert=False, manipulate=False, multi=False, **kwargs):
         documents = self._store._documents
         if not isinstance(documents, IndexedDocuments):
-            return super()._update(spec, document, *args, **kwargs)
-        if not _may_move(document, documents.indexed_fields):
-            return super()._update(spec, document, *args, **kwargs)  # no bucket can change
-        before = {doc["_id"]: documents.keys_of(doc) for doc in self._iter_documents(spec)}
-        result = super()._update(spec, document, *args, **kwargs)
-        for _id, old_keys in before.items():
+            return super()._update(spec, document, upsert, manipulate, multi, **kwargs)
+        if (not upsert and not any(kwargs.values()) and type(spec) is dict
+                and (multi or isinstance(spec.get("_id"), _SCALARS))
+                and simple_update(document)):
+            result = self._simple_update(mongo_datetimes(spec), document, multi)
+            if result is not None:
+                return result
+        if not _may_move(document, documents.indexed_fields):  # no bucket can change
+            return super()._update(spec, document, upsert, manipulate, multi, **kwargs)
+        before = {doc["_id"]: (documents.keys_of(doc), clone(doc)) for doc in self._iter_documents(spec)}
+        result = super()._update(spec, document, upsert, manipulate, multi, **kwargs)
+        for _id, (old_keys, _) in before.items():
             documents.rehash(_id, old_keys)
+        self._check_uniques(before)  # mongomock checked them through the old buckets
         return result
 
-    def find_one(self, filter=None, *args, **kwargs):
-        """By ``_id`` alone: the stored document copied, without building a cursor."""
+    def _simple_update(self, spec, update, multi):
+        """A ``simple_update`` in place, mongomock's answer; None when a ``$inc`` meets a field
+        that is not a number (nothing written: mongomock raises). Documents whose indexed
+        fields change move to their new buckets; a unique index broken undoes the update."""
         documents = self._store._documents
-        if (all(a is None for a in args) and all(v is None for v in kwargs.values())
-                and isinstance(filter, dict) and len(filter) == 1
-                and isinstance(filter.get("_id"), _SCALARS) and isinstance(documents, IndexedDocuments)):
-            documents.expire()
-            found = documents.get(filter["_id"])
-            return None if found is None else copy.deepcopy(found)
+        found = list(self._iter_documents(spec))
+        if not multi:
+            found = found[:1]
+        if not all(incrementable(doc, update) for doc in found):
+            return None
+        written = written_fields(update)
+        moves = bool(written & documents.indexed_fields)
+        unique = moves and any(index.get("unique") and written & {key for key, _ in index["key"]}
+                               for index in self._store.indexes.values())
+        before = {doc["_id"]: (documents.keys_of(doc) if moves else None, clone(doc) if unique else None)
+                  for doc in found}
+        modified = sum(1 for doc in found if apply(doc, update))
+        if moves:
+            for _id, (old_keys, _) in before.items():
+                documents.rehash(_id, old_keys)
+        if unique:
+            self._check_uniques(before)
+        return {"connectionId": self.database.client._id, "err": None, "n": len(found),
+                "nModified": modified, "ok": 1, "upserted": None, "updatedExisting": bool(found)}
+
+    def _check_uniques(self, before):
+        """After documents changed in place and moved buckets: any unique index broken puts every
+        one of them back as it was (``before``: id -> (old keys, copy)) and raises."""
+        documents = self._store._documents
+        try:
+            for _id in before:
+                if _id in documents:
+                    self._ensure_uniques(documents[_id])
+        except DuplicateKeyError:
+            for _id, (_, snapshot) in before.items():
+                self._store[_id] = snapshot
+            raise
+
+    def find_one_and_update(self, filter, update, projection=None, sort=None, upsert=False,
+                            return_document=ReturnDocument.BEFORE, **kwargs):
+        """By ``_id`` with a simple update: one copy of the document, no cursor."""
+        documents = self._store._documents
+        if (sort or upsert or any(kwargs.values()) or type(filter) is not dict
+                or not isinstance(filter.get("_id"), _SCALARS) or not isinstance(documents, IndexedDocuments)
+                or not simple_update(update)):
+            return super().find_one_and_update(filter, update, projection, sort, upsert,
+                                               return_document, **kwargs)
+        found = self.find_one(filter)
+        if found is None:
+            return None
+        if self._simple_update({"_id": found["_id"]}, update, multi=False) is None:
+            return super().find_one_and_update(filter, update, projection, sort, upsert,
+                                               return_document, **kwargs)
+        if return_document is ReturnDocument.AFTER:
+            found = documents[found["_id"]]
+        return self._copy(found, projection)
+
+    def _copy(self, doc, projection):
+        if projection is None:
+            return clone(doc)
+        return self._copy_only_fields(doc, copy.deepcopy(projection), dict)
+
+    def find_one(self, filter=None, *args, **kwargs):
+        """By ``_id`` or through a hash (and maybe more), with at most a projection: the first
+        match copied, without a cursor (mongomock's copies every match, then takes the first)."""
+        documents = self._store._documents
+        projection = args[0] if len(args) == 1 else kwargs.get("projection")
+        if (len(args) <= 1 and set(kwargs) <= {"projection"} and type(filter) is dict
+                and isinstance(documents, IndexedDocuments)):
+            if isinstance(filter.get("_id"), _SCALARS):
+                documents.expire()
+                found = documents.get(filter["_id"])
+                if found is None or (len(filter) > 1 and not filter_applies(mongo_datetimes(filter), found)):
+                    return None
+                return self._copy(found, projection)
+            if documents.candidates(filter) is not None:
+                for found in self._iter_documents(mongo_datetimes(filter)):
+                    return self._copy(found, projection)
+                return None
         return super().find_one(filter, *args, **kwargs)
 
     def _iter_documents(self, filter):

@@ -35,8 +35,9 @@ QUERIES = {
     "find({created_at: {$lt: horizon}, after the cursor}).sort(created_at, _id)",
     ("events", (("wallet_ids", 1), ("created_at", 1), ("_id", 1))): "GET /events as a client: "
     "the same, with wallet_ids: its wallet (multikey)",
-    ("events", (("pending_fanout", 1),)): "the dispatcher's fan-out: find({pending_fanout: true}) "
-    "(sparse: only events not yet fanned out)",
+    ("events", (("pending_fanout", 1), ("created_at", 1))): "the dispatcher's fan-out: "
+    "find({pending_fanout: true}).sort(created_at).limit(100) in index order (partial: only "
+    "events not yet fanned out)",
     ("events", (("created_at", 1),)): "none: the TTL monitor expires events by it (30 days)",
     ("deliveries", (("event_id", 1), ("target", 1))): "fan-out's uniqueness: one delivery per "
     "event and target, however many dispatchers",

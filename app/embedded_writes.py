@@ -1,0 +1,97 @@
+"""The embedded engine's short paths for the calls every unit of work makes.
+
+A transfer inserts five documents and moves two wallets with ``$inc``/``$set``. In
+mongomock each of those walks the document three times in Python (a datetime patch,
+a deep copy, a comparison with a snapshot) and builds a cursor to find one document
+by ``_id``: under ``make bench`` that copying was most of a transfer's time (see
+docs/benchmarks.md, "What the profile said"). These functions do the same work once.
+Each has the semantics of the mongomock code it replaces (tests/test_embedded_writes.py
+runs both on the same inputs); anything they do not cover goes the mongomock way.
+"""
+import copy
+from datetime import datetime
+
+from bson import ObjectId
+
+_IMMUTABLE = (str, int, float, bool, type(None), bytes, ObjectId)
+_MISSING = object()
+_UPDATERS = frozenset(("$inc", "$set", "$unset"))
+
+
+def mongo_datetimes(value):
+    """``mongomock.helpers.patch_datetime_awareness_in_document``: containers rebuilt (a dict as
+    a dict, a tuple or list as a list), datetimes cut to milliseconds, naive UTC."""
+    kind = type(value)
+    if kind is dict:
+        return {key: mongo_datetimes(item) for key, item in value.items()}
+    if kind in _IMMUTABLE:
+        return value
+    if kind is list or kind is tuple:
+        return [mongo_datetimes(item) for item in value]
+    if kind is datetime and value.tzinfo is None:
+        return value.replace(microsecond=value.microsecond // 1000 * 1000)
+    from mongomock import helpers  # anything else (OrderedDict, aware datetimes, Timestamp)
+    return helpers.patch_datetime_awareness_in_document(value)
+
+
+def clone(value):
+    """A copy of a stored document as ``copy.deepcopy`` makes it: new dicts and lists, the
+    same immutable leaves."""
+    kind = type(value)
+    if kind is dict:
+        return {key: clone(item) for key, item in value.items()}
+    if kind in _IMMUTABLE or kind is datetime:
+        return value
+    if kind is list:
+        return [clone(item) for item in value]
+    return copy.deepcopy(value)
+
+
+def simple_update(update):
+    """Whether ``update`` is ``$inc``/``$set``/``$unset`` of top-level fields other than ``_id``,
+    each field named once, every ``$inc`` by a number: the only updates ``apply`` takes."""
+    if type(update) is not dict or not update or not _UPDATERS.issuperset(update):
+        return False
+    seen = set()
+    for operator, fields in update.items():
+        if type(fields) is not dict or not fields:
+            return False
+        for name, value in fields.items():
+            if (type(name) is not str or not name or "." in name or name[0] == "$" or name == "_id"
+                    or name in seen):
+                return False
+            if operator == "$inc" and type(value) not in (int, float):
+                return False
+            seen.add(name)
+    return True
+
+
+def incrementable(document, update):
+    """Whether every field the update ``$inc``s is missing or a number in ``document`` (if not,
+    mongomock raises its own error, so ``apply`` must not start)."""
+    return all(type(document.get(name, 0)) in (int, float) for name in update.get("$inc", ()))
+
+
+def written_fields(update):
+    """The fields a ``simple_update`` writes."""
+    return {name for names in update.values() for name in names}
+
+
+def apply(document, update):
+    """Apply a ``simple_update`` to an ``incrementable`` stored document in place; whether it
+    changed (compared as mongomock compares, with ``!=``)."""
+    increments, sets = update.get("$inc", {}), update.get("$set", {})
+    changed = False
+    for name in update.get("$unset", ()):
+        changed = document.pop(name, _MISSING) is not _MISSING or changed
+    for name, by in increments.items():
+        current = document.get(name, _MISSING)
+        value = by if current is _MISSING else current + by
+        changed = changed or current is _MISSING or value != current
+        document[name] = value
+    for name, value in sets.items():
+        value = mongo_datetimes(value)
+        current = document.get(name, _MISSING)
+        changed = changed or current is _MISSING or current != value
+        document[name] = value
+    return changed

@@ -1,0 +1,185 @@
+"""The embedded engine's short paths (app/embedded_writes.py) answer and store what mongomock does.
+
+Every case runs the same calls on a hash-indexed collection and on plain mongomock, then
+compares the answers, the errors and every stored document.
+"""
+from datetime import datetime, timedelta, timezone
+
+import mongomock
+import pytest
+from pymongo import ReturnDocument
+
+from app import embedded
+from app.embedded_writes import clone, mongo_datetimes
+
+MOMENT = datetime(2026, 12, 1, 12, 30, 15, 123456)
+AWARE = datetime(2026, 12, 1, 14, 30, 15, 999999, tzinfo=timezone(timedelta(hours=2)))
+
+
+def wallet(_id, **fields):
+    return {"_id": _id, "client_id": f"cl_{_id}", "balance_cents": 500, "available_cents": 500,
+            "held_cents": 0, "version": 3, "limits": {"daily_out_cents": 100}, "tags": ["a", ["b"]],
+            "updated_at": MOMENT, **fields}
+
+
+@pytest.fixture
+def pair():
+    """(short-path collection, plain mongomock collection) holding the same wallets."""
+    _, indexed = embedded.open_database("t", ["wallets"])
+    plain = mongomock.MongoClient(tz_aware=False).t.wallets
+    for collection in (indexed["wallets"], plain):
+        collection.create_index([("client_id", 1)], unique=True)
+        for name in ("w1", "w2", "w3"):
+            collection.insert_one(wallet(name))
+    return indexed["wallets"], plain
+
+
+def both(pair, call):
+    """The outcome of ``call(collection)`` on each side: (answer or error type) and what is stored."""
+    outcomes = []
+    for collection in pair:
+        try:
+            answer = call(collection)
+        except Exception as exc:  # the error's type is what must match
+            answer = ("raised", type(exc).__name__)
+        outcomes.append((answer, list(collection.find().sort("_id"))))
+    return outcomes
+
+
+VALUES = [None, True, 0, -7, 2.5, "text", b"bytes", MOMENT, AWARE, [MOMENT, {"at": AWARE}],
+          (1, MOMENT), {"nested": {"deeper": [MOMENT, (AWARE,)]}}]
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_datetimes_are_patched_as_mongomock_patches_them(value):
+    assert mongo_datetimes(value) == mongomock.helpers.patch_datetime_awareness_in_document(value)
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_clone_copies_containers_like_deepcopy(value):
+    document = {"value": value, "list": [value, {"inner": [value]}]}
+    copied = clone(document)
+    assert copied == document
+    assert copied["list"] is not document["list"] and copied["list"][1] is not document["list"][1]
+
+
+INSERTS = [
+    {"_id": "w9", "client_id": "cl_w9", "at": MOMENT, "aware": AWARE, "deep": {"list": [MOMENT, (1, 2)]}},
+    {"client_id": "cl_new"},                        # no _id: one is made, in the caller's dict
+    {"_id": "w1", "client_id": "cl_other"},          # duplicate _id
+    {"_id": "w8", "client_id": "cl_w1"},             # duplicate in the unique index: rolled back
+    {"_id": "w7", "client_id": "cl_w7", "bad\x00key": 1},
+    {"_id": "w6", "client_id": "cl_w6", "$set": 1},
+    {"_id": "w5", 5: "not a string key"},
+    {"_id": {"compound": 1}, "client_id": "cl_compound"},
+]
+
+
+@pytest.mark.parametrize("document", INSERTS)
+def test_inserts_store_and_refuse_what_mongomock_does(pair, document):
+    (short_answer, short_stored), (plain_answer, plain_stored) = both(
+        pair, lambda c: c.insert_one(dict(document)).inserted_id)
+    if "_id" not in document and not isinstance(short_answer, tuple):  # each side made its own ObjectId
+        short_stored = [d for d in short_stored if d["_id"] != short_answer]
+        plain_stored = [d for d in plain_stored if d["_id"] != plain_answer]
+        short_answer = plain_answer = "made"
+    assert short_answer == plain_answer
+    assert short_stored == plain_stored
+
+
+def test_an_insert_stores_a_copy_not_the_callers_dict(pair):
+    short, _ = pair
+    document = {"_id": "w9", "client_id": "cl_w9", "postings": [{"amount_cents": 1}]}
+    short.insert_one(document)
+    document["postings"][0]["amount_cents"] = 999
+    assert short.find_one({"_id": "w9"})["postings"] == [{"amount_cents": 1}]
+
+
+UPDATES = [
+    ({"_id": "w1"}, {"$inc": {"balance_cents": -100, "version": 1}, "$set": {"updated_at": AWARE}}),
+    ({"_id": "w1", "available_cents": {"$gte": 600}}, {"$inc": {"balance_cents": -600}}),
+    ({"_id": "w1", "available_cents": {"$gte": 500}}, {"$inc": {"available_cents": -500}}),
+    ({"_id": "w1"}, {"$inc": {"new_counter": 2}, "$set": {"new_field": [MOMENT, {"x": 1}]}}),
+    ({"_id": "w1"}, {"$inc": {"balance_cents": 0}}),                 # matched, not modified
+    ({"_id": "w1"}, {"$set": {"updated_at": MOMENT}}),              # the same value: not modified
+    ({"_id": "w1"}, {"$inc": {"balance_cents": 0.0}}),
+    ({"_id": "w1"}, {"$inc": {"updated_at": 1}}),                    # $inc of a date: an error
+    ({"_id": "w1"}, {"$inc": {"tags": 1}, "$set": {"version": 99}}),  # nothing half-written
+    ({"_id": "w1"}, {"$set": {"client_id": "cl_w2"}}),               # an indexed field: unique
+    ({"_id": "w1"}, {"$set": {"client_id": "cl_moved"}, "$inc": {"version": 1}}),
+    ({"_id": "w1"}, {"$unset": {"limits": "", "absent": ""}, "$inc": {"version": 1}}),
+    ({"_id": "w1"}, {"$unset": {"absent": 1}}),
+    ({"_id": "w1"}, {"$unset": {"client_id": ""}}),
+    ({"_id": "w1"}, {"$set": {"version": 1}, "$inc": {"version": 1}}),  # one field twice
+    ({"_id": "w1"}, {"$set": {"limits.daily_out_cents": 5}}),         # dotted: mongomock's path
+    ({"_id": "nope"}, {"$inc": {"balance_cents": 1}}),
+    ({"_id": {"$in": ["w1", "w2"]}}, {"$inc": {"version": 1}}),
+    ({"_id": "w1"}, {"balance_cents": 1}),                            # a replacement
+]
+
+
+@pytest.mark.parametrize("spec,update", UPDATES)
+@pytest.mark.parametrize("call", ["update_one", "update_many"])
+def test_updates_answer_and_store_what_mongomock_does(pair, spec, update, call):
+    def run(collection):
+        result = getattr(collection, call)(spec, update)
+        return result.matched_count, result.modified_count, result.upserted_id
+
+    short, plain = both(pair, run)
+    assert short == plain
+
+
+@pytest.mark.parametrize("spec,update", UPDATES)
+@pytest.mark.parametrize("returned", [ReturnDocument.BEFORE, ReturnDocument.AFTER])
+# Not {"_id": 0}: mongomock then looks the document up again by the filter, and with
+# AFTER answers None when the update made the filter false (MongoDB answers the document).
+@pytest.mark.parametrize("projection", [None, {"balance_cents": 1}, {"tags": 0}])
+def test_find_one_and_update_answers_what_mongomock_does(pair, spec, update, returned, projection):
+    short, plain = both(pair, lambda c: c.find_one_and_update(
+        spec, update, projection=projection, return_document=returned))
+    assert short == plain
+
+
+def test_find_one_and_update_returns_copies(pair):
+    short, _ = pair
+    before = short.find_one_and_update({"_id": "w1"}, {"$inc": {"version": 1}})
+    after = short.find_one_and_update({"_id": "w1"}, {"$inc": {"version": 1}},
+                                      return_document=ReturnDocument.AFTER)
+    before["tags"].append("changed")
+    after["limits"]["daily_out_cents"] = 0
+    stored = short.find_one({"_id": "w1"})
+    assert stored["tags"] == ["a", ["b"]] and stored["limits"] == {"daily_out_cents": 100}
+    assert (before["version"], after["version"], stored["version"]) == (3, 5, 5)
+
+
+@pytest.mark.parametrize("query,projection", [
+    ({"_id": "w1"}, None), ({"_id": "w1", "balance_cents": 500}, None),
+    ({"_id": "w1", "balance_cents": {"$gt": 500}}, None), ({"_id": "w1"}, {"limits": 1}),
+    ({"_id": "w1", "updated_at": MOMENT}, {"_id": 0, "version": 1}), ({"_id": "nope"}, None),
+    ({"_id": "w1", "updated_at": {"$lte": AWARE}}, {"client_id": 1}),
+    # through the client_id hash
+    ({"client_id": "cl_w2"}, None), ({"client_id": "cl_w2", "version": 3}, {"version": 1}),
+    ({"client_id": "cl_w2", "version": 4}, None), ({"client_id": "nobody"}, None),
+    ({"client_id": {"$in": ["cl_w2"]}}, None), ({"version": 3}, {"_id": 1}),
+])
+def test_find_one_answers_what_mongomock_does(pair, query, projection):
+    short, plain = both(pair, lambda c: c.find_one(query, projection))
+    assert short == plain
+
+
+@pytest.mark.parametrize("update", [{"$set": {"client_id": "cl_moved"}}, {"$unset": {"client_id": ""}}])
+def test_an_update_of_an_indexed_field_moves_the_document_to_its_new_bucket(pair, update):
+    for collection in pair:
+        collection.update_one({"_id": "w1"}, update)
+    short, plain = pair
+    for query in ({"client_id": "cl_moved"}, {"client_id": "cl_w1"}, {"client_id": None}):
+        assert list(short.find(query)) == list(plain.find(query)), query
+
+
+def test_a_unique_index_broken_by_an_update_leaves_every_document_as_it_was(pair):
+    short, _ = pair
+    stored = list(short.find().sort("_id"))
+    with pytest.raises(mongomock.DuplicateKeyError):
+        short.update_many({"_id": {"$in": ["w1", "w2"]}}, {"$set": {"client_id": "cl_w3"}})
+    assert list(short.find().sort("_id")) == stored
+    assert [d["_id"] for d in short.find({"client_id": "cl_w3"})] == ["w3"]
