@@ -1,11 +1,17 @@
 """The audit: prove the books are whole, reading everything once, in batches (no Flask).
 
-Two merge-joins of sorted cursors keep memory flat however large the data:
-wallets by ``_id`` against the journal by ``(wallet_id, seq)``, and transfers by
-``_id`` against their journal entries by ``transfer_id``. Both orders are index
-scans on MongoDB. The system accounts are a few shard documents, read whole. The
-walk runs inside ``store.snapshot``, so a live system is audited at one point in
-time (see docs/operations.md, "Audit").
+The journal does not cross the wire entry by entry: the database sends one
+summary per wallet (app/audit_journal.py), and the summaries, sorted by wallet
+id, are merge-joined with the wallets sorted by ``_id``. Only the entries of a
+wallet with suspect entries (a negative ``balance_after``, a type unknown or of
+the wrong sign), or of a wallet id no wallet has, are then read (an index lookup)
+and checked one by one, so each violation still names its entry.
+
+Transfers by ``_id`` are merge-joined with their journal entries by
+``transfer_id`` (an index scan), projected to the fields the leg checks read. The
+system accounts are a few shard documents, read whole. Everything runs inside
+``store.snapshot``, so a live system is audited at one point in time (see
+docs/operations.md, "Audit", and docs/mongodb.md, "Audit", for the time it takes).
 
 ``scripts/audit_pipelines.json`` states the same rules as aggregation pipelines
 for the mongo shell; ``tests/test_audit_pipelines.py`` keeps the two in step.
@@ -14,6 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from itertools import groupby
 
+from app import audit_journal
 from app.ledger import accounts
 from app.ledger.entry_types import CREDIT, ENTRY_TYPES, LEGS_OF
 
@@ -81,16 +88,14 @@ class Report:
             self.violations.append({"rule": rule, "id": subject_id, "detail": detail})
 
 
-@dataclass
-class _Journal:
-    """One wallet's journal, summarised as it streams by in seq order."""
-
-    entries: int = 0
-    distinct_seqs: int = 0
-    sum_cents: int = 0
-    first_seq: int = 0
-    last_seq: int = 0
-    last_balance_cents: int = 0
+# The fields each walk reads: nothing else crosses the wire.
+WALLET_FIELDS = ("_id", "balance_cents", "held_cents", "available_cents", "version")
+ENTRY_FIELDS = ("_id", "wallet_id", "type", "amount_cents", "balance_after_cents")
+LEG_FIELDS = ("_id", "wallet_id", "amount_cents", "type", "counterparty_wallet_id", "transfer_id")
+TRANSFER_FIELDS = ("_id", "type", "amount_cents", "from_wallet_id", "to_wallet_id", "postings")
+ORIGINAL_FIELDS = ("_id", "type", "amount_cents", "from_wallet_id", "to_wallet_id", "refunded_cents")
+HOLD_FIELDS = ("_id", "status", "amount_cents", "captured_cents", "released_cents", "remaining_cents")
+REFUND_FIELDS = ("_id", "amount_cents", "from_wallet_id", "to_wallet_id", "refund_of")
 
 
 def verify(store, batch_size=BATCH_SIZE, max_listed=MAX_LISTED):
@@ -111,7 +116,7 @@ def verify(store, batch_size=BATCH_SIZE, max_listed=MAX_LISTED):
 
 
 def _check_holds(db, report, batch_size):
-    for hold in db.holds.find().batch_size(batch_size):
+    for hold in db.holds.find({}, HOLD_FIELDS).batch_size(batch_size):
         parts = hold["captured_cents"] + hold["released_cents"] + hold["remaining_cents"]
         if parts != hold["amount_cents"] or (hold["status"] != "pending" and hold["remaining_cents"]):
             report.flag("hold_parts_equal_amount", hold["_id"],
@@ -128,8 +133,7 @@ def _key(value):
 def _merge(left, right, left_key, right_field):
     """(left document or None, run of right documents) for each key of two sorted cursors.
 
-    Each run is consumed by the caller before the next is read: a hot wallet's whole
-    journal streams through without ever being held in memory.
+    Each run is consumed by the caller before the next is read: memory holds one run.
     """
     groups = groupby(right, key=lambda doc: _key(doc.get(right_field)))
     current = next(groups, None)
@@ -149,17 +153,23 @@ def _merge(left, right, left_key, right_field):
 
 
 def _check_wallets(db, report, batch_size):
-    journal = db.operations.find().sort([("wallet_id", 1), ("seq", 1)]).batch_size(batch_size)
-    wallets = db.wallets.find().sort("_id", 1).batch_size(batch_size)
-    held = _SumByWallet(db.holds.find({"status": "pending"})
+    summaries = audit_journal.summaries(db, batch_size)
+    wallets = db.wallets.find({}, WALLET_FIELDS).sort("_id", 1).batch_size(batch_size)
+    held = _SumByWallet(db.holds.find({"status": "pending"}, ("from_wallet_id", "remaining_cents"))
                         .sort("from_wallet_id", 1).batch_size(batch_size), "from_wallet_id",
                         "remaining_cents")
-    in_flight = _SumByWallet(db.withdrawals.find({"status": {"$in": list(WITHDRAWALS_IN_FLIGHT)}})
+    in_flight = _SumByWallet(db.withdrawals.find({"status": {"$in": list(WITHDRAWALS_IN_FLIGHT)}},
+                                                 ("wallet_id", "amount_cents"))
                              .sort("wallet_id", 1).batch_size(batch_size), "wallet_id", "amount_cents")
-    for wallet, entries in _merge(wallets, journal, "_id", "wallet_id"):
-        summary = _summarise(entries, report, orphan=wallet is None)
+    for wallet, run in _merge(wallets, summaries, "_id", "_id"):
+        summary = next(iter(run), None)
+        totals = audit_journal.Journal.of(summary)
+        report.entries += totals.entries
+        report.total_deposited_cents += totals.deposited_cents
+        if wallet is None or totals.suspect:
+            _check_entries(db, summary["_id"], report, orphan=wallet is None)
         if wallet is not None:
-            _check_wallet(wallet, summary, report)
+            _check_wallet(wallet, totals, report)
             _check_held(wallet, held.of(wallet["_id"]) + in_flight.of(wallet["_id"]), report)
 
 
@@ -190,26 +200,13 @@ def _check_held(wallet, pending_cents, report):
                     f"in-flight withdrawals {pending_cents}")
 
 
-def _summarise(entries, report, orphan):
-    """Check each entry on its own and fold the run into a _Journal."""
-    journal = _Journal()
-    for entry in entries:
-        report.entries += 1
+def _check_entries(db, wallet_id, report, orphan):
+    """Read one wallet id's entries (an index lookup) and check each on its own."""
+    for entry in db.operations.find({"wallet_id": wallet_id}, ENTRY_FIELDS):
         _check_entry(entry, report, orphan)
-        if journal.entries == 0:
-            journal.first_seq = entry["seq"]
-        if journal.entries == 0 or entry["seq"] != journal.last_seq:
-            journal.distinct_seqs += 1
-        journal.entries += 1
-        journal.sum_cents += entry["amount_cents"]
-        journal.last_seq = entry["seq"]
-        journal.last_balance_cents = entry["balance_after_cents"]
-    return journal
 
 
 def _check_entry(entry, report, orphan):
-    if entry["type"] == "deposit":
-        report.total_deposited_cents += entry["amount_cents"]
     if entry["balance_after_cents"] < 0:
         report.flag("no_negative_balance", entry["_id"],
                     f"balance_after is {entry['balance_after_cents']} cents")
@@ -258,11 +255,11 @@ def _check_transfers(db, report, batch_size):
     posted = Counter()
     # Bounded to string ids, the only kind a transfer has: the scan starts where the ids do,
     # not at null. The few entries with no transfer id are one index point lookup.
-    for entry in db.operations.find({"transfer_id": None}):
+    for entry in db.operations.find({"transfer_id": None}, ("_id",)):
         report.flag("leg_has_transfer", entry["_id"], "no transfer None")
-    legs = db.operations.find({"transfer_id": {"$gt": ""}}).sort("transfer_id", 1).batch_size(
-        batch_size)
-    transfers = db.transfers.find().sort("_id", 1).batch_size(batch_size)
+    legs = db.operations.find({"transfer_id": {"$gt": ""}}, LEG_FIELDS).sort(
+        "transfer_id", 1).batch_size(batch_size)
+    transfers = db.transfers.find({}, TRANSFER_FIELDS).sort("_id", 1).batch_size(batch_size)
     for transfer, run in _merge(transfers, legs, "_id", "transfer_id"):
         entries = list(run)  # a transfer has a few entries
         if transfer is None:
@@ -308,9 +305,10 @@ def _check_legs(transfer, legs, report):
 
 def _check_refunds(db, report, batch_size):
     """Merge the transfers with the refunds sorted by the transfer they point at."""
-    originals = db.transfers.find({"type": {"$ne": "refund"}}).sort("_id", 1).batch_size(batch_size)
+    originals = db.transfers.find({"type": {"$ne": "refund"}}, ORIGINAL_FIELDS).sort(
+        "_id", 1).batch_size(batch_size)
     # Bounded to string ids, so the scan of the refund_of index skips every non-refund (null).
-    refunds = db.transfers.find({"refund_of": {"$gt": ""}, "type": "refund"}).sort(
+    refunds = db.transfers.find({"refund_of": {"$gt": ""}, "type": "refund"}, REFUND_FIELDS).sort(
         "refund_of", 1).batch_size(batch_size)
     for original, run in _merge(originals, refunds, "_id", "refund_of"):
         total = 0
@@ -347,7 +345,7 @@ def _check_system_accounts(db, report, posted):
 def _check_payouts(db, report):
     """Money leaves through withdrawals only: payouts = the sum of the succeeded ones."""
     succeeded = sum(doc["amount_cents"] for doc in db.withdrawals.find(
-        {"status": "succeeded", "system_account": "payouts"}))
+        {"status": "succeeded", "system_account": "payouts"}, ("amount_cents",)))
     balance = report.system_balances.get("payouts", 0)
     if balance != succeeded:
         report.flag("payouts_equal_withdrawals", "sys_payouts",

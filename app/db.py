@@ -142,7 +142,7 @@ def account_class(collection_name):
     return {"wallets": "wallet", "system_accounts": "system"}.get(collection_name, "other")
 
 
-READS = frozenset(("find", "find_one", "count_documents", "aggregate"))
+READS = frozenset(("find", "find_one", "count_documents", "aggregate", "index_information"))
 
 
 class _SessionCollection:

@@ -238,6 +238,13 @@ def entry_type_unknown(w):
     return {("entry_type_known", w.entry(w.a, 1)["_id"])}
 
 
+def debit_type_unknown(w):
+    """An unknown type on a debit (t1's -300 leg): a test of type and sign that reads only a
+    credit's sign, or mongomock's {"$not": [x]}, lets it through."""
+    w.set_entry(w.a, 2, type="fee")
+    return {("entry_type_known", w.entry(w.a, 2)["_id"]), ("transfer_has_two_legs", w.t1)}
+
+
 def posting_changed(w):
     """t1 credits b 301 while its debit is 300: money out of nowhere in the postings."""
     w.db["transfers"].update_one({"_id": w.t1}, {"$set": {"postings.1.amount_cents": 301}})
@@ -309,7 +316,7 @@ CORRUPTIONS = [
     hold_captured_twice_on_paper,
     withdrawal_failed_without_release, withdrawal_amount_changed, withdrawal_succeeded_without_payout,
     payouts_shard_changed,
-    available_changed, entry_type_unknown, posting_changed, system_shard_changed,
+    available_changed, entry_type_unknown, debit_type_unknown, posting_changed, system_shard_changed,
     deposit_without_bank_posting,
     refunds_exceed_transfer, refunded_cents_changed, refund_points_at_a_ghost, refund_not_reversed,
     refund_of_a_deposit, refund_leg_typed_as_transfer,

@@ -8,7 +8,8 @@ QUERIES = {
     ("clients", (("email_key", 1),)): "sign-up's uniqueness and log-in: clients.find_one({email_key})",
     ("wallets", (("client_id", 1),)): "GET /clients/me: wallets.find_one({client_id}); one per client",
     ("operations", (("wallet_id", 1), ("seq", 1))): "statements and GET .../operations: "
-    "find({wallet_id, seq: {$lt}}).sort(seq); the audit's journal walk sorted by (wallet_id, seq)",
+    "find({wallet_id, seq: {$lt}}).sort(seq); the audit's $sort + $group of the journal by wallet "
+    "(hinted), its read of one wallet's entries, and the one seq per entry it relies on (unique)",
     ("operations", (("transfer_id", 1),)): "the audit's leg walk: find({transfer_id: {$gt: ''}})"
     ".sort(transfer_id), and its point lookup of entries with transfer_id null",
     ("idempotency", (("scope", 1), ("key", 1))): "every keyed POST: idempotency.find_one({scope, key})",

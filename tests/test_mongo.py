@@ -2,7 +2,8 @@
 
 Atomic commits, aborts that leave nothing behind, write conflicts and their
 retries, duplicates racing on separate connections, invariants at every
-snapshot, a primary step-down, and the refusal of a standalone server.
+snapshot, the audit's journal summaries in a snapshot session, a primary
+step-down, and the refusal of a standalone server.
 """
 import collections
 import os
@@ -15,9 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from pymongo.errors import ConfigurationError, ConnectionFailure, PyMongoError
 
-from app import create_app, errors, idempotency, ledger
+from app import audit, audit_journal, create_app, errors, idempotency, ledger
 from app.idempotency import IdempotencyKey
 from conftest import BASE_CONFIG, MONGO_URI, Api, check_ledger, make_app
+from corruptions import (balance_changed, build_world, debit_type_unknown, entry_without_wallet,
+                         negative_balance_after, seq_repeated)
 
 pytestmark = pytest.mark.mongo
 STANDALONE_URI = os.environ.get("MONGO_STANDALONE_URI")
@@ -280,6 +283,23 @@ def wait_for_new_primary(admin, old_primary, timeout_s=60):
             return primary
         time.sleep(0.5)
     pytest.fail(f"no new primary within {timeout_s} s")
+
+
+@pytest.mark.parametrize("corrupt", [balance_changed, negative_balance_after, debit_type_unknown,
+                                     entry_without_wallet, seq_repeated], ids=lambda c: c.__name__)
+def test_the_server_summarises_the_journal_in_the_snapshot_and_the_audit_flags_the_corruption(
+        store, corrupt):
+    """The $group (index-hinted, allowDiskUse) in a snapshot session, listIndexes outside it; the
+    suspect and orphan wallets' entries read back; seq_repeated drops the index: the exact one."""
+    world = build_world(store)
+    healthy = store.snapshot(lambda db: [list(db.operations.aggregate(pipeline, allowDiskUse=True))
+                                         for pipeline in (audit_journal.SUMMARY_PIPELINE,
+                                                          audit_journal.EXACT_SUMMARY_PIPELINE)])
+    assert healthy[0] == healthy[1] and len(healthy[0]) == 2
+    expected = corrupt(world)
+    report = audit.verify(store, batch_size=2)
+    assert {(v["rule"], v["id"]) for v in report.violations} == expected
+    assert report.violation_count == len(expected)
 
 
 def test_a_changed_idempotency_ttl_is_applied_by_db_init_and_start_up_still_works(mongo_apps):

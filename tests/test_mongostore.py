@@ -48,6 +48,14 @@ class Collection:
         self.log.append(("find", self.name, None))  # reads (due holds) take no locks
         return []
 
+    def aggregate(self, pipeline, session=None, **options):
+        self.log.append(("aggregate", self.name, session is not None, options))
+        return iter([])
+
+    def index_information(self, session=None):
+        self.log.append(("index_information", self.name, session is not None))
+        return {}
+
     def insert_many(self, documents, session=None):
         self._write("insert_many", [d.get("wallet_id") for d in documents])
 
@@ -179,6 +187,16 @@ def test_snapshot_too_old_is_a_clear_503():
     with pytest.raises(errors.SnapshotTooOld) as refused:
         store.snapshot(audit)
     assert refused.value.status == 503 and "AUDIT_READ_PREFERENCE" in refused.value.detail
+
+
+def test_the_snapshot_view_aggregates_in_its_session_and_reads_indexes_outside_it():
+    """A snapshot session sends readConcern "snapshot" with every command, which the server
+    refuses on listIndexes (the drivers' spec test snapshot-sessions-unsupported-ops)."""
+    store, log = make_store()
+    store.snapshot(lambda db: (db.operations.index_information(),
+                               list(db.operations.aggregate([], allowDiskUse=True))))
+    assert log == [("index_information", "operations", False),
+                   ("aggregate", "operations", True, {"allowDiskUse": True})]
 
 
 def test_post_writes_debits_first_receivers_last_and_the_journal_in_one_insert_many():
