@@ -178,3 +178,18 @@ def test_password_hashing_runs_beside_the_loop(monkeypatch):
     ticker.kill()
     during = [t for t in ticks if began < t < began + took]
     assert len(during) >= 3, (len(during), took)  # on the loop, not one tick would have happened
+
+
+def test_the_worker_freezes_what_it_loaded_and_collects_young_objects_less_often(monkeypatch):
+    import gc
+    import runpy
+    monkeypatch.setenv("OPERATOR_TOKEN", TOKEN)  # else the config would make one
+    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    before = gc.get_threshold()
+    try:
+        config["post_worker_init"](None)
+        assert gc.get_threshold() == config["GC_THRESHOLDS"] and config["GC_THRESHOLDS"][0] > before[0]
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
