@@ -14,6 +14,8 @@ from datetime import datetime
 from bson import BSON, ObjectId
 
 _IMMUTABLE = (str, int, float, bool, type(None), bytes, ObjectId)
+_LEAVES = frozenset(_IMMUTABLE)  # kept as they are by mongo_datetimes
+_SHARED = _LEAVES | {datetime}  # immutable, so a copy may share them
 _MISSING = object()
 _UPDATERS = frozenset(("$inc", "$set", "$unset"))
 
@@ -22,14 +24,16 @@ def mongo_datetimes(value):
     """``mongomock.helpers.patch_datetime_awareness_in_document``: containers rebuilt (a dict as
     a dict, a tuple or list as a list), datetimes cut to milliseconds, naive UTC."""
     kind = type(value)
-    if kind is dict:
-        return {key: mongo_datetimes(item) for key, item in value.items()}
-    if kind in _IMMUTABLE:
+    if kind is dict:  # leaves inline: most values of a document are strings and numbers
+        return {key: item if type(item) in _LEAVES else mongo_datetimes(item)
+                for key, item in value.items()}
+    if kind in _LEAVES:
         return value
     if kind is list or kind is tuple:
-        return [mongo_datetimes(item) for item in value]
+        return [item if type(item) in _LEAVES else mongo_datetimes(item) for item in value]
     if kind is datetime and value.tzinfo is None:
-        return value.replace(microsecond=value.microsecond // 1000 * 1000)
+        return value if value.microsecond % 1000 == 0 else value.replace(
+            microsecond=value.microsecond // 1000 * 1000)
     from mongomock import helpers  # anything else (OrderedDict, aware datetimes, Timestamp)
     return helpers.patch_datetime_awareness_in_document(value)
 
@@ -39,11 +43,11 @@ def clone(value):
     same immutable leaves."""
     kind = type(value)
     if kind is dict:
-        return {key: clone(item) for key, item in value.items()}
-    if kind in _IMMUTABLE or kind is datetime:
+        return {key: item if type(item) in _SHARED else clone(item) for key, item in value.items()}
+    if kind in _SHARED:
         return value
     if kind is list:
-        return [clone(item) for item in value]
+        return [item if type(item) in _SHARED else clone(item) for item in value]
     return copy.deepcopy(value)
 
 
