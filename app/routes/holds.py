@@ -1,20 +1,15 @@
 """Holds: reserve money now, capture it (in parts) or release it later."""
-import base64
-import binascii
-from datetime import datetime, timedelta
-
 from flask import Blueprint, current_app, g, request
 
 from app import auth, errors, ledger, render
 from app.ledger.holds import DEFAULT_EXPIRES_IN_S, STATUSES
 from app.money import parse_cents
-from app.routes import answered, created, idempotency_key
+from app.routes import answered, choice, created, idempotency_key, kind_cursor, read_kind_cursor
 from app.routes.wallets import page_limit, readable_wallet
 from app.validation import json_body
 
 bp = Blueprint("holds", __name__)
-EPOCH = datetime(1970, 1, 1)
-MILLISECOND = timedelta(milliseconds=1)
+CURSOR_KIND = "hold"
 
 
 @bp.post("/holds")
@@ -62,39 +57,13 @@ def get_hold(hold_id):
     return render.hold(hold)
 
 
-def encode_cursor(doc, kind="hold"):
-    """The (created_at, id) of a page's last document; ``kind`` keeps one listing's apart."""
-    milliseconds = (doc["created_at"] - EPOCH) // MILLISECOND
-    return base64.urlsafe_b64encode(f"{kind}:{milliseconds}:{doc['_id']}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor, kind="hold"):
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, milliseconds, hold_id = text.split(":")
-        if prefix != kind or not (milliseconds.isascii() and milliseconds.isdigit()) or \
-                len(milliseconds) > 15 or not hold_id.isascii():
-            raise ValueError(text)
-        return EPOCH + int(milliseconds) * MILLISECOND, hold_id
-    except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError):
-        raise errors.InvalidCursor("after must be a next_cursor from an earlier page") from None
-
-
-def status_filter(statuses=STATUSES):
-    status = request.args.get("status")
-    if status is not None and status not in statuses:
-        raise errors.ValidationFailed("status is not valid", errors=[
-            {"field": "status", "message": f"must be one of {', '.join(statuses)}"}])
-    return status
-
-
 @bp.get("/wallets/<wallet_id>/holds")
 @auth.required()
 def list_holds(wallet_id):
     """The holds the wallet pays or receives, newest first, a page at a time."""
-    limit, status, after = page_limit(), status_filter(), request.args.get("after")
-    before = decode_cursor(after) if after is not None else None
+    limit, status, after = page_limit(), choice("status", STATUSES), request.args.get("after")
+    before = read_kind_cursor(after, CURSOR_KIND) if after is not None else None
     readable_wallet(wallet_id)
     holds, has_more = ledger.list_holds(current_app.extensions["store"], wallet_id, limit, status, before)
     return {"data": [render.hold(h) for h in holds], "has_more": has_more,
-            "next_cursor": encode_cursor(holds[-1]) if has_more else None}
+            "next_cursor": kind_cursor(holds[-1], CURSOR_KIND) if has_more else None}

@@ -1,20 +1,15 @@
 """Payment requests: the payee asks, the payer approves or declines."""
-import base64
-import binascii
-from datetime import datetime
-
 from flask import Blueprint, current_app, g, request
 
 from app import auth, errors, render
 from app.ledger import payment_requests
 from app.money import parse_cents
-from app.routes import count_moved, created, idempotency_key
+from app.routes import choice, count_moved, created, idempotency_key, read_stamp_cursor, stamp_cursor
 from app.routes.wallets import page_limit
 from app.validation import json_body
 
 bp = Blueprint("payment_requests", __name__)
 DEFAULT_EXPIRES_IN_S = 7 * 24 * 3600
-CURSOR_TIME = "%Y-%m-%dT%H:%M:%S.%f"
 
 
 def store():
@@ -76,31 +71,11 @@ def list_requests():
     """The caller's requests, as payer or payee, newest first, a page at a time."""
     role, status = choice("role", ("payer", "payee")), choice("status", payment_requests.STATUSES)
     limit, after = page_limit(), request.args.get("after")
-    page, has_more = payment_requests.list_requests(
-        store(), g.caller.client_id, role, status, limit, None if after is None else decode_cursor(after))
+    before = None if after is None else read_stamp_cursor(after, _request_id)
+    page, has_more = payment_requests.list_requests(store(), g.caller.client_id, role, status, limit, before)
     return {"data": [render.payment_request(r) for r in page], "has_more": has_more,
-            "next_cursor": encode_cursor(page[-1]) if has_more else None}
+            "next_cursor": stamp_cursor(page[-1]) if has_more else None}
 
 
-def choice(name, allowed):
-    value = request.args.get(name)
-    if value is not None and value not in allowed:
-        raise errors.ValidationFailed(f"{name} is not valid", errors=[
-            {"field": name, "message": f"must be one of {', '.join(allowed)}"}])
-    return value
-
-
-def encode_cursor(last):
-    text = f"{last['created_at'].strftime(CURSOR_TIME)}|{last['_id']}"
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor):
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        moment, _, request_id = text.partition("|")
-        if not (request_id.startswith("pr_") and request_id.isascii()):
-            raise ValueError(text)
-        return datetime.strptime(moment, CURSOR_TIME), request_id
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise errors.InvalidCursor("after must be a next_cursor from an earlier page") from None
+def _request_id(text):
+    return text.startswith("pr_") and text.isascii()

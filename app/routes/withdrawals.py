@@ -4,8 +4,7 @@ from flask import Blueprint, current_app, g, request
 from app import auth, errors, ledger, render
 from app.ledger.withdrawals import STATUSES
 from app.money import parse_cents
-from app.routes import answered, created, idempotency_key
-from app.routes.holds import decode_cursor, encode_cursor, status_filter
+from app.routes import answered, choice, created, idempotency_key, kind_cursor, read_kind_cursor
 from app.routes.wallets import page_limit, readable_wallet
 from app.validation import json_body
 
@@ -51,10 +50,10 @@ def get_withdrawal(withdrawal_id):
 @auth.required()
 def list_withdrawals(wallet_id):
     """The wallet's withdrawals, newest first, a page at a time."""
-    limit, status, after = page_limit(), status_filter(STATUSES), request.args.get("after")
-    before = decode_cursor(after, CURSOR_KIND) if after is not None else None
+    limit, status, after = page_limit(), choice("status", STATUSES), request.args.get("after")
+    before = read_kind_cursor(after, CURSOR_KIND) if after is not None else None
     readable_wallet(wallet_id)
     page, has_more = ledger.list_withdrawals(current_app.extensions["store"], wallet_id, limit,
                                              status, before)
     return {"data": [render.withdrawal(w) for w in page], "has_more": has_more,
-            "next_cursor": encode_cursor(page[-1], CURSOR_KIND) if has_more else None}
+            "next_cursor": kind_cursor(page[-1], CURSOR_KIND) if has_more else None}
