@@ -23,6 +23,13 @@ def _bson_order(value):
     return (3, str(value))
 
 
+def _sort_in_place(documents, keys):
+    """Sort a list of stored documents by ``[(field, direction)]``, stable, as ``find().sort()``."""
+    for field, direction in reversed(keys):  # stable sorts, last key first
+        documents.sort(key=lambda doc: _bson_order(doc.get(field)), reverse=direction < 0)
+    return documents
+
+
 def _fields_of(projection):
     """The top-level fields an inclusion projection keeps (None: the whole document)."""
     if not projection:
@@ -61,9 +68,7 @@ class _Scan:
         return [doc for doc in found if doc is not None and filter_applies(self._filter, doc)]
 
     def __iter__(self):
-        found = self._matching()
-        for field, direction in reversed(self._sort):  # stable sorts, last key first
-            found.sort(key=lambda doc: _bson_order(doc.get(field)), reverse=direction < 0)
+        found = _sort_in_place(self._matching(), self._sort)
         if self._fields is None:
             return iter(found)
         return ({field: doc[field] for field in self._fields if field in doc} for doc in found)
@@ -103,9 +108,7 @@ class ReadOnlyScan:
             (name, options), = stage.items()
             done = None
             if name == "$sort" and not any("." in field for field in options):
-                done = documents  # sorted in place: a list of this call's own
-                for field, direction in reversed(list(options.items())):
-                    done.sort(key=lambda doc: _bson_order(doc.get(field)), reverse=direction < 0)
+                done = _sort_in_place(documents, list(options.items()))  # a list of this call's own
             elif name == "$group":
                 done = embedded_group.group(documents, options)
             if done is None:
