@@ -50,6 +50,6 @@ EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('PORT', '8080') + '/health', timeout=4)"]
 
-# No access log: the app writes one JSON line per request (app/observability.py).
+# No access log: the app writes one JSON line per request (app/web/observability.py).
 # Exec form: gunicorn itself is PID 1 and receives SIGTERM from `docker stop`.
 CMD ["gunicorn", "--config", "gunicorn.conf.py", "--worker-tmp-dir", "/dev/shm", "app:create_app()"]

@@ -8,7 +8,7 @@ clients wait beside the others instead of in front of them, and two deadlines en
 * the head (request line and headers) must arrive within HEADER_TIMEOUT_S of the previous
   response or of the connection (gunicorn's gevent worker bounds that read by ``keepalive``;
   past it the connection is closed without a response, as nginx does);
-* the body within BODY_TIMEOUT_S of the head (app/edge.py), else 408 request_timeout.
+* the body within BODY_TIMEOUT_S of the head (app/web/edge.py), else 408 request_timeout.
 
 The app's own code is synchronous; gevent patches sockets, locks and threads so that a wait
 on the network (a slow client, MongoDB) yields. CPU work does not yield: no request should
@@ -23,7 +23,7 @@ import sys
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8080')}"
 # The embedded engine keeps its data inside one process: one worker. MongoDB: WORKERS.
 workers = int(os.environ.get("WORKERS", "2")) if os.environ.get("MONGO_URI") else 1
-worker_class = "app.edge.EdgeWorker"
+worker_class = "app.web.edge.EdgeWorker"
 worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "1000"))
 keepalive = int(os.environ.get("HEADER_TIMEOUT_S", "5"))
 BODY_TIMEOUT_S = float(os.environ.get("BODY_TIMEOUT_S", "10"))
@@ -34,13 +34,13 @@ graceful_timeout = 20
 limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190
-# No access log: the app writes one JSON line per request (app/observability.py); gunicorn's
+# No access log: the app writes one JSON line per request (app/web/observability.py); gunicorn's
 # own lines (start-up, edge refusals, worker restarts) are JSON lines too.
 accesslog = None
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "app.observability.JsonFormatter"}},
+    "formatters": {"json": {"()": "app.web.observability.JsonFormatter"}},
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json",
                             "stream": "ext://sys.stderr"}},
     "root": {"level": "INFO", "handlers": ["stderr"]},
@@ -64,7 +64,7 @@ def post_worker_init(worker):
 
 
 def pre_request(worker, req):
-    from app.edge import limit_body
+    from app.web.edge import limit_body
     limit_body(worker, req, BODY_TIMEOUT_S)
 
 

@@ -8,8 +8,10 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from app import audit, db, dispatch, errors, render
-from app.ledger import sweeper
+from app import audit, errors, render
+from app.events import dispatch
+from app.ledger import accounts, sweeper
+from app.storage import schema
 
 ledger_cli = AppGroup("ledger", help="Check the books; write down what time decided.")
 events_cli = AppGroup("events", help="Deliver events: webhooks and e-mail.")
@@ -21,15 +23,15 @@ SNAPSHOT_TOO_OLD_EXIT = 3
 def init():
     """Indexes, system accounts and the schema version; run once per deployment (idempotent)."""
     store = current_app.extensions["store"]
-    db.initialise(store, current_app.config["IDEMPOTENCY_TTL_S"], current_app.config["EVENTS_TTL_S"])
-    problems, warnings = db.check_initialised(store, current_app.config["IDEMPOTENCY_TTL_S"],
-                                              current_app.config["EVENTS_TTL_S"])
+    ttls = current_app.config["IDEMPOTENCY_TTL_S"], current_app.config["EVENTS_TTL_S"]
+    schema.initialise(store, *ttls, seed=accounts.SEED)
+    problems, warnings = schema.check_initialised(store, *ttls, seed=accounts.SEED)
     for line in problems + warnings:
         click.echo(f"still wrong: {line}", err=True)
     if problems or warnings:
         raise SystemExit(1)
-    click.echo(f"database initialised: {len(db.declared_indexes(0))} indexes, system accounts, "
-               f"schema version {db.SCHEMA_VERSION} ({store.engine})")
+    click.echo(f"database initialised: {len(schema.declared_indexes(0))} indexes, system accounts, "
+               f"schema version {schema.SCHEMA_VERSION} ({store.engine})")
 
 
 @ledger_cli.command("verify")
@@ -39,7 +41,7 @@ def init():
 def verify(batch_size, as_json):
     """Audit wallets, journal and transfers; exit 1 if any rule is broken, 3 if it ran out of time."""
     store = current_app.extensions["store"]
-    if store.engine == "embedded":
+    if store.in_process:
         # This process's embedded engine is its own, new and empty: "the books balance"
         # would be true of nothing. The server's data lives inside the server.
         raise click.ClickException(
@@ -91,7 +93,7 @@ def _print_report(engine, result):
 def dispatch_events():
     """Fan events out and deliver them until stopped (SIGTERM or Ctrl-C); run one per host or more."""
     app = current_app._get_current_object()
-    if app.extensions["store"].engine == "embedded":
+    if app.extensions["store"].in_process:
         raise click.ClickException("the embedded engine keeps its data in the server process: "
                                    "`make run` runs the dispatcher there (EVENTS_DISPATCHER_THREAD=1)")
     dispatcher = dispatch.Dispatcher(app.extensions["store"], app.config, app.extensions["dispatch_steps"])

@@ -1,6 +1,6 @@
 """One error hierarchy: status, stable snake_case code, title (no Flask here).
 
-``app.problems`` renders these as application/problem+json (RFC 9457).
+``app.web.problems`` renders these as application/problem+json (RFC 9457).
 """
 PROBLEM_JSON = "application/problem+json"
 

@@ -62,18 +62,16 @@ def _settle_withdrawals(app):
 
 
 def _banner(app):
-    engine = app.extensions["store"].engine
-    if engine == "embedded":
-        where = "embedded engine (mongomock, in memory): data lives only as long as this process"
-    else:
-        where = f"MongoDB replica set, database {app.config['MONGO_DB']!r}"
-    print(f"wallet API on {where}", file=sys.stderr)
+    print(f"wallet API on {app.extensions['store'].describe()}", file=sys.stderr)
 
 
 def create_app(test_config=None):
     """Build the Flask app; ``test_config`` overrides the environment's settings."""
-    from app import auth, cli, db, dispatch, idempotency, observability, openapi, problems, validation
+    from app import cli, storage
+    from app.events import dispatch
+    from app.ledger import accounts
     from app.routes import register_blueprints
+    from app.web import auth, observability, openapi, problems, validation
 
     app = Flask(__name__, static_folder=None)  # no static files: /static would be an undocumented route
     app.config.from_object(Config)
@@ -85,8 +83,7 @@ def create_app(test_config=None):
     problems.init_app(app)
     validation.init_app(app)
     openapi.init_app(app)
-    db.init_app(app)
-    idempotency.init_app(app)
+    storage.init_app(app, accounts.SEED)
     observability.init_app(app)
     auth.init_app(app)
     cli.init_app(app)

@@ -19,7 +19,8 @@ import tracemalloc
 from datetime import datetime, timedelta
 
 import reports
-from app import create_app, embedded, ledger
+from app import create_app, ledger
+from app.storage.embedded import engine as embedded
 from app.routes.wallets import encode_cursor
 from reports import Statement
 

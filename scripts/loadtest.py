@@ -249,7 +249,7 @@ def audit_problems(base_url, operator_token, phase):
 def ledger_load(args):
     """The same random transfers through app.ledger in this process: the engine's own rate."""
     from app import audit, create_app, errors, ledger
-    from app.idempotency import IdempotencyKey
+    from app.storage.idempotency import IdempotencyKey
 
     database = f"wallet_bench_{uuid.uuid4().hex[:8]}"
     if os.environ.get("MONGO_URI"):
@@ -306,8 +306,9 @@ class _Counted:
 
 def storage_calls(store, wallets, batch_size):
     """(calls per single transfer, per batched transfer), each unit's commit counted as one call."""
-    from app import db, ledger
-    from app.idempotency import IdempotencyKey
+    from app import ledger
+    from app.storage import schema as db
+    from app.storage.idempotency import IdempotencyKey
     counter, original = [0], store.transaction
 
     def counted(work):

@@ -2,7 +2,7 @@
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from app.validation import SchemaValidator, format_checker
+from app.web.validation import SchemaValidator, format_checker
 
 BASE = "urn:wallet-openapi"
 DATA_KEYS = ("example", "examples", "const", "enum", "default")

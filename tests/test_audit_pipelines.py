@@ -1,4 +1,4 @@
-"""scripts/audit_pipelines.json (what scripts/audit.js runs) finds exactly what app/audit.py finds.
+"""scripts/audit_pipelines.json (what scripts/audit.js runs) finds exactly what app/audit/rules.py finds.
 
 mongosh is not on this machine, so the pipelines run here on mongomock. mongomock's $lookup
 lacks the MongoDB 5.0 form that adds a sub-pipeline to localField/foreignField; ``run`` below

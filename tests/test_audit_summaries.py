@@ -7,7 +7,8 @@ import random
 
 import pytest
 
-from app import audit, audit_journal
+from app import audit
+from app.audit import journal as audit_journal
 from corruptions import build_world, entry_without_wallet, negative_balance_after, seq_repeated
 
 JOURNAL_ORDER = ([("wallet_id", 1), ("seq", 1)],)

@@ -7,7 +7,7 @@ import pytest
 
 from app import errors, ledger
 from app.ledger import batches, events
-from app.validation import SCHEMA_DIR
+from app.web.validation import SCHEMA_DIR
 from conftest import check_ledger
 
 

@@ -5,7 +5,7 @@ from datetime import datetime
 import pytest
 from pymongo.errors import ServerSelectionTimeoutError
 
-from app import dispatch
+from app.events import dispatch
 from app.ledger import webhooks
 from tests.conftest import Api
 from tests.contract import Document

@@ -8,7 +8,8 @@ import threading
 import mongomock
 import pytest
 
-from app import audit, db, errors, ledger
+from app import audit, errors, ledger
+from app.storage import schema
 from app.ledger import accounts, entry_types, postings
 from app.ledger.postings import Posting
 from conftest import Api, check_ledger
@@ -167,11 +168,11 @@ def test_a_failed_unit_leaves_no_event_and_a_posted_one_leaves_one(store, monkey
 
 def test_a_database_of_another_version_is_refused():
     meta = mongomock.MongoClient().db.meta
-    db.record_schema_version(meta)
-    db.record_schema_version(meta)  # the same version again: fine
+    schema.record_schema_version(meta)
+    schema.record_schema_version(meta)  # the same version again: fine
     meta.update_one({"_id": "schema"}, {"$set": {"version": 1}})
     with pytest.raises(RuntimeError, match=r"holds data model version 1; this build needs version 2"):
-        db.record_schema_version(meta)
+        schema.record_schema_version(meta)
 
 
 @pytest.mark.parametrize("change, problem", [

@@ -159,7 +159,7 @@ def test_password_hashing_runs_beside_the_loop(monkeypatch):
 
     import gevent
 
-    from app import edge
+    from app.web import edge
     monkeypatch.setattr(hashlib, "scrypt", hashlib.scrypt)  # restored after the test
     expected = hashlib.scrypt(b"pw", salt=b"salt", n=2**15, r=8, p=1, maxmem=2**26)
     edge.hash_off_the_loop()

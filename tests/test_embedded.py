@@ -5,7 +5,8 @@ from datetime import datetime
 import mongomock
 import pytest
 
-from app import embedded
+from app.storage.embedded import engine as embedded
+from app.storage.embedded.scan import ReadOnlyScan
 
 
 @pytest.fixture
@@ -77,7 +78,7 @@ def test_the_read_only_scan_answers_like_find_and_sort(pair, query, order):
     indexed, _ = pair
     for i, doc in enumerate(indexed.find({"seq": {"$lt": 40}})):  # nulls and numbers before strings
         indexed.update_one({"_id": doc["_id"]}, {"$set": {"maybe": [None, 7, "x", 2.5][i % 4]}})
-    scanned = list(embedded.ReadOnlyScan(indexed).find(query).sort(order).batch_size(7))
+    scanned = list(ReadOnlyScan(indexed).find(query).sort(order).batch_size(7))
     assert [doc["_id"] for doc in scanned] == [doc["_id"] for doc in indexed.find(query).sort(order)]
     assert scanned
 

@@ -6,7 +6,10 @@ import random
 import pytest
 from mongomock.aggregate import process_pipeline
 
-from app import audit_journal, embedded, embedded_group
+from app.audit import journal as audit_journal
+from app.storage.embedded import engine as embedded
+from app.storage.embedded.scan import ReadOnlyScan
+from app.storage.embedded import group as embedded_group
 from app.ledger.entry_types import ENTRY_TYPES
 
 ODD = {  # every value a corrupted journal might hold where the audit's pipelines look
@@ -39,7 +42,7 @@ def view_of(entries, unique=False):
         operations.create_index([("wallet_id", 1), ("seq", 1)], unique=True)
     for entry in entries:
         operations.insert_one(copy.deepcopy(entry))
-    return embedded.ReadOnlyScan(operations)
+    return ReadOnlyScan(operations)
 
 
 @pytest.mark.parametrize("pipeline", [audit_journal.SUMMARY_PIPELINE, audit_journal.EXACT_SUMMARY_PIPELINE],

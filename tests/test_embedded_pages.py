@@ -1,7 +1,7 @@
 """Sorted, limited pages on the embedded engine: read in index order, equal to a full scan."""
 import pytest
 
-from app import embedded
+from app.storage.embedded import engine as embedded
 from tests import test_embedded
 from tests.test_embedded import QUERIES, mixed  # noqa: F401 (a fixture)
 

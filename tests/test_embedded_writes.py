@@ -1,4 +1,4 @@
-"""The embedded engine's short paths (app/embedded_writes.py) answer and store what mongomock does.
+"""The embedded engine's short paths (app/storage/embedded/writes.py) answer and store what mongomock does.
 
 Every case runs the same calls on a hash-indexed collection and on plain mongomock, then
 compares the answers, the errors and every stored document.
@@ -10,8 +10,9 @@ import mongomock
 import pytest
 from pymongo import ReturnDocument
 
-from app import embedded, embedded_retention
-from app.embedded_writes import clone, mongo_datetimes
+from app.storage.embedded import engine as embedded
+from app.storage.embedded import retention as embedded_retention
+from app.storage.embedded.writes import clone, mongo_datetimes
 
 MOMENT = datetime(2026, 12, 1, 12, 30, 15, 123456)
 AWARE = datetime(2026, 12, 1, 14, 30, 15, 999999, tzinfo=timezone(timedelta(hours=2)))

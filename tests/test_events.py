@@ -7,9 +7,11 @@ from datetime import timedelta
 
 import pytest
 
-from app import dispatch, ledger, outbound
+from app import ledger
+from app.events import dispatch
+from app.events import outbound
 from app.ledger import events
-from app.validation import SCHEMA_DIR
+from app.web.validation import SCHEMA_DIR
 from tests.conftest import Api, make_app
 from tests.receivers import SmtpReceiver, WebhookReceiver
 

@@ -15,7 +15,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
                                                response_schema_conformance, status_code_conformance)
 
 from app.money import MAX_AMOUNT_CENTS, format_cents
-from app.openapi import build_document
+from app.web.openapi import build_document
 from tests import fuzz_report
 from tests.conftest import OPERATOR_TOKEN, Api, check_ledger, make_app
 

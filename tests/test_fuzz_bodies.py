@@ -11,7 +11,7 @@ import os
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from app.endpoints import ENDPOINTS, OPERATOR, PUBLIC
+from app.web.endpoints import ENDPOINTS, OPERATOR, PUBLIC
 from tests import fuzz_report
 from tests.conftest import Api, make_app
 from tests.contract import Document

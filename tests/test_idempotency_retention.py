@@ -3,7 +3,8 @@ from datetime import timedelta
 
 import pytest
 
-from app import embedded, embedded_retention
+from app.storage.embedded import engine as embedded
+from app.storage.embedded import retention as embedded_retention
 from tests.conftest import Api, make_app
 
 

@@ -1,6 +1,8 @@
 """Every index has a query that uses it, and the app at boot on MongoDB only checks for them."""
-from app import db, embedded
-from app.db import EmbeddedStore
+from app.ledger import accounts
+from app.storage import schema
+from app.storage.embedded import engine as embedded
+from app.storage.embedded import EmbeddedStore
 
 # (collection, keys) -> the query that uses the index. An index with no entry here is
 # one no query uses: it costs every insert and buys nothing (issue 12, defect 7).
@@ -55,51 +57,51 @@ QUERIES = {
 
 
 def test_each_index_is_listed_with_the_query_that_uses_it():
-    declared = {(name, tuple(keys)) for name, keys, _ in db.declared_indexes(3600)}
+    declared = {(name, tuple(keys)) for name, keys, _ in schema.declared_indexes(3600)}
     assert declared == set(QUERIES)
 
 
 def test_the_two_indexes_no_query_used_are_gone_and_db_init_drops_them():
-    declared = {(name, tuple(keys)) for name, keys, _ in db.declared_indexes(3600)}
-    for name, keys_list in db.OBSOLETE_INDEXES.items():
+    declared = {(name, tuple(keys)) for name, keys, _ in schema.declared_indexes(3600)}
+    for name, keys_list in schema.OBSOLETE_INDEXES.items():
         for keys in keys_list:
             assert (name, tuple(keys)) not in declared
-    _, collections = embedded.open_database("obsolete", db.COLLECTIONS)
+    _, collections = embedded.open_database("obsolete", schema.COLLECTIONS)
     collections["operations"].create_index([("wallet_id", 1), ("created_at", 1)])
     store = EmbeddedStore(collections)
-    db.initialise(store, 3600)
-    assert db._find_index(collections["operations"], [("wallet_id", 1), ("created_at", 1)]) is None
+    schema.initialise(store, 3600, seed=accounts.SEED)
+    assert schema._find_index(collections["operations"], [("wallet_id", 1), ("created_at", 1)]) is None
 
 
 def test_the_boot_check_names_what_db_init_has_not_made():
-    _, collections = embedded.open_database("uninitialised", db.COLLECTIONS)
+    _, collections = embedded.open_database("uninitialised", schema.COLLECTIONS)
     store = EmbeddedStore(collections)
-    problems, _ = db.check_initialised(store, 3600)
+    problems, _ = schema.check_initialised(store, 3600, seed=accounts.SEED)
     assert "index operations (wallet_id, seq) is missing" in problems
     assert "no schema version is recorded" in problems
     assert any("sys_bank_00 is missing" in problem for problem in problems)
-    db.initialise(store, 3600)
-    assert db.check_initialised(store, 3600)[0] == []
+    schema.initialise(store, 3600, seed=accounts.SEED)
+    assert schema.check_initialised(store, 3600, seed=accounts.SEED)[0] == []
 
 
 def test_a_changed_ttl_is_a_warning_at_boot_not_a_refusal(monkeypatch):
     # The embedded engine keeps no TTL option, so the index is read as MongoDB reports it.
-    _, collections = embedded.open_database("ttl", db.COLLECTIONS)
+    _, collections = embedded.open_database("ttl", schema.COLLECTIONS)
     store = EmbeddedStore(collections)
-    db.initialise(store, 3600)
-    real = db._find_index
+    schema.initialise(store, 3600, seed=accounts.SEED)
+    real = schema._find_index
 
     def as_mongodb_reports(collection, keys):
         index = real(collection, keys)
         if list(keys) == [("created_at", 1)]:  # idempotency 3600 s; events, deliveries 30 days
             index = dict(index, expireAfterSeconds=3600 if collection.name == "idempotency"
-                         else db.EVENTS_TTL_S)
+                         else schema.EVENTS_TTL_S)
         if list(keys) == [("expires_at", 1)] and collection.name == "limit_usage":
             index = dict(index, expireAfterSeconds=0)  # expires at the date the field holds
         return index
 
-    monkeypatch.setattr(db, "_find_index", as_mongodb_reports)
-    monkeypatch.setattr(store, "engine", "mongodb")
-    assert db.check_initialised(store, 3600) == ([], [])
-    problems, warnings = db.check_initialised(store, 7200)
+    monkeypatch.setattr(schema, "_find_index", as_mongodb_reports)
+    monkeypatch.setattr(store, "ttl_in_index", True)
+    assert schema.check_initialised(store, 3600, seed=accounts.SEED) == ([], [])
+    problems, warnings = schema.check_initialised(store, 7200, seed=accounts.SEED)
     assert problems == [] and "expires after 3600 s, IDEMPOTENCY_TTL_S says 7200" in warnings[0]

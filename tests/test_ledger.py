@@ -79,7 +79,7 @@ def test_insufficient_funds_writes_nothing_but_the_refusal(store):
 
 
 def test_refusal_with_a_key_is_recorded(store):
-    from app.idempotency import IdempotencyKey
+    from app.storage.idempotency import IdempotencyKey
     (owner, source), (_, target) = open_wallets(store, 2, 100)
     idem = IdempotencyKey(f"client:{owner}", "k", "fp")
     for expected_replay in (False, True):

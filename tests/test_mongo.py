@@ -16,8 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from pymongo.errors import ConfigurationError, ConnectionFailure, PyMongoError
 
-from app import audit, audit_journal, create_app, errors, idempotency, ledger
-from app.idempotency import IdempotencyKey
+from app import audit, create_app, errors, ledger
+from app.audit import journal as audit_journal
+from app.storage import idempotency
+from app.storage.idempotency import IdempotencyKey
 from conftest import BASE_CONFIG, MONGO_URI, Api, check_ledger, make_app
 from corruptions import (balance_changed, build_world, debit_type_unknown, entry_without_wallet,
                          negative_balance_after, seq_repeated)

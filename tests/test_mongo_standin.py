@@ -12,8 +12,8 @@ import pytest
 from pymongo import MongoClient, ReadPreference
 
 from app import audit, errors
-from app.db import COLLECTIONS
-from app.mongostore import MongoStore
+from app.storage.schema import COLLECTIONS
+from app.storage.mongo import MongoStore
 from conftest import Api
 from tests.mongo_standin import (StandInClient, StandInCollection, commit_time_limit_passed,
                                  snapshot_too_old, write_conflict)
@@ -94,6 +94,6 @@ def test_the_audit_endpoint_and_the_console_say_so(app, client, monkeypatch):
     monkeypatch.setattr(audit, "verify", too_old)
     response = client.get("/audit", headers=Api.operator)
     assert (response.status_code, response.json["code"]) == (503, "snapshot_too_old")
-    monkeypatch.setattr(app.extensions["store"], "engine", "mongodb")
+    monkeypatch.setattr(app.extensions["store"], "in_process", False)
     result = app.test_cli_runner().invoke(args=["ledger", "verify"])
     assert result.exit_code == 3 and "window passed" in result.output

@@ -9,10 +9,10 @@ from pymongo.errors import ExecutionTimeout, OperationFailure, ServerSelectionTi
 from pymongo.read_concern import ReadConcern
 
 from app import errors
-from app.db import COLLECTIONS
+from app.storage.schema import COLLECTIONS
 from app.ledger import accounts
 from app.ledger.postings import Posting, post
-from app.mongostore import MongoStore, refusal_for
+from app.storage.mongo import MongoStore, refusal_for
 
 
 def labelled(error, *labels):

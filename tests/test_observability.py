@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from app import observability
+from app.web import observability
 from conftest import OPERATOR_TOKEN, Api
 
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}

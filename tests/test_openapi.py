@@ -5,7 +5,7 @@ import re
 import pytest
 from openapi_spec_validator import validate
 
-from app.validation import SCHEMA_DIR
+from app.web.validation import SCHEMA_DIR
 from tests.conftest import OPERATOR_TOKEN, make_app
 from tests.contract import Document
 
@@ -38,7 +38,7 @@ def test_document_is_valid_openapi_3_1(document):
 
 def test_every_route_is_documented_and_every_documented_operation_exists(app, document):
     undocumented, missing = route_mismatches(app, document)
-    assert not undocumented, f"add these routes to app/endpoints.py: {sorted(undocumented)}"
+    assert not undocumented, f"add these routes to app/web/endpoints.py: {sorted(undocumented)}"
     assert not missing, f"documented but no route serves them: {sorted(missing)}"
 
 

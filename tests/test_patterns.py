@@ -9,7 +9,7 @@ import pathlib
 import pytest
 
 from app.money import parse_cents
-from app.validation import SCHEMA_DIR, SchemaValidator
+from app.web.validation import SCHEMA_DIR, SchemaValidator
 
 DIGITS = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")  # Arabic-Indic digits
 EDGES = ["\n", "\r", "\r\n", "\u2028", "\u2029", "\u0085", "\x0b", "\x0c", " "]

@@ -10,7 +10,9 @@ import mongomock
 import pytest
 from pymongo.errors import OperationFailure
 
-from app import create_app, db
+from app import create_app
+from app.ledger import accounts
+from app.storage import mongo, schema
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,7 +28,7 @@ def no_connection(monkeypatch):
         attempts.append(args)
         raise AssertionError("create_app tried to connect before checking its secrets")
 
-    monkeypatch.setattr(db, "MongoClient", refuse)
+    monkeypatch.setattr(mongo, "MongoClient", refuse)
     return attempts
 
 
@@ -72,7 +74,7 @@ def test_with_secrets_it_goes_on_to_connect(no_connection):
     ("mongodb+srv://wallet:secret@cluster.example.com?tls=true", "cluster.example.com"),
 ])
 def test_messages_name_the_hosts_without_credentials(uri, hosts):
-    assert db.hosts_of(uri) == hosts
+    assert mongo.hosts_of(uri) == hosts
 
 
 class _ConflictingCollection:
@@ -96,14 +98,14 @@ class _ConflictingCollection:
 
 def test_a_changed_ttl_is_retimed_in_place_not_refused():
     collection = _ConflictingCollection(code=85)
-    db._ttl_index(collection, "created_at", 7200)
+    schema._ttl_index(collection, "created_at", 7200)
     assert collection.commands == [(("collMod", "idempotency"), {
         "index": {"keyPattern": {"created_at": 1}, "expireAfterSeconds": 7200}})]
 
 
 def test_other_index_failures_still_stop_the_start():
     with pytest.raises(OperationFailure):
-        db._ttl_index(_ConflictingCollection(code=86), "created_at", 7200)
+        schema._ttl_index(_ConflictingCollection(code=86), "created_at", 7200)
 
 
 class _Recording:
@@ -149,7 +151,7 @@ MONGO_CONFIG = {"MONGO_URI": URI, "SECRET_KEY": "s", "OPERATOR_TOKEN": "t", "MON
 @pytest.fixture
 def replica_set(monkeypatch):
     standin = ReplicaSetStandIn()
-    monkeypatch.setattr(db, "MongoClient", lambda *args, **kwargs: standin)
+    monkeypatch.setattr(mongo, "MongoClient", lambda *args, **kwargs: standin)
     return standin
 
 
@@ -186,4 +188,4 @@ def test_a_changed_ttl_is_a_warning_at_boot_and_sends_no_collmod(replica_set, ca
 
 def test_the_embedded_engine_still_initialises_itself():
     store = create_app({"MONGO_URI": None}).extensions["store"]
-    assert db.check_initialised(store, 24 * 3600) == ([], [])
+    assert schema.check_initialised(store, 24 * 3600, seed=accounts.SEED) == ([], [])

@@ -3,7 +3,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from app import ledger, statements
+from app import ledger
+from app.ledger import statements
 from report_facts import PARSERS, as_csv_shows, as_xml_shows, assert_adds_up, report
 
 START = datetime(2024, 1, 1)

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from app import errors, ledger
-from app import dispatch
+from app.events import dispatch
 from app.ledger import providers, units, withdrawals
 from tests.conftest import OPERATOR_TOKEN, Api, check_ledger, make_app
 

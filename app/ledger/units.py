@@ -4,7 +4,8 @@ from datetime import datetime, timezone
 
 from pymongo.errors import DuplicateKeyError
 
-from app import errors, idempotency
+from app import errors
+from app.storage import idempotency
 
 # Refusals that depend on stored state: recorded under an Idempotency-Key and replayed.
 REPLAYED = tuple(errors.REPLAYED_REFUSALS.values())

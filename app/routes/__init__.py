@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from flask import current_app, jsonify, request
 
 from app import errors
-from app.idempotency import IdempotencyKey, fingerprint
+from app.storage.idempotency import IdempotencyKey, fingerprint
 
 MAX_KEY_LENGTH = 255
 STAMP = "%Y-%m-%dT%H:%M:%S.%f"

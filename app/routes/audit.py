@@ -1,7 +1,8 @@
 """The audit of a live process, for the operator."""
 from flask import Blueprint, current_app
 
-from app import audit, auth, render
+from app import audit, render
+from app.web import auth
 
 bp = Blueprint("audit", __name__)
 

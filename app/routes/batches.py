@@ -1,10 +1,11 @@
 """Batch transfers: up to 1,000 transfers from the caller's wallets in one request."""
 from flask import Blueprint, current_app, g, request
 
-from app import auth, ledger, render
+from app import ledger, render
+from app.web import auth
 from app.money import parse_cents
 from app.routes import count_moved, created, idempotency_key
-from app.validation import json_body
+from app.web.validation import json_body
 
 bp = Blueprint("batches", __name__)
 # 1,000 items with ids, amounts and a details text each: larger than MAX_CONTENT_LENGTH allows.

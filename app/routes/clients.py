@@ -1,9 +1,10 @@
 """Sign-up and the signed-in client."""
 from flask import Blueprint, current_app, g
 
-from app import auth, errors, ledger, render
+from app import errors, ledger, render
+from app.web import auth
 from app.routes import created, idempotency_key
-from app.validation import json_body
+from app.web.validation import json_body
 
 bp = Blueprint("clients", __name__)
 

@@ -1,15 +1,13 @@
 """The event feed: oldest first, a page at a time, so a consumer resumes where it stopped."""
 from flask import Blueprint, current_app, g, request
 
-from app import auth, ledger, render
+from app import ledger, render
+from app.web import auth
 from app.ledger import events
 from app.routes import choice, read_stamp_cursor, stamp_cursor
 from app.routes.wallets import page_limit
 
 bp = Blueprint("events", __name__)
-# Longer than a MongoDB transaction can live (transactionLifetimeLimitSeconds, 60 s) plus the
-# commit's time limit: no event older than this can still be uncommitted.
-MONGODB_SETTLE_MS = 75_000
 
 
 def _event_id(text):
@@ -27,7 +25,7 @@ def own_wallet_id():
 def settled_before():
     settle_ms = current_app.config["EVENTS_SETTLE_MS"]
     if settle_ms is None:
-        settle_ms = 0 if current_app.extensions["store"].engine == "embedded" else MONGODB_SETTLE_MS
+        settle_ms = current_app.extensions["store"].settle_ms
     return events.horizon(settle_ms)
 
 

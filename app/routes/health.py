@@ -1,7 +1,8 @@
 """Operations: liveness, readiness and metrics."""
 from flask import Blueprint, current_app
 
-from app import errors, metrics
+from app import errors
+from app.web import metrics
 
 bp = Blueprint("health", __name__)
 

@@ -1,12 +1,13 @@
 """Holds: reserve money now, capture it (in parts) or release it later."""
 from flask import Blueprint, current_app, g, request
 
-from app import auth, errors, ledger, render
+from app import errors, ledger, render
+from app.web import auth
 from app.ledger.holds import DEFAULT_EXPIRES_IN_S, STATUSES
 from app.money import parse_cents
 from app.routes import answered, choice, created, idempotency_key, kind_cursor, read_kind_cursor
 from app.routes.wallets import page_limit, readable_wallet
-from app.validation import json_body
+from app.web.validation import json_body
 
 bp = Blueprint("holds", __name__)
 CURSOR_KIND = "hold"

@@ -1,10 +1,11 @@
 """A wallet's limits: what they are, what is used today, and the operator setting them."""
 from flask import Blueprint, current_app
 
-from app import auth, render
+from app import render
+from app.web import auth
 from app.ledger import limits
 from app.routes.wallets import readable_wallet
-from app.validation import json_body
+from app.web.validation import json_body
 
 bp = Blueprint("limits", __name__)
 

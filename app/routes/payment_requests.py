@@ -1,12 +1,13 @@
 """Payment requests: the payee asks, the payer approves or declines."""
 from flask import Blueprint, current_app, g, request
 
-from app import auth, errors, render
+from app import errors, render
+from app.web import auth
 from app.ledger import payment_requests
 from app.money import parse_cents
 from app.routes import choice, count_moved, created, idempotency_key, read_stamp_cursor, stamp_cursor
 from app.routes.wallets import page_limit
-from app.validation import json_body
+from app.web.validation import json_body
 
 bp = Blueprint("payment_requests", __name__)
 DEFAULT_EXPIRES_IN_S = 7 * 24 * 3600

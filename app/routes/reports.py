@@ -5,7 +5,9 @@ from datetime import datetime, timedelta, timezone
 from flask import Blueprint, Response, current_app, request, stream_with_context
 
 import reports
-from app import auth, errors, render, statements
+from app import errors, render
+from app.web import auth
+from app.ledger import statements
 from app.routes.wallets import MAX_SEQ, readable_wallet
 
 bp = Blueprint("reports", __name__)

@@ -1,7 +1,8 @@
 """The system accounts (bank, payouts), for the operator."""
 from flask import Blueprint, current_app
 
-from app import auth, ledger, render
+from app import ledger, render
+from app.web import auth
 
 bp = Blueprint("system_accounts", __name__)
 

@@ -2,7 +2,7 @@
 from flask import Blueprint, current_app
 
 from app import errors, ledger
-from app.validation import json_body
+from app.web.validation import json_body
 
 bp = Blueprint("tokens", __name__)
 

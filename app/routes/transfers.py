@@ -1,11 +1,12 @@
 """Transfers between wallets."""
 from flask import Blueprint, current_app, g
 
-from app import auth, errors, ledger, render
+from app import errors, ledger, render
+from app.web import auth
 from app.ledger import refunds
 from app.money import parse_cents
 from app.routes import count_moved, created, idempotency_key
-from app.validation import json_body
+from app.web.validation import json_body
 
 bp = Blueprint("transfers", __name__)
 

@@ -4,10 +4,11 @@ import binascii
 
 from flask import Blueprint, current_app, g, request
 
-from app import auth, errors, ledger, render
+from app import errors, ledger, render
+from app.web import auth
 from app.money import parse_cents
 from app.routes import count_moved, created, idempotency_key
-from app.validation import json_body
+from app.web.validation import json_body
 
 bp = Blueprint("wallets", __name__)
 MAX_PAGE = 100

@@ -1,10 +1,12 @@
 """Webhook endpoints: register, list, read, delete; their deliveries and a manual retry."""
 from flask import Blueprint, current_app, g, jsonify
 
-from app import auth, errors, outbound, render
+from app import errors, render
+from app.web import auth
+from app.events import outbound
 from app.ledger import webhooks
 from app.routes.events import own_wallet_id
-from app.validation import json_body
+from app.web.validation import json_body
 
 bp = Blueprint("webhooks", __name__)
 

@@ -1,12 +1,13 @@
 """Withdrawals: money out to a bank account through the payout provider."""
 from flask import Blueprint, current_app, g, request
 
-from app import auth, errors, ledger, render
+from app import errors, ledger, render
+from app.web import auth
 from app.ledger.withdrawals import STATUSES
 from app.money import parse_cents
 from app.routes import answered, choice, created, idempotency_key, kind_cursor, read_kind_cursor
 from app.routes.wallets import page_limit, readable_wallet
-from app.validation import json_body
+from app.web.validation import json_body
 
 bp = Blueprint("withdrawals", __name__)
 CURSOR_KIND = "wd"

@@ -17,7 +17,7 @@ stops after k matches, as MongoDB walks an index: a page of ``/operations``
 costs the same at entry 50,000 of 100,000 as on a short journal.
 
 TTL indexes are honoured, and a collection can be capped per value of a field
-(app/embedded_retention.py): idempotency records do not outlive IDEMPOTENCY_TTL_S
+(app/storage/embedded/retention.py): idempotency records do not outlive IDEMPOTENCY_TTL_S
 here either, and one caller cannot keep more than IDEMPOTENCY_MAX_PER_SCOPE.
 """
 import collections
@@ -30,10 +30,9 @@ from mongomock.collection import Cursor, _validate_data_fields
 from mongomock.filtering import filter_applies
 from pymongo import ReturnDocument
 
-from app.embedded_ranges import RangeBucket, bounds_kind, order_kind
-from app.embedded_retention import Retention
-from app.embedded_scan import ReadOnlyScan  # noqa: F401 (app.db reaches it here)
-from app.embedded_writes import (
+from app.storage.embedded.ranges import RangeBucket, bounds_kind, order_kind
+from app.storage.embedded.retention import Retention
+from app.storage.embedded.writes import (
     apply, clone, encodable, incrementable, mongo_datetimes, simple_update, written_fields)
 
 _SCALARS = (str, int, bool, bytes)

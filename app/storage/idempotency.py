@@ -3,7 +3,7 @@
 Written in the same unit of work as the effect, so either both exist or
 neither does. Keys are scoped to the caller; both engines drop them after
 IDEMPOTENCY_TTL_S, and the embedded engine keeps at most IDEMPOTENCY_MAX_PER_SCOPE
-per scope (its memory is the process's; MongoDB's TTL monitor and disk bound it there).
+per scope (app/storage/embedded; its memory is the process's, MongoDB's disk bounds it there).
 """
 import hashlib
 import hmac
@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from app import embedded, errors
+from app import errors
 
 
 @dataclass(frozen=True)
@@ -43,12 +43,3 @@ def record(tx, idem, outcome):
         "scope": idem.scope, "key": idem.key, "fingerprint": idem.fingerprint,
         "outcome": outcome, "created_at": datetime.now(timezone.utc).replace(tzinfo=None),
     })
-
-
-def init_app(app):
-    store = app.extensions["store"]
-    if store.engine == "embedded":
-        # Not the operator's: it is trusted, and a dropped deposit key would let a retry
-        # credit twice. Its records are bounded by its own rate and the TTL, as on MongoDB.
-        embedded.cap_per_value(store.collections["idempotency"], "scope",
-                               app.config["IDEMPOTENCY_MAX_PER_SCOPE"], exempt=("operator",))

@@ -1,4 +1,4 @@
-"""Sorted range buckets for the embedded engine's compound indexes (see app/embedded.py)."""
+"""Sorted range buckets for the embedded engine's compound indexes (see app/storage/embedded/engine.py)."""
 import bisect
 import datetime
 

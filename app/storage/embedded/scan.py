@@ -3,7 +3,7 @@ from mongomock import helpers
 from mongomock.aggregate import process_pipeline
 from mongomock.filtering import filter_applies
 
-from app import embedded_group
+from app.storage.embedded import group as embedded_group
 
 # Stages mongomock runs without writing to the documents they read: the only ones
 # ``aggregate`` lets near the stored dicts.

@@ -1,7 +1,7 @@
 """The audit: prove the books are whole, reading everything once, in batches (no Flask).
 
 The journal does not cross the wire entry by entry: the database sends one
-summary per wallet (app/audit_journal.py), and the summaries, sorted by wallet
+summary per wallet (app/audit/journal.py), and the summaries, sorted by wallet
 id, are merge-joined with the wallets sorted by ``_id``. Only the entries of a
 wallet with suspect entries (a negative ``balance_after``, a type unknown or of
 the wrong sign), or of a wallet id no wallet has, are then read (an index lookup)
@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from itertools import groupby
 
-from app import audit_journal
+from app.audit import journal as audit_journal
 from app.ledger import accounts
 from app.ledger.entry_types import CREDIT, ENTRY_TYPES, LEGS_OF
 

@@ -10,7 +10,7 @@ from jsonschema import Draft202012Validator, FormatChecker, ValidationError, val
 
 from app import errors, money
 
-SCHEMA_DIR = pathlib.Path(__file__).resolve().parent.parent / "schemas"
+SCHEMA_DIR = pathlib.Path(__file__).resolve().parents[2] / "schemas"
 
 
 def is_email_address(value):

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from flask import g, has_request_context, request
 
-from app.metrics import Metrics
+from app.web.metrics import Metrics
 
 REQUEST_ID_HEADER = "X-Request-ID"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

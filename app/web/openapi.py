@@ -3,15 +3,15 @@
 Its schemas are the JSON Schema files themselves: ``schemas/*.json`` (request bodies, the
 same files the validator loads) and ``schemas/responses/*.json``, each embedded under its
 ``title`` with its ``$ref``s pointed into ``components``. The operations come from the table
-in ``app/endpoints.py``; the error examples are rendered by the error classes themselves.
+in ``app/web/endpoints.py``; the error examples are rendered by the error classes themselves.
 """
 import copy
 import json
 
 from app import errors
-from app.endpoints import CLIENT, ENDPOINTS, EITHER, OPERATOR, PUBLIC
+from app.web.endpoints import CLIENT, ENDPOINTS, EITHER, OPERATOR, PUBLIC
 from app.ledger.events import EVENT_TYPES
-from app.validation import SCHEMA_DIR
+from app.web.validation import SCHEMA_DIR
 
 COMPONENT = "#/components/schemas/"
 SECURITY = {PUBLIC: [], CLIENT: [{"clientBearer": []}], OPERATOR: [{"operatorBearer": []}],
@@ -165,7 +165,7 @@ def _error_codes(endpoint):
         shared[403] = ["forbidden"]
     if endpoint.storage:
         shared[503] = ["database_unavailable"]
-    if endpoint.idempotent:  # a unit of work that writes: its commit and its wallets (app/mongostore.py)
+    if endpoint.idempotent:  # a unit of work that writes: its commit and its wallets (app/storage/mongo.py)
         shared.setdefault(503, []).extend(["outcome_unknown", "wallet_busy"])
     for status, codes in endpoint.errors.items():
         shared.setdefault(status, []).extend(codes)

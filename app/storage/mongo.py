@@ -9,18 +9,20 @@ What a failed commit means is decided here, from pymongo's own error labels:
   the driver kept re-running the callback): 503 ``wallet_busy`` with Retry-After.
 - out of time otherwise: 503 ``database_unavailable``.
 """
+import functools
 import threading
 import time
 
 import pymongo
-from pymongo import ReadPreference
-from pymongo.errors import OperationFailure, PyMongoError
+from pymongo import MongoClient, ReadPreference
+from pymongo.errors import ConfigurationError, OperationFailure, PyMongoError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from app import errors
-from app.db import WRITE_CONFLICT, Collections, Store, _SessionCollection
+from app.storage.unit import READS, Collections, Store, account_class
 
+WRITE_CONFLICT = 112  # MongoDB's error code when two transactions write the same document
 PING_TIMEOUT_S = 2
 WALLET_BUSY_RETRY_AFTER_S = 1  # a hot wallet's queue drains in well under a second
 # Unready only after this many failed pings in a row that span READY_GRACE_S: an
@@ -30,10 +32,70 @@ SNAPSHOT_TOO_OLD = 239
 SNAPSHOT_UNAVAILABLE = 246
 
 
+def hosts_of(uri):
+    """The host list of a MongoDB URI: no credentials or options, so it is safe to print."""
+    authority = uri.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0]
+    return authority.rsplit("@", 1)[-1]
+
+
+def connect(config, collection_names):
+    """A MongoStore on MONGO_URI; refuses a server that is not a replica set member."""
+    uri = config["MONGO_URI"]
+    client = MongoClient(uri, w="majority", readPreference="primary", tz_aware=False,
+                         serverSelectionTimeoutMS=config["SERVER_SELECTION_TIMEOUT_MS"])
+    hello = client.admin.command("hello")
+    if "setName" not in hello:
+        client.close()
+        raise ConfigurationError(
+            f"MongoDB at {hosts_of(uri)} is not a replica set member: transfers need multi-document "
+            "transactions, which MongoDB offers only on a replica set. Start mongod with "
+            "--replSet and run rs.initiate(), or unset MONGO_URI for the embedded engine.")
+    return MongoStore(client, client[config["MONGO_DB"]], collection_names,
+                      timeout_ms=config["TRANSACTION_TIMEOUT_MS"],
+                      request_timeout_ms=config["REQUEST_TIMEOUT_MS"],
+                      ready_grace_s=config["READY_GRACE_S"],
+                      audit_read_preference=config["AUDIT_READ_PREFERENCE"])
+
+
+class _SessionCollection:
+    """A MongoDB collection whose every call runs in the given session.
+
+    A WriteConflict is counted under the class of the document it hit (a client
+    wallet, a system shard, anything else) before it goes on to the driver's retry.
+    With ``writes``, it counts the calls that may write (for ``rollback_to``).
+    """
+
+    def __init__(self, collection, session, conflicts=None, writes=None):
+        self._collection = collection
+        self._session = session
+        self._conflicts = conflicts
+        self._writes = writes
+
+    def __getattr__(self, name):
+        if self._writes is not None and name not in READS:
+            self._writes[0] += 1
+        method = functools.partial(getattr(self._collection, name), session=self._session)
+        if self._conflicts is None:
+            return method
+
+        def call(*args, **kwargs):
+            try:
+                return method(*args, **kwargs)
+            except OperationFailure as exc:
+                if exc.code == WRITE_CONFLICT:
+                    self._conflicts.append(account_class(self._collection.name))
+                raise
+        return call
+
+
 class MongoStore(Store):
     """A replica set through one MongoClient; reads outside transactions are majority reads."""
 
     engine = "mongodb"
+    # Longer than a MongoDB transaction can live (transactionLifetimeLimitSeconds, 60 s) plus
+    # the commit's time limit: no document older than this can still be uncommitted.
+    settle_ms = 75_000
+    ttl_in_index = True
 
     def __init__(self, client, database, collection_names, timeout_ms=10000, request_timeout_ms=5000,
                  ready_grace_s=30.0, audit_read_preference="primary", clock=time.monotonic):
@@ -85,8 +147,8 @@ class MongoStore(Store):
     def _count_conflicts(self, conflicts):
         if conflicts:
             with self._counts_lock:
-                for account_class in conflicts:
-                    self.write_conflicts[account_class] += 1
+                for hit in conflicts:
+                    self.write_conflicts[hit] += 1
 
     def read(self, work):
         return work(self.reader)
@@ -114,6 +176,12 @@ class MongoStore(Store):
                     "run it on a secondary (AUDIT_READ_PREFERENCE=secondaryPreferred) or at a "
                     "quieter time; docs/mongodb.md, \"Audit\"") from exc
             raise
+
+    def describe(self):
+        return f"MongoDB replica set, database {self._database.name!r}"
+
+    def drop(self):
+        self._client.drop_database(self._database.name)
 
     def ping(self):
         """False only after READY_FAILURES failed pings in a row spanning the grace period."""

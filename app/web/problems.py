@@ -55,6 +55,6 @@ def init_app(app):
 
     @app.errorhandler(Exception)
     def handle_unexpected(error):
-        # The trace goes to the log only; app.observability stamps it with the request id.
+        # The trace goes to the log only; app.web.observability stamps it with the request id.
         log.exception("unhandled error")
         return problem_response(app, InternalError())

@@ -22,7 +22,8 @@ from datetime import timedelta
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from app import outbound, render
+from app import render
+from app.events import outbound
 from app.ledger import events
 from app.ledger.units import new_id, now
 from app.ledger.webhooks import DELIVERED, DELIVERING, ENABLED, FAILED, PENDING

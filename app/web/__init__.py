@@ -1,0 +1,1 @@
+"""Web plumbing: problems, validation, auth, observability and metrics, OpenAPI, the edge."""
