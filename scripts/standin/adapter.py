@@ -60,8 +60,7 @@ def no_such_transaction(number):
 
 def transaction_of(body):
     """(server session, txnNumber) of a command; mongoeco decodes the long as its BsonInt64."""
-    number = body["txnNumber"]
-    return wire_session_key(body["lsid"]), int(getattr(number, "value", number))
+    return wire_session_key(body["lsid"]), plain_int(body["txnNumber"])
 
 
 class StandInServer(AsyncMongoEcoProxyServer):
@@ -123,6 +122,20 @@ def long_cursor_id(result):
     if isinstance(cursor, dict) and "id" in cursor:
         cursor["id"] = Int64(cursor["id"])
     return result
+
+
+def plain_cursor_ids(body):
+    """getMore and killCursors take the long ids back ("getMore": <long>); mongoeco decodes a
+    long as its BsonInt64, which its own checks then refuse as "not an integer"."""
+    if "getMore" in body:
+        body["getMore"] = plain_int(body["getMore"])
+    if "killCursors" in body and isinstance(body.get("cursors"), list):
+        body["cursors"] = [plain_int(cursor_id) for cursor_id in body["cursors"]]
+    return body
+
+
+def plain_int(value):
+    return int(getattr(value, "value", value))
 
 
 @dataclasses.dataclass
@@ -284,6 +297,9 @@ class FaithfulExecutor(WireCommandExecutor):
     def __init__(self, client, cursor_store, session_store, **kwargs):
         super().__init__(client, cursor_store, session_store, **kwargs)
         self._snapshots = SnapshotReads(client)
+
+    def _build_request_context(self, body, **kwargs):
+        return super()._build_request_context(plain_cursor_ids(body), **kwargs)
 
     async def execute_prepared(self, context):
         body = context.raw_body
