@@ -10,6 +10,9 @@ replica-set hello), these fail, each for the fault it names:
     test_second_writer_of_a_document_gets_write_conflict
     test_transaction_writing_a_document_changed_since_its_snapshot_conflicts
     test_with_transaction_retries_from_a_snapshot_that_sees_the_winner
+    test_session_after_a_refused_transaction_loses_no_acknowledged_write (plain keeps the
+        refused transaction open: the next write on the session joins it and is never
+        committed, and the next transaction continues it)
     test_duplicate_key_aborts_the_transaction
     test_statement_after_the_transaction_aborted_is_refused
     test_commit_of_a_transaction_never_started_is_no_such_transaction
@@ -19,12 +22,13 @@ replica-set hello), these fail, each for the fault it names:
     test_snapshot_session_reads_one_point_in_time
 These pass plain too, because plain mongoeco keeps them; they guard the adapter against
 breaking them:
-    test_acknowledged_commit_is_never_lost (plain never loses a commit it acknowledged;
-        its faults are refusals)
+    test_acknowledged_commit_is_never_lost (with a client of its own, plain refuses but
+        loses nothing here; its losses are on a reused session, the test above)
     test_commit_sent_again_after_success_is_ok (plain answers every commit ok, right here;
         its wrong ok is test_commit_of_a_transaction_never_started_is_no_such_transaction)
     test_reads_in_a_transaction_do_not_see_later_commits (mongoeco snapshots at start)
     test_aborted_transaction_leaves_nothing (mongoeco discards an aborted snapshot)
+    test_cursor_in_a_transaction_is_read_to_its_end (plain's int32 ids come back as int32)
 Marked xfail(strict) where the stand-in is knowingly unfaithful (scripts/standin/adapter.py
 says why); they fail plain as well:
     test_transactions_writing_different_documents_both_commit (conflicts are global here)
@@ -377,6 +381,20 @@ def test_cursor_ids_are_64_bit(db):
     for reply in (db.command("find", "docs"), db.command("aggregate", "docs", pipeline=[], cursor={}),
                   db.command("listCollections"), db.command("listIndexes", "docs")):
         assert type(reply["cursor"]["id"]) is Int64
+
+
+def test_cursor_in_a_transaction_is_read_to_its_end(db):
+    """A cursor opened in a transaction is read batch by batch (getMore) and closed
+    (killCursors) inside it, and the transaction then commits (Manual:
+    reference/command/getMore, "Transactions")."""
+    db.docs.insert_many([{"_id": i} for i in range(5)])
+    with db.client.start_session() as session:
+        session.start_transaction()
+        assert len(list(db.docs.find({}, batch_size=2, session=session))) == 5
+        db.docs.find({}, batch_size=2, session=session).next()
+        db.docs.insert_one({"_id": 5}, session=session)
+        session.commit_transaction()
+    assert db.docs.count_documents({}) == 6
 
 
 def test_snapshot_session_reads_one_point_in_time(db):

@@ -303,7 +303,8 @@ class FaithfulExecutor(WireCommandExecutor):
 
     async def execute_prepared(self, context):
         body = context.raw_body
-        if body.get("autocommit") is False and not any(name in body for name in TRANSACTION_END):
+        statement = body.get("autocommit") is False and not any(name in body for name in TRANSACTION_END)
+        if statement and context.session is not None:  # getMore and killCursors bind no session
             return await self._in_transaction(context)
         read_concern = context.command_document.get("readConcern")
         if isinstance(read_concern, dict) and read_concern.get("level") == "snapshot":
