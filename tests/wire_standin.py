@@ -55,8 +55,9 @@ def start(plain=PLAIN, timeout_s=START_TIMEOUT_S):
         process.kill()
         process.wait()
         stderr.seek(0)
-        raise RuntimeError(f"the wire stand-in printed no URI within {timeout_s} s (exit code "
-                           f"{process.returncode}, first line {uri!r}); its stderr:\n{stderr.read()}")
+        raise RuntimeError(f"the wire stand-in did not start: no URI within {timeout_s} s (first line "
+                           f"{uri!r}, exit status {process.returncode}; -9 is our kill after the wait); "
+                           f"its stderr:\n{stderr.read()}")
     return StandIn(process, uri, stderr)
 
 
