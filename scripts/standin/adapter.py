@@ -152,7 +152,9 @@ class TransactionRules(WireSessionStore):
 
     Plain mongoeco keeps one open-or-not flag per session: a statement whose transaction
     has aborted runs outside any transaction, a new startTransaction continues a
-    transaction left open, and commitTransaction answers ok whatever it commits.
+    transaction left open (a refused commit leaves it open), a write outside any
+    transaction joins one left open and is never committed, errors never abort, and
+    commitTransaction answers ok whatever it commits.
     Drivers' transactions spec (source/transactions/transactions.md in
     github.com/mongodb/specifications): a new transaction aborts the one left open
     ("Drivers ignore all abortTransaction errors"); statements and the commit of an
