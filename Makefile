@@ -51,8 +51,13 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/flake8 --max-line-length 110 $(LINTED)
 
-test: lint
-	$(BIN)/python -m pytest -q
+# Both engines: the stand-in's conformance suite first (the suite on the stand-in counts only
+# while it passes), then the whole suite with MONGO_URI naming a fresh stand-in (tests/wire_standin.py),
+# so every test parametrised by engine runs on the embedded engine and on the wire protocol.
+PYTEST_ARGS ?=
+test: lint $(STANDIN_STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m standin tests/test_standin_conformance.py
+	$(BIN)/python -m tests.wire_standin $(BIN)/python -m pytest -q -m "not standin" $(PYTEST_ARGS)
 
 # The same suite plus the real-MongoDB tests; needs MONGO_URI naming a replica set
 # (and MONGO_STANDALONE_URI for the standalone refusal). `make test-mongo PYTEST_ARGS="-m mongo"`

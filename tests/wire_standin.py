@@ -76,3 +76,20 @@ def start_or_skip(plain=PLAIN):
     if missing:
         pytest.skip(f"wire stand-in: {missing}")
     return start(plain)
+
+
+def run_with_standin(command):
+    """Run ``command`` with MONGO_URI naming a fresh stand-in (and MONGO_STANDIN=1, so tests
+    that need a real replica set can say so); its exit status, after stopping the stand-in."""
+    standin = start()
+    try:
+        env = dict(os.environ, MONGO_URI=standin.uri, MONGO_STANDIN="1")
+        return subprocess.run(command, cwd=ROOT, env=env).returncode
+    finally:
+        standin.stop()
+
+
+if __name__ == "__main__":
+    # python -m tests.wire_standin COMMAND...: `make test` runs the suite this way.
+    import sys
+    sys.exit(run_with_standin(sys.argv[1:]))
