@@ -69,7 +69,7 @@ def create_app(test_config=None):
     """Build the Flask app; ``test_config`` overrides the environment's settings."""
     from app import cli, storage
     from app.events import dispatch
-    from app.ledger import accounts
+    from app.ledger import seed
     from app.routes import register_blueprints
     from app.web import auth, observability, openapi, problems, validation
 
@@ -83,7 +83,7 @@ def create_app(test_config=None):
     problems.init_app(app)
     validation.init_app(app)
     openapi.init_app(app)
-    storage.init_app(app, accounts.SEED)
+    storage.init_app(app, seed.SEED)
     observability.init_app(app)
     auth.init_app(app)
     cli.init_app(app)
