@@ -92,3 +92,69 @@ class SmtpReceiver:
 
     def close(self):
         self.controller.stop()
+
+
+class TricklingReceiver:
+    """Answers every request a byte at a time, one every ``gap_s``, and never finishes.
+
+    Each read of the answer is quick, so a per-read timeout never fires: only a deadline
+    for the whole exchange ends it. ``arrivals`` counts requests; ``close`` ends every trickle.
+    """
+
+    HEAD = b"HTTP/1.1 200 OK\r\nX-Pad: "
+
+    def __init__(self, gap_s=0.5):
+        self.gap_s = gap_s
+        self.arrivals = self.in_flight = self.max_in_flight = 0
+        self._lock, self._closing = threading.Lock(), threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self._closing.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn):
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request and not self._closing.is_set():
+                request += conn.recv(65536) or b"\r\n\r\n"
+            with self._lock:
+                self.arrivals += 1
+                self.in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                self._send_forever(conn)
+            finally:
+                with self._lock:
+                    self.in_flight -= 1
+
+    def _send_forever(self, conn):
+        answer = iter(self.HEAD)
+        while not self._closing.wait(self.gap_s):
+            try:
+                conn.sendall(bytes([next(answer, ord("a"))]))
+            except OSError:
+                return  # the caller gave up
+
+    def wait_for_arrivals(self, count, timeout_s=10):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self.arrivals >= count:
+                    return True
+            time.sleep(0.01)
+        return False
+
+    def close(self):
+        self._closing.set()
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() of the other thread
+        except OSError:
+            pass
+        self._listener.close()
