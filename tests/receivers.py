@@ -98,17 +98,20 @@ class TricklingReceiver:
     """Answers every request a byte at a time, one every ``gap_s``, and never finishes.
 
     Each read of the answer is quick, so a per-read timeout never fires: only a deadline
-    for the whole exchange ends it. ``arrivals`` counts requests; ``close`` ends every trickle.
+    for the whole exchange ends it. ``tls``: the answer is a TLS record that never ends,
+    so the client's handshake trickles instead. ``arrivals`` counts requests, ``in_flight``
+    the answers going on; ``close`` (or ``stop_after_s``) ends every trickle.
     """
 
-    HEAD = b"HTTP/1.1 200 OK\r\nX-Pad: "
+    HTTP_HEAD = b"HTTP/1.1 200 OK\r\nX-Pad: "
+    TLS_HEAD = b"\x16\x03\x03\x40\x00"  # a handshake record of 16 KiB, to come
 
-    def __init__(self, gap_s=0.5):
-        self.gap_s = gap_s
+    def __init__(self, gap_s=0.5, tls=False, stop_after_s=None):
+        self.gap_s, self.tls, self.stop_after_s = gap_s, tls, stop_after_s
         self.arrivals = self.in_flight = self.max_in_flight = 0
         self._lock, self._closing = threading.Lock(), threading.Event()
         self._listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self._listener.getsockname()[1]}"
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -121,9 +124,9 @@ class TricklingReceiver:
 
     def _trickle(self, conn):
         with conn:
-            request = b""
-            while b"\r\n\r\n" not in request and not self._closing.is_set():
-                request += conn.recv(65536) or b"\r\n\r\n"
+            request = conn.recv(65536)  # TLS: the client's hello; HTTP: the request, read to its end
+            while not self.tls and request and b"\r\n\r\n" not in request:
+                request += conn.recv(65536)
             with self._lock:
                 self.arrivals += 1
                 self.in_flight += 1
@@ -135,10 +138,13 @@ class TricklingReceiver:
                     self.in_flight -= 1
 
     def _send_forever(self, conn):
-        answer = iter(self.HEAD)
+        answer = iter(self.TLS_HEAD if self.tls else self.HTTP_HEAD)
+        began = time.monotonic()
         while not self._closing.wait(self.gap_s):
+            if self.stop_after_s is not None and time.monotonic() - began > self.stop_after_s:
+                return
             try:
-                conn.sendall(bytes([next(answer, ord("a"))]))
+                conn.sendall(bytes([next(answer, 0 if self.tls else ord("a"))]))
             except OSError:
                 return  # the caller gave up
 

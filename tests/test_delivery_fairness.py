@@ -3,7 +3,7 @@
 One client points all 16 of its endpoints at a receiver that trickles its answer and
 never finishes; 48 deliveries and their retries keep coming. Another client's
 withdrawal must still reach processing and settle, its hold expire, and its
-webhooks arrive, each within a few seconds.
+webhooks and e-mail arrive, each within a few seconds.
 """
 import time
 
@@ -12,7 +12,7 @@ import pytest
 from app.events import dispatch
 from app.ledger import webhooks
 from tests.conftest import ENGINES, Api, make_app
-from tests.receivers import TricklingReceiver, WebhookReceiver
+from tests.receivers import SmtpReceiver, TricklingReceiver, WebhookReceiver
 
 CONFIG = {"WEBHOOK_ALLOW_PRIVATE": True, "RETRY_BASE_S": 0.05, "RETRY_MAX_S": 0.1,
           "DISPATCH_INTERVAL_S": 0.05, "WEBHOOK_TIMEOUT_S": 3.0, "DELIVERY_LEASE_S": 30.0,
@@ -21,9 +21,16 @@ CONFIG = {"WEBHOOK_ALLOW_PRIVATE": True, "RETRY_BASE_S": 0.05, "RETRY_MAX_S": 0.
 WITHIN_S = 3.0
 
 
+@pytest.fixture
+def smtp():
+    receiver = SmtpReceiver()
+    yield receiver
+    receiver.close()
+
+
 @pytest.fixture(params=ENGINES)
-def app(request):
-    app = make_app(request.param, **CONFIG)
+def app(request, smtp):
+    app = make_app(request.param, SMTP_URL=smtp.url, **CONFIG)
     yield app
     app.extensions["sweeper"][1].set()
     store = app.extensions["store"]
@@ -71,14 +78,14 @@ def times_until(checks, began, within_s):
     return seen
 
 
-def test_one_owners_hanging_endpoints_leave_another_owners_payout_on_time(app, slow, fast, dispatcher):
+def test_one_owners_hanging_endpoints_leave_another_owners_payout_on_time(app, smtp, slow, fast, dispatcher):
     api = Api(app.test_client())
     _, mallory, mallory_wallet = api.member()
     for index in range(webhooks.MAX_ENDPOINTS):
         register(api, mallory, f"{slow.url}/{index}")
     for _ in range(3):
         assert api.deposit(mallory_wallet, "1.00").status_code == 201  # 3 events x 16 endpoints
-    _, bob, bob_wallet = api.member(balance="50.00")
+    bob_body, bob, bob_wallet = api.member(balance="50.00")
     fast.secret = register(api, bob, fast.url)["secret"]
     dispatcher.start()
     assert slow.wait_for_arrivals(1), "the dispatcher never reached the slow receiver"
@@ -99,10 +106,14 @@ def test_one_owners_hanging_endpoints_leave_another_owners_payout_on_time(app, s
         return lambda: any(payload and payload["type"] == event_type and answered == 200
                            for _, payload, answered in list(fast.requests))
 
+    def mailed_out():
+        return any(bob_body["email"] in to and "Money out" in text for to, text in list(smtp.messages))
+
     seen = times_until({"processing": lambda: status() != "pending",
                         "withdrawal.processing delivered": delivered("withdrawal.processing"),
                         "succeeded": lambda: status() == "succeeded",  # the sandbox settles after 1 s
-                        "hold.expired delivered": delivered("hold.expired")},  # it expires after 1 s
+                        "hold.expired delivered": delivered("hold.expired"),  # it expires after 1 s
+                        "money-out e-mail": mailed_out},
                        began, WITHIN_S)
     print(f"\nseconds after the withdrawal: {seen}; the slow receiver: {slow.arrivals} requests, "
           f"at most {slow.max_in_flight} at once")
