@@ -206,6 +206,9 @@ def _endpoint_health(store, endpoint_id, ok, moment, disable_after_s):
 
 def init_app(app):
     """The steps list other features extend; on the embedded engine, the dispatcher thread."""
+    for name in ("DELIVERY_WORKERS", "DELIVERY_WORKERS_PER_OWNER"):
+        if app.config[name] < 1:  # no slot would ever free: nothing would be delivered
+            raise RuntimeError(f"{name} is {app.config[name]}; it must be at least 1")
     app.extensions["dispatch_steps"] = []
     if app.config["EVENTS_DISPATCHER_THREAD"]:
         app.extensions["dispatcher"] = Dispatcher(

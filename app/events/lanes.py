@@ -78,9 +78,13 @@ class Lane:
             self._generation += 1
             self._changed.notify_all()
 
-    def _moment(self):
+    def _now(self):
         with self._changed:
-            return self._generation, self._running
+            return self._generation
+
+    def in_flight(self):
+        with self._changed:
+            return self._running
 
     def _wait_past(self, generation, timeout_s):
         with self._changed:
@@ -95,11 +99,11 @@ class Lane:
         """Attempt what is due, up to ``limit``, and return once none is in flight: one tick's work."""
         attempted = 0
         while attempted < limit:
-            generation, _ = self._moment()
+            generation = self._now()
             started = self.fill(limit - attempted)
             attempted += started
             if not started:
-                if not self._moment()[1]:
+                if not self.in_flight():
                     break
                 self._wait_past(generation, None)  # a slot frees: claim again
         self.idle(None)
@@ -108,7 +112,7 @@ class Lane:
     def run(self, stop, interval_s):
         """Keep the slots filled until ``stop``; look again when a slot frees, or every ``interval_s``."""
         while not stop.is_set():
-            generation, _ = self._moment()
+            generation = self._now()
             try:
                 started = self.fill()
             except Exception:  # a failed claim (the database away) must not end the loop
