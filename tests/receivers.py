@@ -1,5 +1,6 @@
 """Real receivers on 127.0.0.1 for the event tests: an HTTP webhook receiver, an SMTP server."""
 import http.server
+import select
 import socket
 import threading
 import time
@@ -94,6 +95,14 @@ class SmtpReceiver:
         self.controller.stop()
 
 
+def _hung_up(conn):
+    """Read what a readable socket has: nothing (or a reset) means the other side is gone."""
+    try:
+        return not conn.recv(65536)
+    except OSError:
+        return True
+
+
 class TricklingReceiver:
     """Answers every request a byte at a time, one every ``gap_s``, and never finishes.
 
@@ -140,8 +149,11 @@ class TricklingReceiver:
     def _send_forever(self, conn):
         answer = iter(self.TLS_HEAD if self.tls else self.HTTP_HEAD)
         began = time.monotonic()
-        while not self._closing.wait(self.gap_s):
+        while not self._closing.is_set():
             if self.stop_after_s is not None and time.monotonic() - began > self.stop_after_s:
+                return
+            # Wait the gap, watching for the caller to hang up: in_flight counts only live answers.
+            if select.select([conn], [], [], self.gap_s)[0] and _hung_up(conn):
                 return
             try:
                 conn.sendall(bytes([next(answer, 0 if self.tls else ord("a"))]))
