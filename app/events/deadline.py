@@ -105,11 +105,12 @@ class _Backend(httpcore.NetworkBackend):
     def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
         stream = self._backend.connect_tcp(host, port, self._exchange.left(timeout), local_address,
                                            socket_options)
-        self._exchange.watch(stream.get_extra_info("socket"))
+        try:
+            self._exchange.watch(stream.get_extra_info("socket"))
+        except OSError as failure:  # no descriptor left for the watchdog: never send unguarded
+            stream.close()
+            raise httpcore.ConnectError(f"cannot watch the connection: {failure}") from failure
         return _Stream(self._exchange, stream)
-
-    def sleep(self, seconds):
-        time.sleep(seconds)
 
 
 class Client:

@@ -89,7 +89,7 @@ def post_webhook(client, url, secret, message_id, body, allow_private):
 
 
 def http_client(timeout_s):
-    """One client per dispatcher: each attempt ends within ``timeout_s``, connect to last byte read;
+    """One client per dispatcher: each attempt ends within ``timeout_s``, connect to the answer's head;
     no redirects (a 3xx is a failure), no proxies from the environment."""
     return deadline.Client(timeout_s)
 
