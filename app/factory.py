@@ -1,7 +1,7 @@
 """``create_app()``: wires config, storage, errors and routes into one Flask app."""
 import json
+import logging
 import secrets
-import sys
 
 from flask import Flask
 from flask.sessions import SessionInterface
@@ -62,7 +62,8 @@ def _settle_withdrawals(app):
 
 
 def _banner(app):
-    print(f"wallet API on {app.extensions['store'].describe()}", file=sys.stderr)
+    # A log line like every other (JSON on stderr), not a print: stderr stays parseable.
+    logging.getLogger("app.startup").info(f"wallet API on {app.extensions['store'].describe()}")
 
 
 def create_app(test_config=None):
