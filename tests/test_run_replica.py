@@ -7,9 +7,11 @@ withdrawal the dispatcher settles), audited, and stopped with Ctrl-C's SIGINT.
 import collections
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -225,9 +227,9 @@ def test_make_run_replica_runs_the_deployment_keeps_the_books_and_stops_on_ctrl_
         withdrawal = created(http.post("/withdrawals", headers=bob, json={
             "wallet_id": bob_wallet, "amount": "10.00",
             "destination": {"type": "bank_account", "account": "DE89370400440532013000"}}))
-        # hold.expired is written only when the expiry is written down: nothing debits ada's
-        # wallet after the hold, so the sweeper process did it. The dispatcher process settles
-        # the sandbox withdrawal and delivers every event to the receiver, signed.
+        # hold.expired is emitted when the expiry is written down (by the sweeper: nothing
+        # debits ada's wallet after the hold). The dispatcher process settles the sandbox
+        # withdrawal and delivers every event to the receiver, signed.
         wanted = {"deposit.posted", "transfer.posted", "hold.created", "hold.expired",
                   "withdrawal.created", "withdrawal.processing", "withdrawal.succeeded"}
         delivered = (lambda seen: wanted <= {payload["type"] for _, payload, _ in seen if payload})
@@ -236,6 +238,8 @@ def test_make_run_replica_runs_the_deployment_keeps_the_books_and_stops_on_ctrl_
     finally:
         receiver.close()
     assert http.get(f"/holds/{hold['id']}", headers=ada).json()["status"] == "expired"
+    swept = [line for line in replica.lines if line.startswith("sweeper ") and '"holds_expired": 1' in line]
+    assert swept, replica.output()  # the sweeper process's log line: it wrote the expiry down
     assert http.get(f"/withdrawals/{withdrawal['id']}", headers=bob).json()["status"] == "succeeded"
     shown = {w: http.get(f"/wallets/{w}", headers=operator).json() for w in (ada_wallet, bob_wallet)}
     assert [(s["balance"], s["held"]) for s in shown.values()] == [("70.00", "0.00"), ("20.00", "0.00")]
@@ -252,3 +256,40 @@ def test_make_run_replica_runs_the_deployment_keeps_the_books_and_stops_on_ctrl_
     said = [line for line in replica.lines if line.startswith("run-replica |")]
     assert said[-1].strip() == "run-replica | all stopped", replica.output()
     assert replica.output().count("generated for this run") == 1
+
+
+def supervise(**env):
+    """Run the supervisor (no make) to its end: its exit status, its output, the pids it started."""
+    unset = ("OPERATOR_TOKEN", "SECRET_KEY", "STANDIN_PORT")
+    environ = dict({k: v for k, v in os.environ.items() if k not in unset}, **env)
+    done = subprocess.run([sys.executable, "-m", "scripts.run_replica"], cwd=ROOT, env=environ,
+                          capture_output=True, text=True, timeout=START_S + STOP_S, start_new_session=True)
+    pids = [int(pid) for pid in re.findall(r"^run-replica \| started \S+ \(pid (\d+)\)", done.stdout, re.M)]
+    return done.returncode, done.stdout, pids
+
+
+@pytest.fixture
+def standin_python():
+    missing = python_missing()
+    if missing:
+        pytest.skip(f"wire stand-in: {missing}")
+
+
+def test_a_failed_init_starts_nothing_else_and_stops_the_stand_in(standin_python):
+    status, output, pids = supervise(MONGO_DB="bad name", PORT=str(free_port()))
+    assert status == 1, output
+    assert "run-replica | init failed (exit status 1): nothing else is started" in output
+    assert len(pids) == 2 and not [pid for pid in pids if alive(pid)], output  # the stand-in and init
+    assert output.rstrip().endswith("run-replica | all stopped")
+
+
+def test_a_service_that_exits_by_itself_ends_the_run(standin_python):
+    with socket.socket() as taken:  # the API cannot bind: gunicorn gives up and exits
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        status, output, pids = supervise(PORT=str(taken.getsockname()[1]))
+    assert status == 1, output
+    exited = r"^run-replica \| api exited by itself \(status \d+\): stopping the others$"
+    assert re.search(exited, output, re.M), output
+    assert len(pids) == 5 and not [pid for pid in pids if alive(pid)], output
+    assert output.rstrip().endswith("run-replica | all stopped")

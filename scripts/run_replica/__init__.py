@@ -16,7 +16,9 @@ Dockerfile) with the environment compose gives it, interpolated from ours as com
 One-shot services (``restart: "no"``: init) run first and must succeed. Ctrl-C, SIGTERM or
 SIGHUP stops the services (SIGTERM, SIGKILL after their stop_grace_period; a second Ctrl-C
 kills at once), the stand-in last (``supervisor``). Exit status: 0 after a requested stop in
-which everything stopped in time, a failed one-shot's own status, 1 for anything else.
+which everything stopped in time; a failed one-shot's own status; 2 when docker-compose.yml
+asks for what cannot be done here (a service of another image, interpolation it does not
+read, another replica set's name); 1 for anything else.
 """
 import re
 import secrets

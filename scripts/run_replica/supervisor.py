@@ -130,12 +130,13 @@ class Supervisor:
         return all([self._stop(services), self._stop(standin)])
 
     def _stop(self, group):
-        for running in group:
-            if running.process.poll() is None:
-                running.process.send_signal(signal.SIGTERM)  # as `docker stop`: the main process only
-        return all([self._reap(running) for running in group])
+        stopping = [running for running in group if running.process.poll() is None]
+        for running in stopping:
+            running.process.send_signal(signal.SIGTERM)  # as `docker stop`: the main process only
+        return all([self._reap(running, running in stopping) for running in group])
 
-    def _reap(self, running):
+    def _reap(self, running, stopping):
+        """Wait for a process told to stop (or already ended: wait() reported its status)."""
         process, clean = running.process, True
         deadline = time.monotonic() + running.grace_s
         while process.poll() is None and time.monotonic() < deadline and self.signals < 2:
@@ -152,7 +153,7 @@ class Supervisor:
         except ProcessLookupError:
             pass
         running.pump.join(5)
-        if process.returncode not in (0, -signal.SIGTERM):
+        if stopping and process.returncode not in (0, -signal.SIGTERM):
             self.say(ME, f"{running.name} ended with status {process.returncode}")
             clean = False
         return clean
