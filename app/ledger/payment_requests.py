@@ -36,7 +36,7 @@ def create(store, client_id, to_wallet_id, from_wallet_id, amount_cents, details
         if owners.get(to_wallet_id) != client_id:
             raise errors.WalletNotFound(f"you have no wallet {to_wallet_id}")
         if from_wallet_id not in owners:
-            raise errors.ReceiverNotFound(f"no wallet {from_wallet_id}")
+            raise errors.PayerNotFound(f"no wallet {from_wallet_id} to ask for the money")
         moment = units.now()
         _take_slot(tx, to_wallet_id, from_wallet_id, max_pending, moment)
         request = {"_id": new_id("pr"), "from_wallet_id": from_wallet_id, "to_wallet_id": to_wallet_id,
