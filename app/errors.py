@@ -122,6 +122,7 @@ def replayed_refusal(code, title=None):
     same_code = [cls for cls in REPLAYED_REFUSALS if cls.code == code]
     return next((cls for cls in same_code if cls.title == title), same_code[0])
 
+
 WebhookEndpointNotFound = _error("WebhookEndpointNotFound", 404, "webhook_endpoint_not_found",
                                  "Webhook endpoint not found")
 DeliveryNotFound = _error("DeliveryNotFound", 404, "delivery_not_found", "Delivery not found")

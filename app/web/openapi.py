@@ -78,12 +78,13 @@ PARAMETERS = {
                "schema": {"enum": ["csv", "json", "xml"]}},
     "from": {"name": "from", "in": "query",
              "description": "Start of the period, inclusive: an ISO 8601 date or date-time (UTC "
-                            "without an offset).",
+                            "without an offset), years 1 to 9999 in UTC.",
              "schema": {"type": "string", "examples": ["2025-11-01"]}},
-    "to": {"name": "to", "in": "query", "description": "End of the period, exclusive.",
+    "to": {"name": "to", "in": "query", "description": "End of the period, exclusive; as `from`.",
            "schema": {"type": "string", "examples": ["2025-12-01T00:00:00Z"]}},
     "at": {"name": "at", "in": "query",
-           "description": "A moment: ISO 8601 date or date-time (UTC without an offset).",
+           "description": "A moment: ISO 8601 date or date-time (UTC without an offset), from "
+                          "0001-01-01 to 9999-12-31T23:59:59.998Z in UTC.",
            "schema": {"type": "string", "examples": ["2025-11-30T23:59:59Z"]}},
     "seq": {"name": "seq", "in": "query", "description": "A journal position (0: before the first).",
             "schema": {"type": "integer", "minimum": 0, "examples": [3]}},
