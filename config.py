@@ -82,6 +82,9 @@ class Config:
     DISABLE_AFTER_S = _float("DISABLE_AFTER_S", 5 * 24 * 3600.0)
     # Lifts the outbound guard (https only, public addresses only): development and tests.
     WEBHOOK_ALLOW_PRIVATE = _flag("WEBHOOK_ALLOW_PRIVATE")
+    # The ports a webhook URL may name, e.g. "443,8443" or "8000-8999". Unset: 443, and 80 where
+    # WEBHOOK_ALLOW_PRIVATE allows http. Read (a bad one stops the start) by app/factory.py.
+    WEBHOOK_ALLOWED_PORTS = os.environ.get("WEBHOOK_ALLOWED_PORTS") or None
     # smtp://[user:password@]host[:port] or smtps://...; unset: no e-mail notices.
     SMTP_URL = os.environ.get("SMTP_URL") or None
     SMTP_FROM = os.environ.get("SMTP_FROM", "wallet@localhost")

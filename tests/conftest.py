@@ -10,8 +10,10 @@ from app import audit, create_app
 
 OPERATOR_TOKEN = "test-operator-token"
 # A cheap scrypt so tests that sign up hundreds of clients stay quick; production keeps n=2**15.
+# Test receivers listen on ports the OS picks: any port may be registered (tests/test_url_guard.py
+# checks the default, 443 and 80, with WEBHOOK_ALLOWED_PORTS=None).
 BASE_CONFIG = {"TESTING": True, "OPERATOR_TOKEN": OPERATOR_TOKEN, "SECRET_KEY": "test-secret",
-               "PASSWORD_HASH_METHOD": "scrypt:1024:8:1"}
+               "PASSWORD_HASH_METHOD": "scrypt:1024:8:1", "WEBHOOK_ALLOWED_PORTS": "1-65535"}
 MONGO_URI = os.environ.get("MONGO_URI")
 ENGINES = [
     "embedded",

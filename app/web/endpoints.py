@@ -240,7 +240,9 @@ ENDPOINTS = (
                     "ListDeliveries": _link("listDeliveries", endpoint_id="$response.body#/id")},
              description="`secret` is in this answer only. A client's endpoint receives the events of "
                          "its own wallet. The URL must be https and resolve to public addresses "
-                         "only (`WEBHOOK_ALLOW_PRIVATE=1` lifts that)."),
+                         "only, an IPv6 address judged by the IPv4 address it carries too "
+                         "(`WEBHOOK_ALLOW_PRIVATE=1` lifts that); its port must be 443 (and 80 for "
+                         "http) unless `WEBHOOK_ALLOWED_PORTS` lists others."),
     Endpoint("GET", "/webhook-endpoints", "listWebhookEndpoints", "Events",
              "The caller's webhook endpoints", EITHER, (200, "WebhookEndpointList", JSON)),
     Endpoint("GET", "/webhook-endpoints/{endpoint_id}", "getWebhookEndpoint", "Events",
