@@ -25,8 +25,9 @@ class Config:
     PORT = _int("PORT", 8080)
     TOKEN_LIFETIME_S = _int("TOKEN_LIFETIME_S", 3600)
     IDEMPOTENCY_TTL_S = _int("IDEMPOTENCY_TTL_S", 24 * 3600)
-    # Embedded engine: records one client (or all sign-ups together) keeps at most; past it the
-    # oldest is dropped, and a retry of its key runs again. The operator's are never capped.
+    # Embedded engine: unexpired records one client (or all sign-ups together) keeps at most; a
+    # keyed request past it is 503 idempotency_store_full (nothing done), no key is dropped
+    # before IDEMPOTENCY_TTL_S. The operator's are never bounded.
     IDEMPOTENCY_MAX_PER_SCOPE = _int("IDEMPOTENCY_MAX_PER_SCOPE", 10_000)
     # werkzeug method string; scrypt with n=2**15 costs ~50-100 ms a hash on purpose.
     PASSWORD_HASH_METHOD = os.environ.get("PASSWORD_HASH_METHOD", "scrypt:32768:8:1")

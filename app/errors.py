@@ -104,6 +104,9 @@ OutcomeUnknown = _error("OutcomeUnknown", 503, "outcome_unknown",
                         "The commit's outcome is unknown; retry with the same Idempotency-Key")
 WalletBusy = _error("WalletBusy", 503, "wallet_busy",
                     "A wallet in this request is busy; retry after Retry-After seconds")
+IdempotencyStoreFull = _error(
+    "IdempotencyStoreFull", 503, "idempotency_store_full",
+    "This caller has as many unexpired Idempotency-Keys as the server keeps; retry after Retry-After seconds")
 SnapshotTooOld = _error("SnapshotTooOld", 503, "snapshot_too_old",
                         "The audit took longer than the database keeps a snapshot")
 InternalError = _error("InternalError", 500, "internal_error", "Internal server error")

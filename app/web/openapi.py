@@ -168,6 +168,8 @@ def _error_codes(endpoint):
         shared[503] = ["database_unavailable"]
     if endpoint.idempotent:  # a unit of work that writes: its commit and its wallets (app/storage/mongo.py)
         shared.setdefault(503, []).extend(["outcome_unknown", "wallet_busy"])
+        # the embedded engine's bound on a caller's unexpired keys (app/storage/idempotency.py)
+        shared[503].append("idempotency_store_full")
     for status, codes in endpoint.errors.items():
         shared.setdefault(status, []).extend(codes)
     return {status: list(dict.fromkeys(codes)) for status, codes in sorted(shared.items())}

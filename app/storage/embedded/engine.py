@@ -18,7 +18,8 @@ costs the same at entry 50,000 of 100,000 as on a short journal.
 
 TTL indexes are honoured, and a collection can be capped per value of a field
 (app/storage/embedded/retention.py): idempotency records do not outlive IDEMPOTENCY_TTL_S
-here either, and one caller cannot keep more than IDEMPOTENCY_MAX_PER_SCOPE.
+here either, and an insert that would give one caller more than IDEMPOTENCY_MAX_PER_SCOPE
+unexpired ones is refused (``StoreFull``); none is dropped before its TTL.
 """
 import collections
 import copy
@@ -81,13 +82,12 @@ class IndexedDocuments(collections.OrderedDict):
             self._forget(_id, self[_id])
         else:
             self.expire()
+            self.retention.admit(doc, self)  # past a cap: StoreFull, before anything is stored
         super().__setitem__(_id, doc)
         for fields, buckets in self.hashes.items():
             buckets.setdefault(_key(doc, fields), {})[_id] = None
         self._place(_id, doc)
-        over_cap = self.retention.added(_id, doc)
-        if over_cap is not None and over_cap != _id:
-            del self[over_cap]
+        self.retention.added(_id, doc)
 
     def restore(self, _id, doc):
         """Put back a stored document's earlier copy (a refused update): its buckets follow,
@@ -451,7 +451,7 @@ def _may_move(update, indexed):
 
 def cap_per_value(collection, field, most, exempt=()):
     """Keep at most ``most`` documents per value of ``field`` (but those in ``exempt``); an
-    insert past it drops the oldest."""
+    insert past it raises StoreFull and stores nothing."""
     documents = collection._store._documents
     documents.retention.set_cap(field, most, documents, exempt)
 
