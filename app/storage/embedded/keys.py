@@ -40,7 +40,9 @@ def filed_under(doc, fields):
     values = tuple(map(doc.get, fields))
     for value in values:  # every insert files each document under every index: kept short
         if type(value) not in _PLAIN_TYPES:
-            return _filed_by_elements(values)
+            if type(value) is list or isinstance(value, _EQUAL_TO_A_SCALAR):  # or a subclass (Int64)
+                return _filed_by_elements(values)
+            return ()  # None, a date, a sub-document: no pinned value equals it
     return (values,)
 
 
