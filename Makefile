@@ -9,7 +9,7 @@ WORKERS ?= 2
 LINTED := app reports tests scripts config.py gunicorn.conf.py
 ARGS ?=
 
-.PHONY: install run test test-mongo test-compose lint bench bench-reports fuzz clean
+.PHONY: install run test test-mongo test-compose lint bench bench-reports fuzz clean standin-venv mongo-standin
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,24 @@ $(STAMP): requirements.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The wire stand-in (scripts/standin: mongoeco as a one-member replica set) has its own venv on
+# Python >= 3.13, found by scripts/standin/find-python, which says what is missing if none is.
+STANDIN_VENV := .venv-standin
+STANDIN_STAMP := $(STANDIN_VENV)/.installed-requirements
+STANDIN_PORT ?= 27017
+$(STANDIN_STAMP): scripts/standin/requirements.txt
+	@python=$$(scripts/standin/find-python) || exit 2; \
+	test -x $(STANDIN_VENV)/bin/python || $$python -m venv $(STANDIN_VENV)
+	$(STANDIN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		-r scripts/standin/requirements.txt
+	touch $(STANDIN_STAMP)
+
+standin-venv: $(STANDIN_STAMP)
+
+# In the foreground until Ctrl-C; its one line of output is the URI to use as MONGO_URI.
+mongo-standin: $(STANDIN_STAMP)
+	@$(STANDIN_VENV)/bin/python -m scripts.standin --port $(STANDIN_PORT)
 
 # The API. Worker class, deadlines, worker count and logging: gunicorn.conf.py, which the
 # image's CMD reads too (embedded engine: one process, the data lives in it; with MONGO_URI:
@@ -33,8 +51,13 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/flake8 --max-line-length 110 $(LINTED)
 
-test: lint
-	$(BIN)/python -m pytest -q
+# Both engines: the stand-in's conformance suite first (the suite on the stand-in counts only
+# while it passes), then the whole suite with MONGO_URI naming a fresh stand-in (tests/wire_standin.py),
+# so every test parametrised by engine runs on the embedded engine and on the wire protocol.
+PYTEST_ARGS ?=
+test: lint $(STANDIN_STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m standin tests/test_standin_conformance.py
+	$(BIN)/python -m tests.wire_standin $(BIN)/python -m pytest -q -m "not standin" $(PYTEST_ARGS)
 
 # The same suite plus the real-MongoDB tests; needs MONGO_URI naming a replica set
 # (and MONGO_STANDALONE_URI for the standalone refusal). `make test-mongo PYTEST_ARGS="-m mongo"`
@@ -65,4 +88,4 @@ fuzz: $(STAMP)
 		--durations=5 tests/test_fuzz.py tests/test_fuzz_bodies.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(STANDIN_VENV) .pytest_cache

@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 
 from app import audit, errors, render
 from app.events import dispatch
-from app.ledger import accounts, sweeper
+from app.ledger import seed, sweeper
 from app.storage import schema
 
 ledger_cli = AppGroup("ledger", help="Check the books; write down what time decided.")
@@ -24,8 +24,8 @@ def init():
     """Indexes, system accounts and the schema version; run once per deployment (idempotent)."""
     store = current_app.extensions["store"]
     ttls = current_app.config["IDEMPOTENCY_TTL_S"], current_app.config["EVENTS_TTL_S"]
-    schema.initialise(store, *ttls, seed=accounts.SEED)
-    problems, warnings = schema.check_initialised(store, *ttls, seed=accounts.SEED)
+    schema.initialise(store, *ttls, seed=seed.SEED)
+    problems, warnings = schema.check_initialised(store, *ttls, seed=seed.SEED)
     for line in problems + warnings:
         click.echo(f"still wrong: {line}", err=True)
     if problems or warnings:

@@ -10,11 +10,16 @@ from app import audit, create_app
 
 OPERATOR_TOKEN = "test-operator-token"
 # A cheap scrypt so tests that sign up hundreds of clients stay quick; production keeps n=2**15.
-# Test receivers listen on ports the OS picks: any port may be registered (tests/test_url_guard.py
-# checks the default, 443 and 80, with WEBHOOK_ALLOWED_PORTS=None).
+# The event feed serves events at once on MongoDB too (its default waits 75 s for late commits;
+# tests/test_events.py tests that window with a setting of its own). Test receivers listen on
+# ports the OS picks: any port may be registered (tests/test_url_guard.py checks the default,
+# 443 and 80, with WEBHOOK_ALLOWED_PORTS=None).
 BASE_CONFIG = {"TESTING": True, "OPERATOR_TOKEN": OPERATOR_TOKEN, "SECRET_KEY": "test-secret",
-               "PASSWORD_HASH_METHOD": "scrypt:1024:8:1", "WEBHOOK_ALLOWED_PORTS": "1-65535"}
+               "PASSWORD_HASH_METHOD": "scrypt:1024:8:1", "EVENTS_SETTLE_MS": 0,
+               "WEBHOOK_ALLOWED_PORTS": "1-65535"}
 MONGO_URI = os.environ.get("MONGO_URI")
+# Set by tests/wire_standin.py: MONGO_URI names the wire stand-in, not a real replica set.
+ON_STANDIN = os.environ.get("MONGO_STANDIN") == "1"
 ENGINES = [
     "embedded",
     pytest.param("mongodb", marks=[pytest.mark.mongo, pytest.mark.skipif(
@@ -23,7 +28,14 @@ ENGINES = [
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "mongo: needs a real MongoDB replica set (MONGO_URI)")
+    config.addinivalue_line("markers", "mongo: runs on the server MONGO_URI names (the stand-in or MongoDB)")
+    config.addinivalue_line("markers", "standin: the wire stand-in's conformance to MongoDB's rules")
+
+
+def needs_real_replica_set(behaviour):
+    """Skip on the wire stand-in a test of ``behaviour``, which the stand-in cannot reproduce
+    (docs/testing.md lists each such test); it runs on a real replica set (make test-mongo)."""
+    return pytest.mark.skipif(ON_STANDIN, reason=f"needs a real replica set: {behaviour}")
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -53,14 +65,14 @@ def make_app(engine="embedded", **overrides):
 def init_mongodb(config):
     """What `flask --app app db init` does, once per test database: the app at boot only checks."""
     from app import storage
-    from app.ledger import accounts
+    from app.ledger import seed
     from app.storage import schema
     from config import Config
     full = {key: getattr(Config, key) for key in dir(Config) if key.isupper()}
     full.update(config)
     store = storage.open_store(full)
     try:
-        schema.initialise(store, full["IDEMPOTENCY_TTL_S"], seed=accounts.SEED)
+        schema.initialise(store, full["IDEMPOTENCY_TTL_S"], seed=seed.SEED)
     finally:
         store.close()
 
