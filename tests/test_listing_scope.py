@@ -18,11 +18,14 @@ from app import render
 from app.ledger import events, units
 from app.storage import schema
 from app.storage.embedded import engine as embedded
-from tests.conftest import ENGINES, Api, make_app
+from tests.conftest import ENGINES, Api, make_app, needs_real_replica_set
 
 OTHERS_EVENTS = 50_000
 WITHIN = 3  # times the read's time with none of them
 ROUNDS, CALLS = 5, 12  # turns of each app, and calls per turn (the median of each counts)
+# Times only say something where reads walk real indexes: the wire stand-in scans.
+TIMED_ENGINES = [ENGINES[0], pytest.param("mongodb", marks=[*ENGINES[1].marks, needs_real_replica_set(
+    "index-bounded reads: the stand-in answers a read by scanning, 50,000 documents are minutes")])]
 
 
 def _median_s(call, times):
@@ -105,7 +108,7 @@ class _World:
         store.close()
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", TIMED_ENGINES)
 def test_others_events_leave_a_clients_feed_and_others_transfers_alone(engine, capsys):
     """Two apps side by side, one with 50,000 events of other wallets; measured in turns, so a
     busy moment of this machine falls on both alike."""
