@@ -25,8 +25,9 @@ class Config:
     PORT = _int("PORT", 8080)
     TOKEN_LIFETIME_S = _int("TOKEN_LIFETIME_S", 3600)
     IDEMPOTENCY_TTL_S = _int("IDEMPOTENCY_TTL_S", 24 * 3600)
-    # Embedded engine: records one client (or all sign-ups together) keeps at most; past it the
-    # oldest is dropped, and a retry of its key runs again. The operator's are never capped.
+    # Embedded engine: unexpired records one client (or all sign-ups together) keeps at most; a
+    # keyed request past it is 503 idempotency_store_full (nothing done), no key is dropped
+    # before IDEMPOTENCY_TTL_S. The operator's are never bounded.
     IDEMPOTENCY_MAX_PER_SCOPE = _int("IDEMPOTENCY_MAX_PER_SCOPE", 10_000)
     # werkzeug method string; scrypt with n=2**15 costs ~50-100 ms a hash on purpose.
     PASSWORD_HASH_METHOD = os.environ.get("PASSWORD_HASH_METHOD", "scrypt:32768:8:1")
@@ -87,6 +88,9 @@ class Config:
     DISABLE_AFTER_S = _float("DISABLE_AFTER_S", 5 * 24 * 3600.0)
     # Lifts the outbound guard (https only, public addresses only): development and tests.
     WEBHOOK_ALLOW_PRIVATE = _flag("WEBHOOK_ALLOW_PRIVATE")
+    # The ports a webhook URL may name, e.g. "443,8443" or "8000-8999". Unset: 443, and 80 where
+    # WEBHOOK_ALLOW_PRIVATE allows http. Read (a bad one stops the start) by app/factory.py.
+    WEBHOOK_ALLOWED_PORTS = os.environ.get("WEBHOOK_ALLOWED_PORTS") or None
     # smtp://[user:password@]host[:port] or smtps://...; unset: no e-mail notices.
     SMTP_URL = os.environ.get("SMTP_URL") or None
     SMTP_FROM = os.environ.get("SMTP_FROM", "wallet@localhost")

@@ -68,6 +68,7 @@ AccountsMustBeDifferent = _error("AccountsMustBeDifferent", 422, "accounts_must_
                                  "A transfer needs two different wallets")
 ReceiverNotFound = _error("ReceiverNotFound", 422, "wallet_not_found",
                           "The receiving wallet does not exist")
+PayerNotFound = _error("PayerNotFound", 422, "wallet_not_found", "The paying wallet does not exist")
 InsufficientFunds = _error("InsufficientFunds", 422, "insufficient_funds",
                            "The wallet balance is lower than the amount")
 ServiceLimitReached = _error("ServiceLimitReached", 422, "service_limit_reached",
@@ -103,16 +104,27 @@ OutcomeUnknown = _error("OutcomeUnknown", 503, "outcome_unknown",
                         "The commit's outcome is unknown; retry with the same Idempotency-Key")
 WalletBusy = _error("WalletBusy", 503, "wallet_busy",
                     "A wallet in this request is busy; retry after Retry-After seconds")
+IdempotencyStoreFull = _error(
+    "IdempotencyStoreFull", 503, "idempotency_store_full",
+    "This caller has as many unexpired Idempotency-Keys as the server keeps; retry after Retry-After seconds")
 SnapshotTooOld = _error("SnapshotTooOld", 503, "snapshot_too_old",
                         "The audit took longer than the database keeps a snapshot")
 InternalError = _error("InternalError", 500, "internal_error", "Internal server error")
 NotReady = _error("NotReady", 503, "not_ready", "The database does not answer")
 
 # Refusals that depend on stored state: recorded with an Idempotency-Key and replayed.
-REPLAYED_REFUSALS = {cls.code: cls for cls in (
-    ReceiverNotFound, InsufficientFunds, HoldNotPending, ExceedsHoldAmount, LimitExceeded,
-    ServiceLimitReached, PaymentRequestNotPending, ExceedsRefundableAmount,
-    InvalidWithdrawalTransition)}
+REPLAYED_REFUSALS = (
+    ReceiverNotFound, PayerNotFound, InsufficientFunds, HoldNotPending, ExceedsHoldAmount,
+    LimitExceeded, ServiceLimitReached, PaymentRequestNotPending, ExceedsRefundableAmount,
+    InvalidWithdrawalTransition)
+
+
+def replayed_refusal(code, title=None):
+    """The class of a recorded refusal: by code, and by title where two share a code
+    (wallet_not_found: receiver or payer). A record made before titles were kept has none."""
+    same_code = [cls for cls in REPLAYED_REFUSALS if cls.code == code]
+    return next((cls for cls in same_code if cls.title == title), same_code[0])
+
 
 WebhookEndpointNotFound = _error("WebhookEndpointNotFound", 404, "webhook_endpoint_not_found",
                                  "Webhook endpoint not found")

@@ -46,6 +46,16 @@ def _settle_default_limits(app):
         raise RuntimeError(f"DEFAULT_LIMITS is not valid: {exc}") from None
 
 
+def _settle_webhook_ports(app):
+    """WEBHOOK_ALLOWED_PORTS (text, or None for the default) parsed once; refuse to start if bad."""
+    from app.events import outbound
+    text = app.config.get("WEBHOOK_ALLOWED_PORTS")
+    try:
+        app.config["WEBHOOK_ALLOWED_PORTS"] = None if text is None else outbound.parse_ports(text)
+    except ValueError as exc:
+        raise RuntimeError(f"WEBHOOK_ALLOWED_PORTS is not valid: {exc}") from None
+
+
 def _settle_withdrawals(app):
     """The provider new withdrawals go to; the payout steps, every provider bound, join the dispatcher."""
     from app.ledger import providers, withdrawals
@@ -81,6 +91,7 @@ def create_app(test_config=None):
     app.session_interface = _NoSessions()
     _settle_secrets(app)
     _settle_default_limits(app)
+    _settle_webhook_ports(app)
     problems.init_app(app)
     validation.init_app(app)
     openapi.init_app(app)

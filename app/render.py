@@ -3,7 +3,9 @@ from app.money import format_cents
 
 
 def timestamp(moment):
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """A naive UTC datetime as ISO 8601 to the millisecond. Not strftime: its %Y drops the
+    padding of years below 1000 ("1-01-01"), which is not ISO 8601."""
+    return moment.isoformat(timespec="milliseconds") + "Z"
 
 
 def client(doc):

@@ -127,7 +127,8 @@ def filename(statement, extension):
 def _stamp(moment, unbounded):
     if moment is None:
         return unbounded
+    day = moment.date().isoformat()  # not strftime's %Y: it drops a year's padding below 1000
     if moment == datetime(moment.year, moment.month, moment.day):
-        return moment.strftime("%Y-%m-%d")
+        return day
     milliseconds = moment.microsecond // 1000
-    return moment.strftime("%Y-%m-%dT%H%M%S") + (f".{milliseconds:03d}" if milliseconds else "") + "Z"
+    return day + moment.strftime("T%H%M%S") + (f".{milliseconds:03d}" if milliseconds else "") + "Z"

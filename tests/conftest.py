@@ -11,9 +11,12 @@ from app import audit, create_app
 OPERATOR_TOKEN = "test-operator-token"
 # A cheap scrypt so tests that sign up hundreds of clients stay quick; production keeps n=2**15.
 # The event feed serves events at once on MongoDB too (its default waits 75 s for late commits;
-# tests/test_events.py tests that window with a setting of its own).
+# tests/test_events.py tests that window with a setting of its own). Test receivers listen on
+# ports the OS picks: any port may be registered (tests/test_url_guard.py checks the default,
+# 443 and 80, with WEBHOOK_ALLOWED_PORTS=None).
 BASE_CONFIG = {"TESTING": True, "OPERATOR_TOKEN": OPERATOR_TOKEN, "SECRET_KEY": "test-secret",
-               "PASSWORD_HASH_METHOD": "scrypt:1024:8:1", "EVENTS_SETTLE_MS": 0}
+               "PASSWORD_HASH_METHOD": "scrypt:1024:8:1", "EVENTS_SETTLE_MS": 0,
+               "WEBHOOK_ALLOWED_PORTS": "1-65535"}
 MONGO_URI = os.environ.get("MONGO_URI")
 # Set by tests/wire_standin.py: MONGO_URI names the wire stand-in, not a real replica set.
 ON_STANDIN = os.environ.get("MONGO_STANDIN") == "1"

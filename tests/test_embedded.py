@@ -96,9 +96,9 @@ def test_a_range_reads_only_the_entries_in_range(pair):
     assert sorted(documents.candidates(query)) == sorted(matching)
 
 
-# Lists and documents are left out: the equality hash cannot key them (a known limit).
+# Lists and sub-documents too: a range bucket keeps them with the values it cannot order.
 MIXED = [3, 7, 7.0, 7.5, -1, 10**12, float("nan"), None, "7", "abc", True, False,
-         datetime(2024, 1, 1), datetime(2024, 6, 1), b"7"]
+         datetime(2024, 1, 1), datetime(2024, 6, 1), b"7", [5, 9], [], {"a": 7}]
 
 
 @pytest.fixture
@@ -160,3 +160,94 @@ def test_updates_of_unindexed_fields_leave_the_buckets_alone(pair):
     for query in ({"wallet_id": plain.find_one({"_id": "op4"})["wallet_id"], "seq": 4000},
                   {"_id": "op3"}):
         assert list(indexed.find(query)) == list(plain.find(query))
+
+
+# Lists in indexed fields are multikey, as on MongoDB: a document is in the bucket of each element.
+TAGS = [["w1", "w2"], ["w2"], ["w1", "w1"], [], ["w3", 7], [7.0], ["w1", ["w2"]], [{"w": 1}, "w2"],
+        "w1", None, 7, True, [True, "w3"], [None], [b"w1"], [datetime(2024, 1, 1), "w3"]]
+
+
+@pytest.fixture
+def multikey():
+    """Events of several wallets (a list, sometimes odd) in an index led by that list; and in plain
+    mongomock."""
+    _, indexed = embedded.open_database("t", ["events"])
+    plain = mongomock.MongoClient().t.events
+    rng = random.Random(29)
+    for collection in (indexed["events"], plain):
+        collection.create_index([("wallet_ids", 1), ("created_at", 1), ("_id", 1)])
+        collection.create_index([("kind", 1), ("created_at", -1)])
+    for i in range(240):
+        doc = {"_id": f"e{i:03d}", "created_at": datetime(2024, 1, 1 + i % 28, i % 24),
+               "kind": rng.choice("ab"), "party": rng.choice(["w1", "w2", "w3"])}
+        if i % 17:
+            doc["wallet_ids"] = TAGS[i % len(TAGS)]
+        indexed["events"].insert_one(dict(doc))
+        plain.insert_one(dict(doc))
+    return indexed["events"], plain
+
+
+MULTIKEY_QUERIES = [
+    {"wallet_ids": "w1"}, {"wallet_ids": "w2"}, {"wallet_ids": "w3"}, {"wallet_ids": 7},
+    {"wallet_ids": True}, {"wallet_ids": b"w1"}, {"wallet_ids": "none"}, {"wallet_ids": None},
+    {"wallet_ids": []},
+    {"wallet_ids": ["w1", "w2"]}, {"wallet_ids": ["w2"]}, {"wallet_ids": {"$in": ["w1", "w3"]}},
+    {"wallet_ids": {"$size": 0}}, {"wallet_ids": {"$all": ["w1", "w2"]}}, {"wallet_ids": {"$ne": "w1"}},
+    {"wallet_ids": "w1", "created_at": {"$lt": datetime(2024, 1, 10)}},
+    {"wallet_ids": "w1", "created_at": {"$gte": datetime(2024, 1, 5), "$lt": datetime(2024, 1, 20)},
+     "$or": [{"created_at": {"$gt": datetime(2024, 1, 9)}},
+             {"created_at": datetime(2024, 1, 9), "_id": {"$gt": "e100"}}]},
+    {"wallet_ids": "w2", "kind": "a"},
+    # $and and $or: the listings put the caller's scope inside them
+    {"$and": [{"wallet_ids": "w1"}, {"kind": "b"}]},
+    {"$and": [{"$or": [{"wallet_ids": "w3"}, {"party": "w3"}]}, {"kind": "a"}]},
+    {"$and": [{"$or": [{"wallet_ids": "w3"}, {"kind": "a"}]},
+              {"$or": [{"created_at": {"$lt": datetime(2024, 1, 3)}}, {"kind": "b"}]}]},
+    {"$or": [{"wallet_ids": "w1"}, {"wallet_ids": "w2"}]}, {"$or": [{"wallet_ids": "w1"}, {"party": "w2"}]},
+    {"$and": [{"kind": "a"},
+              {"$and": [{"wallet_ids": "w2"}, {"created_at": {"$gt": datetime(2024, 1, 2)}}]}]},
+    {"$and": [{"wallet_ids": "w1"}, {"wallet_ids": "w2"}]}, {"$or": [{"kind": "a"}]},
+]
+
+
+@pytest.mark.parametrize("query", MULTIKEY_QUERIES)
+def test_multikey_queries_match_a_full_scan(multikey, query):
+    same(*multikey, query)
+
+
+@pytest.mark.parametrize("query", MULTIKEY_QUERIES[:18])
+def test_multikey_pages_match_a_full_scan(multikey, query):
+    indexed, plain = multikey
+    order = [("created_at", 1), ("_id", 1)]
+    for limit in (1, 5, 50):
+        assert [d["_id"] for d in indexed.find(query).sort(order).limit(limit)] == [
+            d["_id"] for d in plain.find(query).sort(order).limit(limit)], (query, limit)
+
+
+def test_writes_keep_multikey_buckets_in_step(multikey):
+    indexed, plain = multikey
+    for collection in multikey:
+        collection.update_one({"_id": "e001"}, {"$set": {"wallet_ids": ["w9", "w1"]}})
+        collection.update_one({"_id": "e002"}, {"$push": {"wallet_ids": "w9"}})
+        collection.update_one({"_id": "e003"}, {"$pull": {"wallet_ids": "w2"}})
+        collection.update_many({"kind": "a", "wallet_ids": "w3"}, {"$set": {"wallet_ids": "w9"}})
+        collection.update_one({"_id": "e004"}, {"$unset": {"wallet_ids": ""}})
+        collection.replace_one({"_id": "e005"},
+                               {"wallet_ids": ["w9", "w9"], "created_at": datetime(2024, 2, 1)})
+        collection.delete_one({"_id": "e006"})
+        collection.insert_one({"_id": "new", "wallet_ids": ["w9", "w2"], "created_at": datetime(2024, 2, 2)})
+    for wallet in ("w1", "w2", "w3", "w9"):
+        same(indexed, plain, {"wallet_ids": wallet})
+        same(indexed, plain, {"wallet_ids": wallet, "created_at": {"$gte": datetime(2024, 1, 15)}})
+
+
+def test_a_scope_inside_and_or_reads_only_that_scope(multikey):
+    indexed, _ = multikey
+    documents = indexed._store._documents
+    query = {"$and": [{"$or": [{"wallet_ids": "w3"}, {"kind": "zzz"}]},
+                      {"created_at": {"$lt": datetime(2025, 1, 1)}}]}
+    scoped = {doc["_id"] for doc in indexed.find({"wallet_ids": "w3"})}
+    assert 0 < len(scoped) < indexed.count_documents({})
+    assert set(documents.candidates(query)) == scoped
+    ranged = {"wallet_ids": "w3", "created_at": {"$lt": datetime(2024, 1, 9)}}
+    assert set(documents.candidates(ranged)) <= scoped

@@ -1,11 +1,12 @@
-"""Idempotency records do not grow without bound on the embedded engine: a TTL, and a cap per caller."""
+"""Idempotency records do not grow without bound on the embedded engine: a TTL, and a bound per
+caller past which a keyed request is refused, never a key forgotten before its TTL."""
 from datetime import timedelta
 
 import pytest
 
 from app.storage.embedded import engine as embedded
 from app.storage.embedded import retention as embedded_retention
-from tests.conftest import Api, make_app
+from tests.conftest import ENGINES, Api, make_app
 
 
 @pytest.fixture
@@ -38,20 +39,67 @@ def test_a_record_expires_after_the_ttl(later):
     assert records.count_documents({}) == 0
 
 
-def test_one_caller_keeps_at_most_the_cap_oldest_dropped():
-    app = make_app(IDEMPOTENCY_MAX_PER_SCOPE=5)
+BOUND = 5  # IDEMPOTENCY_MAX_PER_SCOPE, small so that the scenario is quick
+
+
+def _transfers(store):
+    return store.collections["transfers"].count_documents({"type": "transfer"})
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_retry_after_many_keyed_refusals_replays_the_first_transfer(engine):
+    """Issue 29, finding 2: a transfer, then many keyed requests refused insufficient_funds; the
+    retry of the first key paid again (the cap had dropped it). No key is forgotten before its
+    TTL: past the bound (embedded engine only) a keyed request is 503 and does nothing."""
+    app = make_app(engine, IDEMPOTENCY_MAX_PER_SCOPE=BOUND)
+    try:
+        api, store = Api(app.test_client()), app.extensions["store"]
+        _, headers, wallet_id = api.member(balance="2.00")  # enough to pay twice
+        _, _, other_id = api.member()
+        first = api.transfer(headers, wallet_id, other_id, "1.00", **{"Idempotency-Key": "order-0001"})
+        assert first.status_code == 201
+        answers = [_refused(api, headers, wallet_id, other_id, f"k{n}") for n in range(3 * BOUND)]
+        retry = api.transfer(headers, wallet_id, other_id, "1.00", **{"Idempotency-Key": "order-0001"})
+        assert (retry.status_code, retry.json) == (201, first.json)
+        assert retry.headers.get("Idempotent-Replayed") == "true"
+        refused = [a for a in answers if a.status_code == 422]
+        full = [a for a in answers if a.status_code != 422]
+        assert all(a.json["code"] == "insufficient_funds" for a in refused)
+        assert all(a.status_code == 503 and a.json["code"] == "idempotency_store_full"
+                   and int(a.headers["Retry-After"]) >= 1 for a in full)
+        bounded = store.engine == "embedded"  # MongoDB keeps every key for its TTL: no bound
+        assert len(refused) == (BOUND - 1 if bounded else 3 * BOUND)
+        assert answers[:len(refused)] == refused  # the bound, once reached, holds
+
+        api.deposit(wallet_id, "5.00")
+        over = api.transfer(headers, wallet_id, other_id, "2.00", **{"Idempotency-Key": "order-0002"})
+        assert over.status_code == (503 if bounded else 201)
+        assert api.balance(headers, wallet_id) == ("6.00" if bounded else "4.00")  # over the bound: nothing
+        assert _transfers(store) == (1 if bounded else 2)
+        assert api.transfer(headers, wallet_id, other_id, "1.00", **{"Idempotency-Key": "order-0001"}
+                            ).headers.get("Idempotent-Replayed") == "true"
+        assert [r.headers.get("Idempotent-Replayed") for r in (
+            _refused(api, headers, wallet_id, other_id, f"k{n}") for n in range(len(refused)))] == [
+            "true"] * len(refused)
+    finally:
+        if app.extensions["store"].engine == "mongodb":
+            app.extensions["store"]._client.drop_database(app.config["MONGO_DB"])
+        app.extensions["store"].close()
+
+
+def test_room_comes_back_as_keys_expire_and_retry_after_says_when(later):
+    app = make_app(IDEMPOTENCY_TTL_S=600, IDEMPOTENCY_MAX_PER_SCOPE=2)
     api = Api(app.test_client())
-    body, headers, wallet_id = api.member()
+    _, headers, wallet_id = api.member()
     _, other_headers, other_id = api.member()
-    for n in range(8):
-        assert _refused(api, headers, wallet_id, other_id, f"k{n}").status_code == 422
-    _refused(api, other_headers, other_id, wallet_id, "theirs")
-    records = app.extensions["store"].collections["idempotency"]
-    mine = {r["key"] for r in records.find({"scope": f"client:{body['id']}"})}
-    assert mine == {"k3", "k4", "k5", "k6", "k7"}
-    assert records.count_documents({"key": "theirs"}) == 1  # another caller's records stay
-    assert _refused(api, headers, wallet_id, other_id, "k7").headers.get("Idempotent-Replayed") == "true"
-    assert _refused(api, headers, wallet_id, other_id, "k0").headers.get("Idempotent-Replayed") is None
+    for key in ("k1", "k2"):
+        assert _refused(api, headers, wallet_id, other_id, key).status_code == 422
+    full = _refused(api, headers, wallet_id, other_id, "k3")
+    assert full.status_code == 503 and 590 <= int(full.headers["Retry-After"]) <= 600
+    assert _refused(api, other_headers, other_id, wallet_id, "theirs").status_code == 422  # per caller
+    assert api.transfer(headers, wallet_id, other_id, "5.00").json["code"] == "insufficient_funds"  # no key
+    later(601)
+    assert _refused(api, headers, wallet_id, other_id, "k3").status_code == 422
 
 
 def test_the_engine_honours_a_ttl_index_and_a_retimed_one(later):

@@ -21,22 +21,22 @@ QUERIES = {
     "expiry before a debit, wallet reads, the audit's held rule",
     ("holds", (("status", 1), ("expires_at", 1))): "the sweeper: holds pending past expires_at",
     ("holds", (("from_wallet_id", 1), ("created_at", -1), ("_id", -1))): "GET /wallets/{id}/holds, "
-    "the payer's side, newest first",
+    "the payer's side, newest first (hinted; merged with the payee's side)",
     ("holds", (("to_wallet_id", 1), ("created_at", -1), ("_id", -1))): "GET /wallets/{id}/holds, "
-    "the payee's side, newest first",
+    "the payee's side, newest first (hinted)",
     ("payment_requests", (("from_client_id", 1), ("created_at", -1), ("_id", -1))): "GET /payment-requests"
-    " as the payer (role=payer, or one side of the $or without a role), newest first",
+    " as the payer (role=payer, or one of the two reads without a role), newest first (hinted)",
     ("payment_requests", (("to_client_id", 1), ("created_at", -1), ("_id", -1))): "GET /payment-requests"
-    " as the payee, newest first",
+    " as the payee, newest first (hinted)",
     ("payment_requests", (("status", 1), ("expires_at", 1))): "the sweeper: requests pending past expires_at",
     ("payment_requests", (("to_wallet_id", 1), ("from_wallet_id", 1), ("status", 1))): "a new request "
     "at its pair's limit: that pair's lapsed pending requests, expired first",
     ("transfers", (("refund_of", 1),)): "the audit's refund walk: find({refund_of: {$gt: ''}, "
     "type: 'refund'}).sort(refund_of); audit_pipelines.json's $lookup of a transfer's refunds",
     ("events", (("created_at", 1), ("_id", 1))): "GET /events as the operator: "
-    "find({created_at: {$lt: horizon}, after the cursor}).sort(created_at, _id)",
+    "find({created_at: {$gte: cursor, $lt: horizon}, after the cursor}).sort(created_at, _id), hinted",
     ("events", (("wallet_ids", 1), ("created_at", 1), ("_id", 1))): "GET /events as a client: "
-    "the same, with wallet_ids: its wallet (multikey)",
+    "the same, with wallet_ids: its wallet (multikey; hinted, so no plan walks every caller's events)",
     ("events", (("pending_fanout", 1), ("created_at", 1))): "the dispatcher's fan-out: "
     "find({pending_fanout: true}).sort(created_at).limit(100) in index order (partial: only "
     "events not yet fanned out)",
@@ -45,14 +45,15 @@ QUERIES = {
     "event and target, however many dispatchers",
     ("deliveries", (("status", 1), ("next_attempt_at", 1))): "the dispatcher's claim: pending and "
     "due, or delivering with a lapsed lease",
-    ("deliveries", (("endpoint_id", 1), ("created_at", -1))): "GET /webhook-endpoints/{id}/deliveries",
+    ("deliveries", (("endpoint_id", 1), ("created_at", -1))): "GET /webhook-endpoints/{id}/deliveries "
+    "(hinted)",
     ("deliveries", (("created_at", 1),)): "none: the TTL monitor expires deliveries by it",
     ("webhook_endpoints", (("owner", 1), ("created_at", 1))): "GET /webhook-endpoints: "
     "find({owner, status}).sort(created_at)",
     ("quota_slots", (("kind", 1), ("owner", 1), ("slot", 1))): "a quota's next slot: "
     "find({kind, owner}).sort(slot, -1).limit(1); its free ones; at most one document per slot (unique)",
     ("withdrawals", (("wallet_id", 1), ("created_at", -1), ("_id", -1))): "GET /wallets/{id}/withdrawals "
-    "newest first; the audit's held rule: a wallet's pending and processing withdrawals",
+    "newest first (hinted); the audit's held rule: a wallet's pending and processing withdrawals",
     ("withdrawals", (("status", 1), ("updated_at", 1))): "the background steps: pending withdrawals to "
     "submit, processing (and awaiting_return) ones to settle, oldest first",
 }

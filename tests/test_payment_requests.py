@@ -140,6 +140,21 @@ def test_what_a_request_cannot_ask(api, pair):
     assert ask(api, pair, expires_in_s=2_592_000).status_code == 201
 
 
+def test_an_unknown_payer_is_named_as_the_payer_and_so_is_its_replay(api, pair):
+    """Issue 29, finding 6: the title said "The receiving wallet does not exist"."""
+    first = ask(api, pair, key="ask-nobody", from_wallet_id="wal_nobody")
+    replay = ask(api, pair, key="ask-nobody", from_wallet_id="wal_nobody")
+    for response in (first, replay):
+        assert (response.status_code, response.json["code"]) == (422, "wallet_not_found")
+        assert response.json["title"] == "The paying wallet does not exist"
+        assert "wal_nobody" in response.json["detail"]
+    assert replay.headers.get("Idempotent-Replayed") == "true"
+    _, _, bob, bob_wallet = pair
+    refused = api.client.post("/holds", headers=bob, json={
+        "from_wallet_id": bob_wallet, "to_wallet_id": "wal_nobody", "amount": "1.00"})
+    assert refused.json["title"] == "The receiving wallet does not exist"
+
+
 def test_a_lapsed_request_reads_expired_and_the_sweeper_writes_it_down(api, store, pair, monkeypatch):
     ada, _, bob, _ = pair
     request_id = ask(api, pair, expires_in_s=60).json["id"]

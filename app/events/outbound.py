@@ -1,16 +1,21 @@
 """Talking to the outside: the webhook URL guard, signed POSTs (deadline.py) and e-mail (smtplib).
 
 No Flask here. The guard resolves the host and refuses loopback, private,
-link-local, multicast, reserved and unspecified addresses, at registration and
+link-local, multicast, reserved and unspecified addresses, and IPv6 addresses
+that carry one of those as an IPv4 address (6to4, NAT64, Teredo, IPv4-mapped or
+-compatible: a relay or translator would deliver to it), at registration and
 again before every send; the send then connects to the address it checked (the
 URL's host stays in ``Host`` and in TLS SNI and certificate checks), so a DNS
-answer that changes between check and connect cannot point us inside.
+answer that changes between check and connect cannot point us inside. At
+registration the URL's port must be one WEBHOOK_ALLOWED_PORTS allows (443, and
+80 where http is allowed): a webhook is no way to knock on a host's SSH port.
 """
 import base64
 import hashlib
 import hmac
 import ipaddress
 import json
+import re
 import secrets
 import smtplib
 import socket
@@ -21,6 +26,11 @@ from urllib.parse import unquote, urlsplit
 from app.events import deadline
 
 SECRET_PREFIX = "whsec_"
+DEFAULT_PORTS = {"https": 443, "http": 80}
+# Networks whose last 32 bits are an IPv4 address that ipaddress does not decode: NAT64's
+# well-known prefix (RFC 6052) and the deprecated IPv4-compatible addresses.
+_IPV4_IN_LAST_32_BITS = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::/96"))
+_PORT_SPAN = re.compile(r"([0-9]{1,5})(?:-([0-9]{1,5}))?")
 
 
 class UrlNotAllowed(ValueError):
@@ -39,22 +49,68 @@ def sign(secret, message_id, timestamp_s, body):
     return "v1," + base64.b64encode(digest).decode()
 
 
-def _refused(address):
+def parse_ports(text):
+    """WEBHOOK_ALLOWED_PORTS ("443,8443", "8000-8999") as a tuple of ranges; ValueError if not."""
+    spans = []
+    for item in text.split(","):
+        found = _PORT_SPAN.fullmatch(item.strip(" "))
+        if found is None:
+            raise ValueError(f"{item!r} is not a port or a range of ports like 8000-8999")
+        low, high = int(found[1]), int(found[2] or found[1])
+        if not 1 <= low <= high <= 65535:
+            raise ValueError(f"{item!r} is not within 1 to 65535, low to high")
+        spans.append(range(low, high + 1))
+    return tuple(spans)
+
+
+def allowed_ports(configured, allow_private):
+    """The ports a webhook URL may name: WEBHOOK_ALLOWED_PORTS (parsed), else 443, and 80
+    where http is allowed."""
+    if configured is not None:
+        return configured
+    schemes = ("https", "http") if allow_private else ("https",)
+    return tuple(range(DEFAULT_PORTS[scheme], DEFAULT_PORTS[scheme] + 1) for scheme in schemes)
+
+
+def embedded_ipv4(address):
+    """The IPv4 addresses an IPv6 address carries: IPv4-mapped (::ffff:0:0/96), IPv4-compatible
+    (::/96), NAT64 (64:ff9b::/96), 6to4 (2002::/16) and Teredo (2001::/32: its server, and its
+    client, the last 32 bits XOR 0xffffffff)."""
+    if address.version == 4:
+        return []
+    found = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
+    if any(address in network for network in _IPV4_IN_LAST_32_BITS):
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return [carried for carried in found if carried is not None]
+
+
+def _not_public(address):
     return (address.is_loopback or address.is_private or address.is_link_local or address.is_multicast
             or address.is_reserved or address.is_unspecified or not address.is_global)
 
 
-def check_url(url, allow_private=False):
-    """The (parts, address) a webhook to ``url`` may connect to; UrlNotAllowed otherwise."""
+def _refused(address):
+    # Judged by what it carries too: how Python classes such IPv6 ranges varies by version.
+    return _not_public(address) or any(_not_public(carried) for carried in embedded_ipv4(address))
+
+
+def check_url(url, allow_private=False, ports=None):
+    """The (parts, address) a webhook to ``url`` may connect to; UrlNotAllowed otherwise.
+
+    ``ports`` (``allowed_ports``) are the ports the URL may name; None leaves the port alone
+    (the URL's port is fixed when it is registered, where it is checked)."""
     try:
         parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        port = parts.port if parts.port is not None else DEFAULT_PORTS.get(parts.scheme)
     except ValueError:
         raise UrlNotAllowed("the url is not a valid URL") from None
     if parts.scheme not in (("http", "https") if allow_private else ("https",)):
         raise UrlNotAllowed("the url must be https" + (" or http" if allow_private else ""))
     if not parts.hostname or parts.username or parts.password:
         raise UrlNotAllowed("the url must name a host, without user or password")
+    if ports is not None and not any(port in span for span in ports):
+        raise UrlNotAllowed(f"the url's port {port} is not allowed (WEBHOOK_ALLOWED_PORTS; by default "
+                            "443" + (", and 80 for http" if allow_private else "") + ")")
     try:
         found = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except (OSError, ValueError, UnicodeError):
@@ -62,7 +118,7 @@ def check_url(url, allow_private=False):
     addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in found]
     if not allow_private and any(_refused(address) for address in addresses):
         raise UrlNotAllowed("the host resolves to a loopback, private, link-local, multicast or "
-                            "reserved address")
+                            "reserved address, or to one that carries such an IPv4 address")
     return parts, addresses[0]
 
 

@@ -19,6 +19,7 @@ from datetime import timedelta
 from pymongo import ASCENDING
 
 from app.ledger.units import now
+from app.storage import schema
 
 ONE_MS = timedelta(milliseconds=1)
 
@@ -101,12 +102,16 @@ def list_events(store, limit, settled_before, after=None, wallet_id=None, event_
     """
     query = {"created_at": {"$lt": settled_before}}
     if after is not None:
+        query["created_at"]["$gte"] = after[0]  # bounds the index walk; the $or breaks the tie
         query["$or"] = [{"created_at": {"$gt": after[0]}},
                         {"created_at": after[0], "_id": {"$gt": after[1]}}]
     if wallet_id is not None:
         query["wallet_ids"] = wallet_id
     if event_type is not None:
         query["type"] = event_type
-    page = store.read(lambda db: list(db.events.find(query).sort(
+    # A client's events through the index its wallet leads, named: the planner could otherwise
+    # walk every caller's events in (created_at, _id) order.
+    index = schema.FEED_INDEX if wallet_id is None else schema.WALLET_FEED_INDEX
+    page = store.read(lambda db: list(db.events.find(query, hint=index).sort(
         [("created_at", ASCENDING), ("_id", ASCENDING)]).limit(limit + 1)))
     return page[:limit], len(page) > limit

@@ -145,7 +145,7 @@ def list_holds(store, wallet_id, limit, status=None, before=None):
     (created_at, id) of the last hold of the previous page.
     """
     moment = units.now()
-    clauses = [{"$or": [{"from_wallet_id": wallet_id}, {"to_wallet_id": wallet_id}]}]
-    page, has_more = store.read(lambda db: pages.newest_first(
-        db.holds, clauses, limit, status, moment, before))
+    scopes = [("from_wallet_id", wallet_id), ("to_wallet_id", wallet_id)]
+    clauses = [] if status is None else [pages.status_clause(status, moment)]
+    page, has_more = store.read(lambda db: pages.newest_first(db.holds, scopes, clauses, limit, before))
     return [expiry.as_of(hold, moment) for hold in page], has_more

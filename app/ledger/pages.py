@@ -1,7 +1,12 @@
-"""Newest-first cursor pages over documents that expire (holds, payment requests)."""
+"""Newest-first cursor pages over a caller's documents (holds, payment requests, withdrawals)."""
+import heapq
+
 from pymongo import DESCENDING
 
+from app.storage.schema import newest_first_index
+
 PENDING = "pending"
+ORDER = [("created_at", DESCENDING), ("_id", DESCENDING)]
 
 
 def status_clause(status, moment):
@@ -13,16 +18,42 @@ def status_clause(status, moment):
     return {"status": status}
 
 
-def newest_first(collection, clauses, limit, status, moment, before):
-    """Up to ``limit`` documents matching ``clauses`` (and status), before the (created_at, id)
-    of the last one of the previous page; and whether more exist."""
-    clauses = list(clauses)
-    if status is not None:
-        clauses.append(status_clause(status, moment))
-    if before is not None:
-        created_at, last_id = before
-        clauses.append({"$or": [{"created_at": {"$lt": created_at}},
-                                {"created_at": created_at, "_id": {"$lt": last_id}}]})
-    page = list(collection.find({"$and": clauses}).sort(
-        [("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit + 1))
+def newest_first(collection, scopes, clauses, limit, before):
+    """Up to ``limit`` documents of any of ``scopes`` that match ``clauses``, older than ``before``
+    (the (created_at, id) of the previous page's last one); and whether more exist.
+
+    A scope is (field, value): the caller's side of the index ``newest_first_index(field)``. Each
+    is read through its own index, named (MongoDB's planner could otherwise walk one that holds
+    every caller's documents), and the pages are merged newest first.
+    """
+    clauses = [*clauses, *_older_than(before)]
+    pages = [collection.find({"$and": [{field: value}, *clauses]}, hint=newest_first_index(field))
+             .sort(ORDER).limit(limit + 1) for field, value in scopes]
+    page = list(_distinct(heapq.merge(*pages, key=_stamp, reverse=True), limit + 1))
     return page[:limit], len(page) > limit
+
+
+def _older_than(before):
+    if before is None:
+        return []
+    created_at, last_id = before
+    # The first bounds the index walk; the second breaks the tie within that millisecond.
+    return [{"created_at": {"$lte": created_at}},
+            {"$or": [{"created_at": {"$lt": created_at}},
+                     {"created_at": created_at, "_id": {"$lt": last_id}}]}]
+
+
+def _stamp(doc):
+    return doc["created_at"], doc["_id"]
+
+
+def _distinct(docs, most):
+    """Up to ``most`` of ``docs`` (in order), each once: one in two scopes comes twice in a row."""
+    last_id = None
+    for doc in docs:
+        if doc["_id"] != last_id:
+            yield doc
+            most -= 1
+            if not most:
+                return
+        last_id = doc["_id"]

@@ -36,7 +36,7 @@ def create(store, client_id, to_wallet_id, from_wallet_id, amount_cents, details
         if owners.get(to_wallet_id) != client_id:
             raise errors.WalletNotFound(f"you have no wallet {to_wallet_id}")
         if from_wallet_id not in owners:
-            raise errors.ReceiverNotFound(f"no wallet {from_wallet_id}")
+            raise errors.PayerNotFound(f"no wallet {from_wallet_id} to ask for the money")
         moment = units.now()
         _take_slot(tx, to_wallet_id, from_wallet_id, max_pending, moment)
         request = {"_id": new_id("pr"), "from_wallet_id": from_wallet_id, "to_wallet_id": to_wallet_id,
@@ -195,7 +195,8 @@ def list_requests(store, client_id, role, status, limit, after=None):
     moment = units.now()
     parties = {"payer": ["from_client_id"], "payee": ["to_client_id"], None: [
         "from_client_id", "to_client_id"]}[role]
-    clauses = [{"$or": [{party: client_id} for party in parties]}]
+    scopes = [(party, client_id) for party in parties]
+    clauses = [] if status is None else [pages.status_clause(status, moment)]
     page, has_more = store.read(lambda db: pages.newest_first(
-        db.payment_requests, clauses, limit, status, moment, after))
+        db.payment_requests, scopes, clauses, limit, after))
     return [seen(request, moment) for request in page], has_more

@@ -56,7 +56,7 @@ def balance_as_of(store, wallet, moment=None, seq=None):
         if seq is not None:
             cut = min(seq, version)
         else:
-            cut = entries_before(db, wallet_id, _next_millisecond(moment), version)
+            cut = entries_before(db, wallet_id, next_millisecond(moment), version)
         if cut == 0:
             return 0, 0, None
         entry = _entry(db, wallet_id, cut, {"balance_after_cents": 1, "created_at": 1})
@@ -65,8 +65,9 @@ def balance_as_of(store, wallet, moment=None, seq=None):
     return store.read(read)
 
 
-def _next_millisecond(moment):
-    """The first millisecond after ``moment``: journal times are whole milliseconds."""
+def next_millisecond(moment):
+    """The first millisecond after ``moment``: journal times are whole milliseconds.
+    OverflowError when there is none (9999-12-31T23:59:59.999 is the last)."""
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000) + timedelta(milliseconds=1)
 
 

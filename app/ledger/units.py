@@ -8,7 +8,7 @@ from app import errors
 from app.storage import idempotency
 
 # Refusals that depend on stored state: recorded under an Idempotency-Key and replayed.
-REPLAYED = tuple(errors.REPLAYED_REFUSALS.values())
+REPLAYED = errors.REPLAYED_REFUSALS
 # A unit that lost a race to insert a unique document runs again, at most this often in all.
 UNIT_ATTEMPTS = 3
 
@@ -41,7 +41,8 @@ def success(result):
 
 
 def refusal(error):
-    return dict(error.facts(), status=error.status, error=error.code, detail=error.detail)
+    return dict(error.facts(), status=error.status, error=error.code, title=error.title,
+                detail=error.detail)
 
 
 def run(store, idem, work):
@@ -64,8 +65,8 @@ def run(store, idem, work):
         refused = refusal(error)
         outcome, replayed = _once(store, idem, lambda tx: refused)
     if "error" in outcome:
-        facts = {k: v for k, v in outcome.items() if k not in ("status", "error", "detail")}
-        error = errors.REPLAYED_REFUSALS[outcome["error"]](outcome["detail"], **facts)
+        facts = {k: v for k, v in outcome.items() if k not in ("status", "error", "title", "detail")}
+        error = errors.replayed_refusal(outcome["error"], outcome.get("title"))(outcome["detail"], **facts)
         error.replayed = replayed
         raise error
     return outcome["result"], replayed

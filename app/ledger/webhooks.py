@@ -9,6 +9,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from app import errors
 from app.ledger import quotas
 from app.ledger.units import new_id, now
+from app.storage import schema
 
 ENABLED, DISABLED, DELETED = "enabled", "disabled", "deleted"
 PENDING, DELIVERING, DELIVERED, FAILED = "pending", "delivering", "delivered", "failed"
@@ -73,7 +74,8 @@ def backfill_quota_slots(collections):
 
 
 def list_deliveries(store, endpoint_id, limit=50):
-    return store.read(lambda db: list(db.deliveries.find({"endpoint_id": endpoint_id}).sort(
+    return store.read(lambda db: list(db.deliveries.find(
+        {"endpoint_id": endpoint_id}, hint=schema.DELIVERIES_INDEX).sort(
         [("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit)))
 
 

@@ -16,10 +16,10 @@ idempotency key.
 """
 from functools import partial
 
-from pymongo import DESCENDING, ReturnDocument
+from pymongo import ReturnDocument
 
 from app import errors, render
-from app.ledger import accounts, events, expiry, limits, units
+from app.ledger import accounts, events, expiry, limits, pages, units
 from app.ledger.postings import Posting, post
 from app.ledger.units import new_id, run
 from app.money import MAX_AMOUNT_CENTS
@@ -178,13 +178,6 @@ def get_withdrawal(store, withdrawal_id):
 
 def list_withdrawals(store, wallet_id, limit, status=None, before=None):
     """Newest first: up to ``limit`` of the wallet's withdrawals, and whether more exist."""
-    clauses = [{"wallet_id": wallet_id}]
-    if status is not None:
-        clauses.append({"status": status})
-    if before is not None:
-        created_at, withdrawal_id = before
-        clauses.append({"$or": [{"created_at": {"$lt": created_at}},
-                                {"created_at": created_at, "_id": {"$lt": withdrawal_id}}]})
-    page = store.read(lambda db: list(db.withdrawals.find({"$and": clauses}).sort(
-        [("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit + 1)))
-    return page[:limit], len(page) > limit
+    clauses = [] if status is None else [{"status": status}]
+    return store.read(lambda db: pages.newest_first(
+        db.withdrawals, [("wallet_id", wallet_id)], clauses, limit, before))

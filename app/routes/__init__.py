@@ -71,7 +71,8 @@ def _invalid_cursor():
 
 def stamp_cursor(doc):
     """``created_at|_id`` (the event feed, payment requests)."""
-    return _encode(f"{doc['created_at'].strftime(STAMP)}|{doc['_id']}")
+    # isoformat, not strftime(STAMP): the same text, but a year below 1000 keeps its four digits.
+    return _encode(f"{doc['created_at'].isoformat(timespec='microseconds')}|{doc['_id']}")
 
 
 def read_stamp_cursor(cursor, valid_id):

@@ -14,12 +14,15 @@ bp = Blueprint("reports", __name__)
 # Asked for with Accept when there is no ?format=; the first is the answer to */*.
 MEDIA_TYPES = {"application/json": "json", "text/csv": "csv", "application/xml": "xml",
                "text/xml": "xml"}
-BOUND_MESSAGE = "must be an ISO 8601 date or date-time, e.g. 2024-01-31 or 2024-01-31T12:00:00Z"
+BOUND_MESSAGE = ("must be an ISO 8601 date or date-time from 0001-01-01 to 9999-12-31 (UTC), "
+                 "e.g. 2024-01-31 or 2024-01-31T12:00:00Z")
+# ?at= counts its own millisecond, so the last one a balance can be asked for is a millisecond short.
+AT_MESSAGE = BOUND_MESSAGE + ", before 9999-12-31T23:59:59.999Z"
 
 
 def parse_moment(text):
     """An ISO 8601 date or date-time as naive UTC (UTC when it has no offset).
-    ValueError or OverflowError if it is none."""
+    ValueError or OverflowError if it is none, or if it falls outside years 1 to 9999 in UTC."""
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is not None:
         moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
@@ -109,10 +112,12 @@ def as_of_query():
                 {"field": "seq", "message": "must be a whole number >= 0"}])
         return None, int(seq)
     try:
-        return parse_moment(at), None
+        moment = parse_moment(at)
+        statements.next_millisecond(moment)  # the balance's cut: OverflowError past the last one
     except (ValueError, OverflowError):
         raise errors.ValidationFailed("at is not valid", errors=[
-            {"field": "at", "message": BOUND_MESSAGE}]) from None
+            {"field": "at", "message": AT_MESSAGE}]) from None
+    return moment, None
 
 
 @bp.get("/wallets/<wallet_id>/balance")

@@ -16,8 +16,10 @@ def owner():
 
 
 def checked_url(url):
+    allow_private = current_app.config["WEBHOOK_ALLOW_PRIVATE"]
+    ports = outbound.allowed_ports(current_app.config["WEBHOOK_ALLOWED_PORTS"], allow_private)
     try:
-        outbound.check_url(url, current_app.config["WEBHOOK_ALLOW_PRIVATE"])
+        outbound.check_url(url, allow_private, ports)
     except outbound.UrlNotAllowed as refusal:
         raise errors.WebhookUrlNotAllowed(str(refusal)) from None
     return url

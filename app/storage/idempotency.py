@@ -1,9 +1,11 @@
 """Idempotency records: a key, a fingerprint of the request, and its outcome.
 
 Written in the same unit of work as the effect, so either both exist or
-neither does. Keys are scoped to the caller; both engines drop them after
-IDEMPOTENCY_TTL_S, and the embedded engine keeps at most IDEMPOTENCY_MAX_PER_SCOPE
-per scope (app/storage/embedded; its memory is the process's, MongoDB's disk bounds it there).
+neither does. Keys are scoped to the caller; both engines keep them IDEMPOTENCY_TTL_S and
+never forget one sooner. The embedded engine keeps at most IDEMPOTENCY_MAX_PER_SCOPE
+unexpired ones per scope (app/storage/embedded; its memory is the process's, MongoDB's disk
+bounds it there): the unit that would record one more is refused where the record is
+inserted, so the whole unit is undone and the answer is 503 ``idempotency_store_full``.
 """
 import hashlib
 import hmac
@@ -12,6 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from app import errors
+from app.storage.unit import StoreFull
+
+# Retry-After when the store cannot tell when room comes back (a bound without a TTL).
+UNKNOWN_RETRY_AFTER_S = 60
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,20 @@ def lookup(tx, idem):
 
 
 def record(tx, idem, outcome):
-    tx.idempotency.insert_one({
-        "scope": idem.scope, "key": idem.key, "fingerprint": idem.fingerprint,
-        "outcome": outcome, "created_at": datetime.now(timezone.utc).replace(tzinfo=None),
-    })
+    """Record the outcome under the key; IdempotencyStoreFull (the unit is undone) past the bound."""
+    try:
+        tx.idempotency.insert_one({
+            "scope": idem.scope, "key": idem.key, "fingerprint": idem.fingerprint,
+            "outcome": outcome, "created_at": datetime.now(timezone.utc).replace(tzinfo=None),
+        })
+    except StoreFull as full:
+        raise _store_full(full) from None
+
+
+def _store_full(full):
+    refusal = errors.IdempotencyStoreFull(
+        f"this server keeps at most {full.most} unexpired Idempotency-Keys per caller "
+        "(IDEMPOTENCY_MAX_PER_SCOPE) and nothing was done; retry after Retry-After seconds, "
+        "when the oldest expires")
+    refusal.headers = {"Retry-After": str(full.retry_after_s or UNKNOWN_RETRY_AFTER_S)}
+    return refusal

@@ -27,6 +27,19 @@ OBSOLETE_INDEXES = {"operations": [[("wallet_id", 1), ("created_at", 1)]],
                     "events": [[("pending_fanout", 1)]]}
 
 
+# The indexes a caller's listing reads through, led by the caller's side: the readers name them
+# (hint), so that no planner walks one that holds every caller's documents (issue 29).
+FEED_INDEX = [("created_at", ASCENDING), ("_id", ASCENDING)]  # the operator's GET /events
+WALLET_FEED_INDEX = [("wallet_ids", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)]
+DELIVERIES_INDEX = [("endpoint_id", ASCENDING), ("created_at", DESCENDING)]
+
+
+def newest_first_index(party):
+    """A party's documents newest first, (created_at, _id) breaking ties: holds, payment
+    requests and withdrawals are listed through one of these per party field."""
+    return [(party, ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]
+
+
 def create_indexes(collections, idempotency_ttl_s, events_ttl_s=EVENTS_TTL_S):
     """Declare every index a query needs (idempotent on both engines).
 
@@ -45,19 +58,16 @@ def create_indexes(collections, idempotency_ttl_s, events_ttl_s=EVENTS_TTL_S):
         [("from_wallet_id", ASCENDING), ("status", ASCENDING), ("expires_at", ASCENDING)])
     collections["holds"].create_index([("status", ASCENDING), ("expires_at", ASCENDING)])
     for party in ("from_wallet_id", "to_wallet_id"):
-        collections["holds"].create_index(
-            [(party, ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)])
+        collections["holds"].create_index(newest_first_index(party))
     # Withdrawals: a wallet's, newest first (the listing; the audit's held rule by wallet), and
     # the background steps' queue of those pending or processing, oldest first.
-    collections["withdrawals"].create_index(
-        [("wallet_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)])
+    collections["withdrawals"].create_index(newest_first_index("wallet_id"))
     collections["withdrawals"].create_index([("status", ASCENDING), ("updated_at", ASCENDING)])
     collections["idempotency"].create_index(
         [("scope", ASCENDING), ("key", ASCENDING)], unique=True)
     # A client's requests, newest first, as payer or as payee; the sweeper's lapsed ones; a pair's.
     for party in ("from_client_id", "to_client_id"):
-        collections["payment_requests"].create_index(
-            [(party, ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)])
+        collections["payment_requests"].create_index(newest_first_index(party))
     collections["payment_requests"].create_index([("status", ASCENDING), ("expires_at", ASCENDING)])
     collections["payment_requests"].create_index(
         [("to_wallet_id", ASCENDING), ("from_wallet_id", ASCENDING), ("status", ASCENDING)])
@@ -75,8 +85,8 @@ def create_indexes(collections, idempotency_ttl_s, events_ttl_s=EVENTS_TTL_S):
 def _event_indexes(collections, events_ttl_s):
     """The feed's order, the dispatcher's queues, and events kept EVENTS_TTL_S (>= 30 days)."""
     events, deliveries = collections["events"], collections["deliveries"]
-    events.create_index([("created_at", ASCENDING), ("_id", ASCENDING)])
-    events.create_index([("wallet_ids", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)])
+    events.create_index(FEED_INDEX)
+    events.create_index(WALLET_FEED_INDEX)
     # The fan-out's oldest pending events, in order from the index (no in-memory sort of a
     # backlog); partial: only events not yet fanned out are in it.
     events.create_index([("pending_fanout", ASCENDING), ("created_at", ASCENDING)],
@@ -85,7 +95,7 @@ def _event_indexes(collections, events_ttl_s):
     # One delivery per event and target: two dispatchers fanning out one event make one.
     deliveries.create_index([("event_id", ASCENDING), ("target", ASCENDING)], unique=True)
     deliveries.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
-    deliveries.create_index([("endpoint_id", ASCENDING), ("created_at", DESCENDING)])
+    deliveries.create_index(DELIVERIES_INDEX)
     _ttl_index(deliveries, "created_at", events_ttl_s, name="deliveries_ttl")
     collections["webhook_endpoints"].create_index([("owner", ASCENDING), ("created_at", ASCENDING)])
 

@@ -12,6 +12,16 @@ ACCOUNT_CLASSES = ("wallet", "system", "other")
 READS = frozenset(("find", "find_one", "count_documents", "aggregate", "index_information"))
 
 
+class StoreFull(Exception):
+    """A store bounded in memory refuses a new document where it would be stored (under the
+    write's own lock, so no count read first can race it). ``retry_after_s``: when room is
+    expected (the oldest document of the full group expires), or None if unknown."""
+
+    def __init__(self, most, retry_after_s=None):
+        super().__init__(f"at most {most} documents of this group are kept")
+        self.most, self.retry_after_s = most, retry_after_s
+
+
 class Collections:
     """The collections as one unit of work (or one read) sees them: ``view.wallets`` ...
 

@@ -4,8 +4,9 @@ Adding a route means adding one entry here; ``tests/test_openapi.py`` fails unti
 The errors every endpoint of a kind shares are added by ``app/web/openapi.py``, so ``errors``
 lists only the endpoint's own: a JSON body brings 400 ``malformed_json`` (a key repeated in
 one object too)/``validation_failed``, 413 ``payload_too_large`` and 415, ``idempotent`` brings
-400 ``invalid_idempotency_key`` and 422 ``idempotency_key_reused``, any ``who`` but ``PUBLIC``
-brings 401, and ``CLIENT`` or ``OPERATOR`` alone brings 403.
+400 ``invalid_idempotency_key``, 422 ``idempotency_key_reused`` and 503 ``outcome_unknown``,
+``wallet_busy``, ``idempotency_store_full``, any ``who`` but ``PUBLIC`` brings 401, and
+``CLIENT`` or ``OPERATOR`` alone brings 403.
 """
 from dataclasses import dataclass, field
 
@@ -240,7 +241,9 @@ ENDPOINTS = (
                     "ListDeliveries": _link("listDeliveries", endpoint_id="$response.body#/id")},
              description="`secret` is in this answer only. A client's endpoint receives the events of "
                          "its own wallet. The URL must be https and resolve to public addresses "
-                         "only (`WEBHOOK_ALLOW_PRIVATE=1` lifts that)."),
+                         "only, an IPv6 address judged by the IPv4 address it carries too "
+                         "(`WEBHOOK_ALLOW_PRIVATE=1` lifts that); its port must be 443 (and 80 for "
+                         "http) unless `WEBHOOK_ALLOWED_PORTS` lists others."),
     Endpoint("GET", "/webhook-endpoints", "listWebhookEndpoints", "Events",
              "The caller's webhook endpoints", EITHER, (200, "WebhookEndpointList", JSON)),
     Endpoint("GET", "/webhook-endpoints/{endpoint_id}", "getWebhookEndpoint", "Events",

@@ -78,12 +78,13 @@ PARAMETERS = {
                "schema": {"enum": ["csv", "json", "xml"]}},
     "from": {"name": "from", "in": "query",
              "description": "Start of the period, inclusive: an ISO 8601 date or date-time (UTC "
-                            "without an offset).",
+                            "without an offset), years 1 to 9999 in UTC.",
              "schema": {"type": "string", "examples": ["2025-11-01"]}},
-    "to": {"name": "to", "in": "query", "description": "End of the period, exclusive.",
+    "to": {"name": "to", "in": "query", "description": "End of the period, exclusive; as `from`.",
            "schema": {"type": "string", "examples": ["2025-12-01T00:00:00Z"]}},
     "at": {"name": "at", "in": "query",
-           "description": "A moment: ISO 8601 date or date-time (UTC without an offset).",
+           "description": "A moment: ISO 8601 date or date-time (UTC without an offset), from "
+                          "0001-01-01 to 9999-12-31T23:59:59.998Z in UTC.",
            "schema": {"type": "string", "examples": ["2025-11-30T23:59:59Z"]}},
     "seq": {"name": "seq", "in": "query", "description": "A journal position (0: before the first).",
             "schema": {"type": "integer", "minimum": 0, "examples": [3]}},
@@ -167,6 +168,8 @@ def _error_codes(endpoint):
         shared[503] = ["database_unavailable"]
     if endpoint.idempotent:  # a unit of work that writes: its commit and its wallets (app/storage/mongo.py)
         shared.setdefault(503, []).extend(["outcome_unknown", "wallet_busy"])
+        # the embedded engine's bound on a caller's unexpired keys (app/storage/idempotency.py)
+        shared[503].append("idempotency_store_full")
     for status, codes in endpoint.errors.items():
         shared.setdefault(status, []).extend(codes)
     return {status: list(dict.fromkeys(codes)) for status, codes in sorted(shared.items())}

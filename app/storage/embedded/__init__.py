@@ -134,8 +134,10 @@ def open_store(database_name, collection_names):
 
 
 def bound_idempotency(store, most_per_scope):
-    """Keep at most ``most_per_scope`` idempotency records per caller in this process's memory.
+    """Keep at most ``most_per_scope`` unexpired idempotency records per caller in this process's
+    memory: one more is refused (StoreFull; app/storage/idempotency.py answers 503), none is
+    dropped before its TTL, or a retry of its key would run again.
 
-    Not the operator's: it is trusted, and a dropped deposit key would let a retry credit
-    twice. Its records are bounded by its own rate and the TTL, as on MongoDB."""
+    Not the operator's: it is trusted, and a refused deposit would stop the bank side. Its
+    records are bounded by its own rate and the TTL, as on MongoDB."""
     engine.cap_per_value(store.collections["idempotency"], "scope", most_per_scope, exempt=("operator",))

@@ -18,7 +18,8 @@ costs the same at entry 50,000 of 100,000 as on a short journal.
 
 TTL indexes are honoured, and a collection can be capped per value of a field
 (app/storage/embedded/retention.py): idempotency records do not outlive IDEMPOTENCY_TTL_S
-here either, and one caller cannot keep more than IDEMPOTENCY_MAX_PER_SCOPE.
+here either, and an insert that would give one caller more than IDEMPOTENCY_MAX_PER_SCOPE
+unexpired ones is refused (``StoreFull``); none is dropped before its TTL.
 """
 import collections
 import copy
@@ -30,19 +31,11 @@ from mongomock.collection import Cursor, _validate_data_fields
 from mongomock.filtering import filter_applies
 from pymongo import ReturnDocument
 
+from app.storage.embedded.keys import SCALARS, conditions, filed_under, pinned, pinned_key, single_key
 from app.storage.embedded.ranges import RangeBucket, bounds_kind, order_kind
 from app.storage.embedded.retention import Retention
 from app.storage.embedded.writes import (
     apply, clone, encodable, incrementable, mongo_datetimes, simple_update, written_fields)
-
-_SCALARS = (str, int, bool, bytes)
-# Fields that hold arrays (multikey on MongoDB): an equality hash keyed on the whole array
-# would miss a query for one element, so indexes led by them are left to mongomock's scan.
-MULTIKEY_FIELDS = {"wallet_ids"}
-
-
-def _key(doc, fields):
-    return tuple(doc.get(field) for field in fields)
 
 
 class IndexedDocuments(collections.OrderedDict):
@@ -61,7 +54,8 @@ class IndexedDocuments(collections.OrderedDict):
         buckets = self.hashes[fields] = {}
         self.indexed_fields.update(f.split(".")[0] for f in fields)
         for _id, doc in self.items():
-            buckets.setdefault(_key(doc, fields), {})[_id] = None
+            for key in filed_under(doc, fields):
+                buckets.setdefault(key, {})[_id] = None
 
     def add_range(self, leading, field):
         if (leading, field) in self.ranges:
@@ -73,7 +67,26 @@ class IndexedDocuments(collections.OrderedDict):
 
     def _place(self, _id, doc):
         for (leading, field), buckets in self.ranges.items():
-            buckets.setdefault(_key(doc, leading), RangeBucket()).add(_id, doc.get(field))
+            for key in filed_under(doc, leading):
+                buckets.setdefault(key, RangeBucket()).add(_id, doc.get(field))
+
+    def _file(self, _id, doc):
+        for fields, buckets in self.hashes.items():
+            for key in filed_under(doc, fields):
+                buckets.setdefault(key, {})[_id] = None
+        self._place(_id, doc)
+
+    def _unfile(self, _id, doc):
+        for fields, buckets in self.hashes.items():
+            for key in filed_under(doc, fields):
+                bucket = buckets.get(key)
+                if bucket is not None:
+                    bucket.pop(_id, None)
+        for (leading, field), buckets in self.ranges.items():
+            for key in filed_under(doc, leading):
+                bucket = buckets.get(key)
+                if bucket is not None:
+                    bucket.remove(_id, doc.get(field))
 
     def __setitem__(self, _id, doc):
         replaced = _id in self
@@ -81,27 +94,17 @@ class IndexedDocuments(collections.OrderedDict):
             self._forget(_id, self[_id])
         else:
             self.expire()
+            self.retention.admit(doc, self)  # past a cap: StoreFull, before anything is stored
         super().__setitem__(_id, doc)
-        for fields, buckets in self.hashes.items():
-            buckets.setdefault(_key(doc, fields), {})[_id] = None
-        self._place(_id, doc)
-        over_cap = self.retention.added(_id, doc)
-        if over_cap is not None and over_cap != _id:
-            del self[over_cap]
+        self._file(_id, doc)
+        self.retention.added(_id, doc)
 
     def restore(self, _id, doc):
         """Put back a stored document's earlier copy (a refused update): its buckets follow,
         its place in the TTL order and its cap group stay."""
-        for fields, buckets in self.hashes.items():
-            buckets.get(_key(self[_id], fields), {}).pop(_id, None)
-        for (leading, field), buckets in self.ranges.items():
-            bucket = buckets.get(_key(self[_id], leading))
-            if bucket is not None:
-                bucket.remove(_id, self[_id].get(field))
+        self._unfile(_id, self[_id])
         super().__setitem__(_id, doc)
-        for fields, buckets in self.hashes.items():
-            buckets.setdefault(_key(doc, fields), {})[_id] = None
-        self._place(_id, doc)
+        self._file(_id, doc)
 
     def __delitem__(self, _id):
         self._forget(_id, self[_id])
@@ -116,96 +119,127 @@ class IndexedDocuments(collections.OrderedDict):
         """Move a document updated in place out of the buckets of its old keys."""
         doc = self.get(_id)
         for fields, buckets in self.hashes.items():
-            new_key = _key(doc, fields) if doc is not None else None
-            if old_keys[fields] != new_key:
-                buckets.get(old_keys[fields], {}).pop(_id, None)
-                if doc is not None:
-                    buckets.setdefault(new_key, {})[_id] = None
+            new_keys = filed_under(doc, fields) if doc is not None else ()
+            if old_keys[fields] != new_keys:
+                for key in old_keys[fields]:
+                    buckets.get(key, {}).pop(_id, None)
+                for key in new_keys:
+                    buckets.setdefault(key, {})[_id] = None
         for (leading, field), buckets in self.ranges.items():
-            (old_key, old_kind, old_value) = old_keys[leading, field]
-            if doc is None or (old_key, old_kind, old_value) != self._range_key(doc, leading, field):
-                if old_key in buckets:
-                    buckets[old_key].remove(_id, old_value)
+            (old_leading, old_kind, old_value) = old_keys[leading, field]
+            if doc is None or (old_leading, old_kind, old_value) != self._range_key(doc, leading, field):
+                for key in old_leading:
+                    if key in buckets:
+                        buckets[key].remove(_id, old_value)
                 if doc is not None:
-                    buckets.setdefault(_key(doc, leading), RangeBucket()).add(_id, doc.get(field))
+                    for key in filed_under(doc, leading):
+                        buckets.setdefault(key, RangeBucket()).add(_id, doc.get(field))
 
     @staticmethod
     def _range_key(doc, leading, field):
         value = doc.get(field)
-        return _key(doc, leading), order_kind(value), value
+        return filed_under(doc, leading), order_kind(value), value
 
     def keys_of(self, doc):
-        keys = {fields: _key(doc, fields) for fields in self.hashes}
+        keys = {fields: filed_under(doc, fields) for fields in self.hashes}
         keys.update({(leading, field): self._range_key(doc, leading, field)
                      for leading, field in self.ranges})
         return keys
 
     def _forget(self, _id, doc):
         self.retention.removed(_id, doc)
-        for fields, buckets in self.hashes.items():
-            bucket = buckets.get(_key(doc, fields))
-            if bucket is not None:
-                bucket.pop(_id, None)
-        for (leading, field), buckets in self.ranges.items():
-            bucket = buckets.get(_key(doc, leading))
-            if bucket is not None:
-                bucket.remove(_id, doc.get(field))
+        self._unfile(_id, doc)
 
     def candidates(self, filter):
-        """The ids a filter can match, or None when no hash narrows it."""
+        """The ids a filter can match, or None when nothing narrows it: the smallest of the hash
+        buckets its plain values pin, a range bucket no bigger, or the union of an ``$or``'s
+        branches if smaller still. A listing's scope (``$and``, ``$or``) is found where it sits."""
         if not isinstance(filter, dict):
             return None
-        pinned = {k: v for k, v in filter.items() if isinstance(v, _SCALARS)}
-        if "_id" in pinned:
-            return [pinned["_id"]]
-        wanted = filter.get("_id")
+        found, alternatives = conditions(filter)
+        plain = pinned(found)
+        if "_id" in plain:
+            return [plain["_id"]]
+        wanted = found.get("_id")
         if isinstance(wanted, dict) and set(wanted) == {"$in"} and all(
-                isinstance(v, _SCALARS) for v in wanted["$in"]):
+                isinstance(v, SCALARS) for v in wanted["$in"]):
             return list(dict.fromkeys(wanted["$in"]))
-        best = None
-        for fields, buckets in self.hashes.items():
-            if all(f in pinned for f in fields) and (best is None or len(fields) > len(best)):
-                best = fields
-        ranged = self.range_candidates(filter, pinned, best)
+        best = self._smallest_bucket(plain)
+        most = None if best is None else len(best)
+        ranged = self._range_bucket(found, plain, most)
         if ranged is not None:
-            return ranged
-        if best is None:
-            return None
+            most = len(ranged[0])
+        union = self._any_branch(alternatives, most)
+        if union is not None:
+            return union
+        if ranged is not None:
+            bucket, field = ranged
+            return bucket.between(bounds_kind(found[field]), found[field])
         # list() of a dict is one C call: safe against a writer in another thread.
-        return list(self.hashes[best].get(_key(pinned, best), ()))
+        return None if best is None else list(best)
+
+    def _smallest_bucket(self, plain):
+        """The smallest hash bucket (id -> None) the pinned values name, or None."""
+        smallest = None
+        for fields, buckets in self.hashes.items():
+            if all(f in plain for f in fields):
+                bucket = buckets.get(pinned_key(plain, fields), {})
+                if smallest is None or len(bucket) < len(smallest):
+                    smallest = bucket
+        return smallest
+
+    def _any_branch(self, alternatives, most):
+        """The ids some branch of an ``$or`` can match (the narrowest ``$or``, fewer than ``most``
+        when that is given), or None."""
+        narrowest = None
+        for branches in alternatives:
+            union = {}
+            for branch in branches:
+                ids = self.candidates(branch)
+                if ids is None:
+                    break
+                union.update(dict.fromkeys(ids))
+                if most is not None and len(union) >= most:
+                    break  # no narrower than what the caller has
+            else:
+                if narrowest is None or len(union) < len(narrowest):
+                    narrowest, most = union, len(union)
+        return None if narrowest is None else list(narrowest)
 
     def in_order(self, filter, field, descending):
         """Candidate ids for ``filter`` in ``field`` order, lazily, from a range bucket; or None."""
         if not isinstance(filter, dict):
             return None
-        kind = bounds_kind(filter.get(field)) if field in filter else None
-        if field in filter and kind is None:
+        found, _ = conditions(filter)
+        kind = bounds_kind(found.get(field)) if field in found else None
+        if field in found and kind is None:
             return None  # equality, $in, $ne ...: not a range this index can walk
-        pinned = {k: v for k, v in filter.items() if isinstance(v, _SCALARS)}
+        plain = pinned(found)
         for (leading, ranged), buckets in self.ranges.items():
-            if ranged != field or not all(f in pinned for f in leading):
+            if ranged != field or not all(f in plain for f in leading):
                 continue
-            bucket = buckets.get(_key(pinned, leading))
+            bucket = buckets.get(pinned_key(plain, leading))
             if bucket is None:
                 return iter(())
-            if field in filter:
-                return bucket.in_order(kind, filter[field], descending)
+            if field in found:
+                return bucket.in_order(kind, found[field], descending)
             kinds = list(bucket.columns)
             return bucket.in_order(kinds[0] if kinds else None, {}, descending) if len(kinds) < 2 else None
         return None
 
-    def range_candidates(self, filter, pinned, best):
-        """The ids a range on an indexed field can match, when no hash pins more fields.
+    def _range_bucket(self, found, plain, most):
+        """(bucket, field): a range bucket of at most ``most`` ids whose leading fields the filter
+        pins and whose field it bounds; or None. An absent bucket is an empty one: nothing matches.
 
-        Unlike the hash path this is not safe against a concurrent writer; the app's
-        embedded reads hold the store's lock. Without a sort, the answer comes in index
-        order, as MongoDB's does when it reads an index."""
+        ``found``: the filter's conditions (``conditions``). Unlike the hash path this is not
+        safe against a concurrent writer; the app's embedded reads hold the store's lock.
+        Without a sort, the answer comes in index order, as MongoDB's does when it reads an index."""
         for (leading, field), buckets in self.ranges.items():
-            kind = bounds_kind(filter.get(field))
-            if kind is None or len(leading) < len(best or ()) or not all(f in pinned for f in leading):
+            if bounds_kind(found.get(field)) is None or not all(f in plain for f in leading):
                 continue
-            bucket = buckets.get(_key(pinned, leading))
-            return [] if bucket is None else bucket.between(kind, filter[field])
+            bucket = buckets.get(pinned_key(plain, leading), RangeBucket())
+            if most is None or len(bucket) <= most:
+                return bucket, field
         return None
 
 
@@ -233,6 +267,8 @@ class IndexedCollection(mongomock.Collection):
     """A mongomock collection that reads through the equality hashes."""
 
     def find(self, filter=None, projection=None, skip=0, limit=0, sort=None, **kwargs):
+        # A hint names a MongoDB index; here the buckets a filter pins are chosen by their size.
+        kwargs.pop("hint", None)
         cursor = super().find(filter, projection, skip, limit, sort=sort, **kwargs)
         cursor.__class__ = IndexedCursor  # the same state; only how results are computed differs
         return cursor
@@ -275,9 +311,10 @@ class IndexedCollection(mongomock.Collection):
         if isinstance(documents, IndexedDocuments):
             if ttl_s is not None:  # a second call with another TTL re-times it, as collMod does
                 documents.retention.set_ttl(fields[0], ttl_s, documents)
-        if isinstance(documents, IndexedDocuments) and fields[0] not in MULTIKEY_FIELDS:
+        if isinstance(documents, IndexedDocuments):
             for size in range(1, len(fields) + 1):
-                documents.add_hash(tuple(fields[:size]))
+                if "_id" not in fields[:size]:  # a filter pinning _id is read by _id alone
+                    documents.add_hash(tuple(fields[:size]))
                 if size > 1:
                     documents.add_range(tuple(fields[:size - 1]), fields[size - 1])
         return name
@@ -286,7 +323,7 @@ class IndexedCollection(mongomock.Collection):
         """One plain document with a plain (or no) ``_id``: mongomock's checks, one copy."""
         documents = self._store._documents
         if (session or type(data) is not dict or not isinstance(documents, IndexedDocuments)
-                or not isinstance(data.get("_id", ""), _SCALARS)):
+                or not isinstance(data.get("_id", ""), SCALARS)):
             return super()._insert(data, session, ordered)
         if not all(isinstance(key, str) for key in data):
             raise ValueError("Document keys must be strings")
@@ -315,9 +352,10 @@ class IndexedCollection(mongomock.Collection):
                 continue
             keys = tuple(field for field, _ in index["key"])
             if (index.get("sparse") or index.get("partialFilterExpression") is not None
-                    or keys not in getattr(documents, "hashes", {}) or any("." in key for key in keys)):
+                    or keys not in getattr(documents, "hashes", {}) or any("." in key for key in keys)
+                    or not single_key(new_data, keys)):  # an array, None, a date ...: mongomock's way
                 return super()._ensure_uniques(new_data)
-            bucket = documents.hashes[keys].get(_key(new_data, keys), ())
+            bucket = documents.hashes[keys].get(pinned_key(new_data, keys), ())
             if len(bucket) > 1:
                 wanted = {key: new_data.get(key) for key in keys}
                 if sum(1 for _id in list(bucket) if filter_applies(wanted, documents[_id])) > 1:
@@ -328,7 +366,7 @@ class IndexedCollection(mongomock.Collection):
         if not isinstance(documents, IndexedDocuments):
             return super()._update(spec, document, upsert, manipulate, multi, **kwargs)
         if (not upsert and not any(kwargs.values()) and type(spec) is dict
-                and (multi or isinstance(spec.get("_id"), _SCALARS))
+                and (multi or isinstance(spec.get("_id"), SCALARS))
                 and simple_update(document)):
             result = self._simple_update(mongo_datetimes(spec), document, multi)
             if result is not None:
@@ -390,7 +428,7 @@ class IndexedCollection(mongomock.Collection):
         """By ``_id`` with a simple update: one copy of the document, no cursor."""
         documents = self._store._documents
         if (sort or upsert or any(kwargs.values()) or type(filter) is not dict
-                or not isinstance(filter.get("_id"), _SCALARS) or not isinstance(documents, IndexedDocuments)
+                or not isinstance(filter.get("_id"), SCALARS) or not isinstance(documents, IndexedDocuments)
                 or not simple_update(update)):
             return super().find_one_and_update(filter, update, projection, sort, upsert,
                                                return_document, **kwargs)
@@ -416,7 +454,7 @@ class IndexedCollection(mongomock.Collection):
         projection = args[0] if len(args) == 1 else kwargs.get("projection")
         if (len(args) <= 1 and set(kwargs) <= {"projection"} and type(filter) is dict
                 and isinstance(documents, IndexedDocuments)):
-            if isinstance(filter.get("_id"), _SCALARS):
+            if isinstance(filter.get("_id"), SCALARS):
                 documents.expire()
                 found = documents.get(filter["_id"])
                 if found is None or (len(filter) > 1 and not filter_applies(mongo_datetimes(filter), found)):
@@ -451,7 +489,7 @@ def _may_move(update, indexed):
 
 def cap_per_value(collection, field, most, exempt=()):
     """Keep at most ``most`` documents per value of ``field`` (but those in ``exempt``); an
-    insert past it drops the oldest."""
+    insert past it raises StoreFull and stores nothing."""
     documents = collection._store._documents
     documents.retention.set_cap(field, most, documents, exempt)
 

@@ -43,6 +43,9 @@ class RangeBucket:
             at += 1
         return None
 
+    def __len__(self):
+        return len(self.others) + sum(len(ids) for _, ids in self.columns.values())
+
     def add(self, _id, value):
         kind = order_kind(value)
         if kind is None:

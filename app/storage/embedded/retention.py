@@ -5,9 +5,15 @@ indexes, so before this every idempotency record lived as long as the process (a
 1 KB each, and a client with no money could make 20,000 of them by sending refused
 transfers). Here a collection's documents are remembered in insertion order, and each
 read or insert first drops those past the TTL, oldest first: O(1) when none is due.
+
+A cap refuses the insert that would pass it (``StoreFull``), never drops a document to
+make room: a dropped idempotency record let a retry pay twice (issue 29).
 """
 import collections
+import math
 from datetime import datetime, timedelta, timezone
+
+from app.storage.unit import StoreFull
 
 
 def utcnow():
@@ -34,20 +40,32 @@ class Retention:
         self._exempt = frozenset(exempt)
         self._groups = {}
         for _id, doc in documents.items():
-            self._groups.setdefault(doc.get(field), {})[_id] = None
+            if doc.get(field) not in self._exempt:
+                self._groups.setdefault(doc.get(field), {})[_id] = None
+
+    def admit(self, doc, documents):
+        """Raise StoreFull if ``doc`` would pass its group's cap (expired ones already dropped)."""
+        if self.cap is None:
+            return
+        field, most = self.cap
+        group = self._groups.get(doc.get(field), ())
+        if len(group) >= most and doc.get(field) not in self._exempt:
+            raise StoreFull(most, self._seconds_left(documents.get(next(iter(group)))))
+
+    def _seconds_left(self, oldest):
+        """Whole seconds until ``oldest`` expires (at least 1), or None without a TTL."""
+        moment = None if self.ttl is None or oldest is None else oldest.get(self.ttl[0])
+        if not isinstance(moment, datetime):
+            return None
+        left = moment + timedelta(seconds=self.ttl[1]) - utcnow()
+        return max(1, math.ceil(left.total_seconds()))
 
     def added(self, _id, doc):
-        """Note a new document; return the id its group must drop to stay within the cap, or None."""
+        """Note a document just stored (``admit`` let it in)."""
         if self.ttl is not None:
             self._arrivals.append(_id)
-        if self.cap is None:
-            return None
-        field, most = self.cap
-        if doc.get(field) in self._exempt:
-            return None
-        group = self._groups.setdefault(doc.get(field), {})
-        group[_id] = None
-        return next(iter(group)) if len(group) > most else None
+        if self.cap is not None and doc.get(self.cap[0]) not in self._exempt:
+            self._groups.setdefault(doc.get(self.cap[0]), {})[_id] = None
 
     def removed(self, _id, doc):
         if self.cap is not None:
