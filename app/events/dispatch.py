@@ -153,8 +153,10 @@ def send(dispatcher, delivery):
     if event is None:
         return None, "event expired", True
     body = outbound.body_of(render.event(event))
-    status_code, error = outbound.post_webhook(dispatcher.http, endpoint["url"], endpoint["secret"],
-                                               event["_id"], body, config["WEBHOOK_ALLOW_PRIVATE"])
+    allow_private = config["WEBHOOK_ALLOW_PRIVATE"]
+    status_code, error = outbound.post_webhook(
+        dispatcher.http, endpoint["url"], endpoint["secret"], event["_id"], body, allow_private,
+        outbound.allowed_ports(config["WEBHOOK_ALLOWED_PORTS"], allow_private))
     return status_code, error, False
 
 

@@ -122,10 +122,11 @@ def check_url(url, allow_private=False, ports=None):
     return parts, addresses[0]
 
 
-def post_webhook(client, url, secret, message_id, body, allow_private):
-    """POST ``body`` signed, to the checked address; returns (status code or None, error text)."""
+def post_webhook(client, url, secret, message_id, body, allow_private, ports=None):
+    """POST ``body`` signed, to the checked address; returns (status code or None, error text).
+    The port is checked again at each delivery: the setting may have changed since registration."""
     try:
-        parts, address = check_url(url, allow_private)
+        parts, address = check_url(url, allow_private, ports)
     except UrlNotAllowed as refusal:
         return None, str(refusal)
     timestamp_s = int(time.time())
