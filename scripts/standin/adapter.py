@@ -1,6 +1,18 @@
 """Every change the wire stand-in makes to mongoeco 4.11.0's server, each with the MongoDB
 behaviour it restores and where MongoDB documents it.
 
+What it restores, each class saying how and where MongoDB documents it:
+- ReplicaSetHello: hello as the primary of the one-member replica set rs0.
+- TransactionRules, WriteLedger, FaithfulExecutor: MongoDB's transaction rules (WriteConflict
+  112 labelled TransientTransactionError at the write, NoSuchTransaction, aborts on errors).
+- SnapshotReads: readConcern "snapshot" outside a transaction, at one atClusterTime.
+- Int64CursorIds: 64-bit cursor ids (the Node.js driver under mongosh needs them).
+- IndexCatalog: createIndexes conflicts answered with MongoDB's codes (85 IndexOptionsConflict,
+  86 IndexKeySpecsConflict) and no duplicate index; collMod of an index's expireAfterSeconds
+  and hidden, which mongoeco lacks.
+- --standalone (StandInServer(standalone=True)): mongoeco's own hello, a standalone mongod's,
+  and a standalone's refusal of any txnNumber (IllegalOperation 20).
+
 `--plain` keeps only ReplicaSetHello, the least a driver needs to connect with
 ?replicaSet=rs0 and run transactions; tests/test_standin_conformance.py shows what plain
 mongoeco gets wrong. The classes reach into mongoeco's private wire classes: the version is
@@ -20,6 +32,14 @@ Not faithful, and not fixable here:
   loses instead (WriteConflict at its next write of that document, or at commit).
 - No oplog or change streams; retryable writes are not deduplicated (a retried write is
   applied again); write concern is accepted and ignored (one member, in memory).
+- collMod changes an index's expireAfterSeconds and hidden only; its other options
+  (validator, views, unique conversion ...) are refused with CommandNotSupported (115), and
+  it does not wait for open transactions as MongoDB's exclusive collection lock does.
+- Two indexes on one key that differ in unique, sparse, collation or partialFilterExpression
+  coexist on MongoDB; mongoeco refuses the second (an error with no code). Partial filters are
+  compared as written, not as normalised match expressions.
+- listIndexes lists no "v" and "unique": false on every index; MongoDB lists v: 2 and unique
+  only when true.
 """
 import dataclasses
 import decimal
