@@ -9,8 +9,8 @@ WORKERS ?= 2
 LINTED := app reports tests scripts config.py gunicorn.conf.py
 ARGS ?=
 
-.PHONY: install run test test-mongo test-compose lint bench bench-reports fuzz clean standin-venv mongo-standin \
-	node-tools
+.PHONY: install run run-replica test test-mongo test-compose lint bench bench-reports fuzz clean standin-venv \
+	mongo-standin node-tools
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,14 @@ GUNICORN_ENV = $(if $(MONGO_URI),,SWEEPER_THREAD=1 EVENTS_DISPATCHER_THREAD=1) W
 GUNICORN_FLAGS = --config gunicorn.conf.py
 run: $(STAMP)
 	$(GUNICORN_ENV) HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn $(GUNICORN_FLAGS) "app:create_app()"
+
+# The services of docker-compose.yml as processes here, on the wire stand-in instead of mongo:
+# init (db init), then the api (gunicorn, WORKERS processes), the sweeper and the dispatcher, each
+# with the command and environment compose gives it (scripts/run_replica reads the compose file).
+# Ctrl-C stops them all. The stand-in listens on STANDIN_PORT if set, else on a free port.
+# exec: the supervisor is make's own child, so it learns of make's death (a SIGTERM to make alone).
+run-replica: $(STAMP) $(STANDIN_STAMP)
+	exec env HOST=$(HOST) PORT=$(PORT) $(BIN)/python -m scripts.run_replica
 
 lint: $(STAMP)
 	$(BIN)/flake8 --max-line-length 110 $(LINTED)

@@ -73,7 +73,12 @@ class Config:
     # lives there). On MongoDB it runs as its own process: `flask --app app events dispatch`.
     EVENTS_DISPATCHER_THREAD = _flag("EVENTS_DISPATCHER_THREAD")
     DISPATCH_INTERVAL_S = _float("DISPATCH_INTERVAL_S", 1.0)
+    # One deadline for each whole attempt: connect, TLS, request, the answer's head (also SMTP's timeout).
     WEBHOOK_TIMEOUT_S = _float("WEBHOOK_TIMEOUT_S", 10.0)
+    # Webhook attempts one dispatcher makes at once (threads; greenlets in the server), and how
+    # many of them one owner's endpoints may hold: a slow owner leaves the rest to the others.
+    DELIVERY_WORKERS = _int("DELIVERY_WORKERS", 16)
+    DELIVERY_WORKERS_PER_OWNER = _int("DELIVERY_WORKERS_PER_OWNER", 4)
     # A claimed delivery is another dispatcher's to take once its lease lapses: longer than a send.
     DELIVERY_LEASE_S = _float("DELIVERY_LEASE_S", 60.0)
     RETRY_BASE_S = _float("RETRY_BASE_S", 30.0)

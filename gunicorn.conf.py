@@ -72,7 +72,11 @@ def pre_request(worker, req):
 # server, here in the master, which is the only place that knows it is starting one. The
 # workers inherit it through the environment. (create_app itself never prints it: it also
 # runs for console commands and scripts.) With MONGO_URI the app refuses to start without one.
+# A JSON line like every other on stderr, with the token in a field of its own.
 if not os.environ.get("MONGO_URI") and not os.environ.get("OPERATOR_TOKEN"):
+    import logging
+    from app.web.observability import JsonFormatter
     os.environ["OPERATOR_TOKEN"] = secrets.token_urlsafe(32)
-    print(f"OPERATOR_TOKEN was unset; generated for this server: {os.environ['OPERATOR_TOKEN']}",
-          file=sys.stderr)
+    print(JsonFormatter().format(logging.makeLogRecord({
+        "name": "gunicorn.conf", "levelname": "WARNING", "operator_token": os.environ["OPERATOR_TOKEN"],
+        "msg": "OPERATOR_TOKEN was unset; generated one for this server"})), file=sys.stderr)

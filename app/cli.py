@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 
 from app import audit, errors, render
 from app.events import dispatch
-from app.ledger import accounts, sweeper
+from app.ledger import seed, sweeper
 from app.storage import schema
 
 ledger_cli = AppGroup("ledger", help="Check the books; write down what time decided.")
@@ -24,8 +24,8 @@ def init():
     """Indexes, system accounts and the schema version; run once per deployment (idempotent)."""
     store = current_app.extensions["store"]
     ttls = current_app.config["IDEMPOTENCY_TTL_S"], current_app.config["EVENTS_TTL_S"]
-    schema.initialise(store, *ttls, seed=accounts.SEED)
-    problems, warnings = schema.check_initialised(store, *ttls, seed=accounts.SEED)
+    schema.initialise(store, *ttls, seed=seed.SEED)
+    problems, warnings = schema.check_initialised(store, *ttls, seed=seed.SEED)
     for line in problems + warnings:
         click.echo(f"still wrong: {line}", err=True)
     if problems or warnings:
@@ -63,8 +63,8 @@ def verify(batch_size, as_json):
 
 
 @ledger_cli.command("sweep")
-@click.option("--interval", "interval_s", type=click.FloatRange(0.05, 3600), default=1.0,
-              show_default=True, help="Seconds between sweeps.")
+@click.option("--interval", "interval_s", type=click.FloatRange(0.05, 3600), default=None,
+              help="Seconds between sweeps  [default: SWEEP_INTERVAL_S, 1]")
 @click.option("--once", is_flag=True, help="Sweep once, print what was written down, and exit.")
 def sweep(interval_s, once):
     """Write down expired holds (and every other sweeper step), in a loop."""
@@ -72,6 +72,8 @@ def sweep(interval_s, once):
     if once:
         click.echo(json.dumps(sweeper.sweep(store)))
         return
+    # The compose service runs this without --interval: the environment sets it, as for the thread.
+    interval_s = interval_s or current_app.config["SWEEP_INTERVAL_S"]
     click.echo(f"sweeping every {interval_s} s on the {store.engine} engine", err=True)
     sweeper.run(store, interval_s, threading.Event())
 

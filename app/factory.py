@@ -1,7 +1,7 @@
 """``create_app()``: wires config, storage, errors and routes into one Flask app."""
 import json
+import logging
 import secrets
-import sys
 
 from flask import Flask
 from flask.sessions import SessionInterface
@@ -62,14 +62,15 @@ def _settle_withdrawals(app):
 
 
 def _banner(app):
-    print(f"wallet API on {app.extensions['store'].describe()}", file=sys.stderr)
+    # A log line like every other (JSON on stderr), not a print: stderr stays parseable.
+    logging.getLogger("app.startup").info(f"wallet API on {app.extensions['store'].describe()}")
 
 
 def create_app(test_config=None):
     """Build the Flask app; ``test_config`` overrides the environment's settings."""
     from app import cli, storage
     from app.events import dispatch
-    from app.ledger import accounts
+    from app.ledger import seed
     from app.routes import register_blueprints
     from app.web import auth, observability, openapi, problems, validation
 
@@ -83,7 +84,7 @@ def create_app(test_config=None):
     problems.init_app(app)
     validation.init_app(app)
     openapi.init_app(app)
-    storage.init_app(app, accounts.SEED)
+    storage.init_app(app, seed.SEED)
     observability.init_app(app)
     auth.init_app(app)
     cli.init_app(app)

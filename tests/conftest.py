@@ -62,14 +62,14 @@ def make_app(engine="embedded", **overrides):
 def init_mongodb(config):
     """What `flask --app app db init` does, once per test database: the app at boot only checks."""
     from app import storage
-    from app.ledger import accounts
+    from app.ledger import seed
     from app.storage import schema
     from config import Config
     full = {key: getattr(Config, key) for key in dir(Config) if key.isupper()}
     full.update(config)
     store = storage.open_store(full)
     try:
-        schema.initialise(store, full["IDEMPOTENCY_TTL_S"], seed=accounts.SEED)
+        schema.initialise(store, full["IDEMPOTENCY_TTL_S"], seed=seed.SEED)
     finally:
         store.close()
 

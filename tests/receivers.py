@@ -1,5 +1,6 @@
 """Real receivers on 127.0.0.1 for the event tests: an HTTP webhook receiver, an SMTP server."""
 import http.server
+import select
 import socket
 import threading
 import time
@@ -92,3 +93,86 @@ class SmtpReceiver:
 
     def close(self):
         self.controller.stop()
+
+
+def _hung_up(conn):
+    """Read what a readable socket has: nothing (or a reset) means the other side is gone."""
+    try:
+        return not conn.recv(65536)
+    except OSError:
+        return True
+
+
+class TricklingReceiver:
+    """Answers every request a byte at a time, one every ``gap_s``, and never finishes.
+
+    Each read of the answer is quick, so a per-read timeout never fires: only a deadline
+    for the whole exchange ends it. ``tls``: the answer is a TLS record that never ends,
+    so the client's handshake trickles instead. ``arrivals`` counts requests, ``in_flight``
+    the answers going on; ``close`` (or ``stop_after_s``) ends every trickle.
+    """
+
+    HTTP_HEAD = b"HTTP/1.1 200 OK\r\nX-Pad: "
+    TLS_HEAD = b"\x16\x03\x03\x40\x00"  # a handshake record of 16 KiB, to come
+
+    def __init__(self, gap_s=0.5, tls=False, stop_after_s=None):
+        self.gap_s, self.tls, self.stop_after_s = gap_s, tls, stop_after_s
+        self.arrivals = self.in_flight = self.max_in_flight = 0
+        self._lock, self._closing = threading.Lock(), threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self._closing.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn):
+        with conn:
+            request = conn.recv(65536)  # TLS: the client's hello; HTTP: the request, read to its end
+            while not self.tls and request and b"\r\n\r\n" not in request:
+                request += conn.recv(65536)
+            with self._lock:
+                self.arrivals += 1
+                self.in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                self._send_forever(conn)
+            finally:
+                with self._lock:
+                    self.in_flight -= 1
+
+    def _send_forever(self, conn):
+        answer = iter(self.TLS_HEAD if self.tls else self.HTTP_HEAD)
+        began = time.monotonic()
+        while not self._closing.is_set():
+            if self.stop_after_s is not None and time.monotonic() - began > self.stop_after_s:
+                return
+            # Wait the gap, watching for the caller to hang up: in_flight counts only live answers.
+            if select.select([conn], [], [], self.gap_s)[0] and _hung_up(conn):
+                return
+            try:
+                conn.sendall(bytes([next(answer, 0 if self.tls else ord("a"))]))
+            except OSError:
+                return  # the caller gave up
+
+    def wait_for_arrivals(self, count, timeout_s=10):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self.arrivals >= count:
+                    return True
+            time.sleep(0.01)
+        return False
+
+    def close(self):
+        self._closing.set()
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() of the other thread
+        except OSError:
+            pass
+        self._listener.close()

@@ -305,7 +305,7 @@ def test_make_run_starts_the_dispatcher_thread_on_the_embedded_engine():
     app = make_app(EVENTS_DISPATCHER_THREAD=True, DISPATCH_INTERVAL_S=0.01)
     dispatcher = app.extensions["dispatcher"]
     try:
-        assert dispatcher._thread.is_alive()
+        assert dispatcher.running()
         Api(app.test_client()).member(balance="1.00")
         deadline = time.monotonic() + 5
         while app.extensions["store"].collections["events"].find_one({"pending_fanout": True}):

@@ -1,5 +1,5 @@
 """Every index has a query that uses it, and the app at boot on MongoDB only checks for them."""
-from app.ledger import accounts
+from app.ledger import seed
 from app.storage import schema
 from app.storage.embedded import engine as embedded
 from app.storage.embedded import EmbeddedStore
@@ -47,8 +47,10 @@ QUERIES = {
     "due, or delivering with a lapsed lease",
     ("deliveries", (("endpoint_id", 1), ("created_at", -1))): "GET /webhook-endpoints/{id}/deliveries",
     ("deliveries", (("created_at", 1),)): "none: the TTL monitor expires deliveries by it",
-    ("webhook_endpoints", (("owner", 1), ("created_at", 1))): "GET /webhook-endpoints and the "
-    "per-owner cap: find({owner, status}).sort(created_at)",
+    ("webhook_endpoints", (("owner", 1), ("created_at", 1))): "GET /webhook-endpoints: "
+    "find({owner, status}).sort(created_at)",
+    ("quota_slots", (("kind", 1), ("owner", 1), ("slot", 1))): "a quota's next slot: "
+    "find({kind, owner}).sort(slot, -1).limit(1); its free ones; at most one document per slot (unique)",
     ("withdrawals", (("wallet_id", 1), ("created_at", -1), ("_id", -1))): "GET /wallets/{id}/withdrawals "
     "newest first; the audit's held rule: a wallet's pending and processing withdrawals",
     ("withdrawals", (("status", 1), ("updated_at", 1))): "the background steps: pending withdrawals to "
@@ -69,26 +71,26 @@ def test_the_two_indexes_no_query_used_are_gone_and_db_init_drops_them():
     _, collections = embedded.open_database("obsolete", schema.COLLECTIONS)
     collections["operations"].create_index([("wallet_id", 1), ("created_at", 1)])
     store = EmbeddedStore(collections)
-    schema.initialise(store, 3600, seed=accounts.SEED)
+    schema.initialise(store, 3600, seed=seed.SEED)
     assert schema._find_index(collections["operations"], [("wallet_id", 1), ("created_at", 1)]) is None
 
 
 def test_the_boot_check_names_what_db_init_has_not_made():
     _, collections = embedded.open_database("uninitialised", schema.COLLECTIONS)
     store = EmbeddedStore(collections)
-    problems, _ = schema.check_initialised(store, 3600, seed=accounts.SEED)
+    problems, _ = schema.check_initialised(store, 3600, seed=seed.SEED)
     assert "index operations (wallet_id, seq) is missing" in problems
     assert "no schema version is recorded" in problems
     assert any("sys_bank_00 is missing" in problem for problem in problems)
-    schema.initialise(store, 3600, seed=accounts.SEED)
-    assert schema.check_initialised(store, 3600, seed=accounts.SEED)[0] == []
+    schema.initialise(store, 3600, seed=seed.SEED)
+    assert schema.check_initialised(store, 3600, seed=seed.SEED)[0] == []
 
 
 def test_a_changed_ttl_is_a_warning_at_boot_not_a_refusal(monkeypatch):
     # The embedded engine keeps no TTL option, so the index is read as MongoDB reports it.
     _, collections = embedded.open_database("ttl", schema.COLLECTIONS)
     store = EmbeddedStore(collections)
-    schema.initialise(store, 3600, seed=accounts.SEED)
+    schema.initialise(store, 3600, seed=seed.SEED)
     real = schema._find_index
 
     def as_mongodb_reports(collection, keys):
@@ -102,6 +104,6 @@ def test_a_changed_ttl_is_a_warning_at_boot_not_a_refusal(monkeypatch):
 
     monkeypatch.setattr(schema, "_find_index", as_mongodb_reports)
     monkeypatch.setattr(store, "ttl_in_index", True)
-    assert schema.check_initialised(store, 3600, seed=accounts.SEED) == ([], [])
-    problems, warnings = schema.check_initialised(store, 7200, seed=accounts.SEED)
+    assert schema.check_initialised(store, 3600, seed=seed.SEED) == ([], [])
+    problems, warnings = schema.check_initialised(store, 7200, seed=seed.SEED)
     assert problems == [] and "expires after 3600 s, IDEMPOTENCY_TTL_S says 7200" in warnings[0]

@@ -11,7 +11,7 @@ import pytest
 from pymongo.errors import OperationFailure
 
 from app import create_app
-from app.ledger import accounts
+from app.ledger import seed
 from app.storage import mongo, schema
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -188,4 +188,4 @@ def test_a_changed_ttl_is_a_warning_at_boot_and_sends_no_collmod(replica_set, ca
 
 def test_the_embedded_engine_still_initialises_itself():
     store = create_app({"MONGO_URI": None}).extensions["store"]
-    assert schema.check_initialised(store, 24 * 3600, seed=accounts.SEED) == ([], [])
+    assert schema.check_initialised(store, 24 * 3600, seed=seed.SEED) == ([], [])

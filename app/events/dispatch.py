@@ -1,4 +1,4 @@
-"""The dispatcher: fans events out into deliveries and sends them, at least once.
+"""The dispatcher: fans events out into deliveries (``fanout.py``) and sends them, at least once.
 
 No Flask here. One delivery document per event and target (a webhook endpoint or
 a client's e-mail), unique on both, so two dispatchers fanning out one event make
@@ -8,9 +8,12 @@ attempt only while it still holds the lease: a dispatcher that died mid-send
 loses nothing (the lease lapses and another takes the delivery over), and two
 never hold one delivery at once.
 
-Each tick runs ``steps``: fan-out, delivery, then any a feature registers (the
-withdrawals' payout step) by appending ``step(dispatcher, moment) -> work done``
-to ``app.extensions["dispatch_steps"]``.
+Nothing waits behind a slow receiver. The steps (fan-out, then any a feature
+registers, such as the withdrawals' payout steps, by appending ``step(dispatcher,
+moment) -> work done`` to ``app.extensions["dispatch_steps"]``) run in a loop of
+their own; webhooks and e-mail each run in a lane (``lanes.py``): a bounded pool of
+attempts shared fairly between owners, each attempt ending by its deadline
+(``deadline.py``). ``tick()`` does one round of all of it, in this thread.
 """
 import logging
 import random
@@ -18,23 +21,24 @@ import socket
 import threading
 import time
 from datetime import timedelta
+from functools import partial
 
 from pymongo import ASCENDING, ReturnDocument
-from pymongo.errors import DuplicateKeyError
 
 from app import render
-from app.events import outbound
-from app.ledger import events
+from app.events import lanes, outbound
+from app.events.fanout import fan_out
 from app.ledger.units import new_id, now
 from app.ledger.webhooks import DELIVERED, DELIVERING, ENABLED, FAILED, PENDING
-from app.money import format_cents
 
 log = logging.getLogger("app.events")
-BATCH = 100
+BATCH = 100  # attempts one tick makes per lane
+# Notices go to one SMTP server, ours: two connections keep up, and no owner can slow it.
+EMAIL_WORKERS = 2
 
 
 class Dispatcher:
-    """One dispatcher: ``tick()`` once, or ``start()`` a thread that ticks until ``stop()``."""
+    """One dispatcher: ``tick()`` once, or ``start()`` its loops as threads until ``stop()``."""
 
     def __init__(self, store, config, steps=None):
         self.store = store
@@ -43,126 +47,97 @@ class Dispatcher:
         self.extra_steps = steps if steps is not None else []
         self.http = outbound.http_client(config["WEBHOOK_TIMEOUT_S"])
         self.clock = now  # tests move it forward days at a time
+        self.lanes = [
+            lanes.Lane("webhooks", partial(_claim_for_lane, self, "webhook"), partial(attempt, self),
+                       config["DELIVERY_WORKERS"], config["DELIVERY_WORKERS_PER_OWNER"]),
+            lanes.Lane("email", partial(_claim_for_lane, self, "email"), partial(attempt, self),
+                       EMAIL_WORKERS, EMAIL_WORKERS)]
         self._stop = threading.Event()
-        self._thread = None
+        self._threads = []
 
     def tick(self):
-        """Run every step once; return how much work they did (0: nothing was due)."""
-        done = 0
-        for step in [fan_out, deliver_due] + list(self.extra_steps):
-            done += step(self, self.clock())
+        """Run every step once, then attempt what is due; return how much work was done (0: none was due)."""
+        done = self.run_steps()
+        return done + sum(lane.drain(BATCH) for lane in self.lanes)
+
+    def run_steps(self):
+        """Fan out, then every registered step, once; wake the lanes if there was work."""
+        moment = self.clock()
+        done = sum(step(self, moment) for step in [fan_out] + list(self.extra_steps))
+        if done:
+            for lane in self.lanes:
+                lane.wake()
         return done
 
-    def run(self):
-        if not self.config["SMTP_URL"]:
-            log.warning("SMTP_URL is unset: no e-mail notices will be sent")
+    def _steps_loop(self):
         while not self._stop.is_set():
             try:
-                busy = self.tick()
-            except Exception:  # a bad tick must not end the loop: log it, wait, go on
-                log.exception("dispatcher tick failed")
+                busy = self.run_steps()
+            except Exception:  # a bad round must not end the loop: log it, wait, go on
+                log.exception("dispatcher steps failed")
                 busy = 0
             if not busy:
                 self._stop.wait(self.config["DISPATCH_INTERVAL_S"])
 
     def start(self):
-        self._thread = threading.Thread(target=self.run, name="events-dispatcher", daemon=True)
-        self._thread.start()
+        """The steps' loop and each lane's, as daemon threads; returns the dispatcher."""
+        if not self.config["SMTP_URL"]:
+            log.warning("SMTP_URL is unset: no e-mail notices will be sent")
+        loops = [("events-steps", self._steps_loop)] + [
+            (f"events-{lane.name}", partial(lane.run, self._stop, self.config["DISPATCH_INTERVAL_S"]))
+            for lane in self.lanes]
+        self._threads = [threading.Thread(target=loop, name=name, daemon=True) for name, loop in loops]
+        for thread in self._threads:
+            thread.start()
         return self
 
+    def running(self):
+        return bool(self._threads) and all(thread.is_alive() for thread in self._threads)
+
+    def run(self):
+        """The loops until ``stop()`` (the console command); then the attempts in flight end, recorded."""
+        self.start()
+        try:
+            self._stop.wait()
+        finally:
+            self.stop()
+
     def stop(self, timeout_s=None):
+        """Claim nothing more; wait for the loops and, each within its deadline, the attempts in flight."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+        for lane in self.lanes:
+            lane.wake()
+        for thread in self._threads:
+            thread.join(timeout_s)
+        for lane in self.lanes:
+            lane.idle(timeout_s)
 
 
-def _matches(endpoint, event):
-    wanted = "*" in endpoint["events"] or event["type"] in endpoint["events"]
-    mine = endpoint["wallet_id"] is None or endpoint["wallet_id"] in event["wallet_ids"]
-    return wanted and mine and endpoint["created_at"] <= event["created_at"]
-
-
-def _delivery(event, target, moment, **fields):
-    return dict({"_id": new_id("dlv"), "event_id": event["_id"], "event_type": event["type"],
-                 "target": target, "status": PENDING, "attempts": [], "attempt_count": 0,
-                 "next_attempt_at": moment, "lease_until": None, "lease_owner": None,
-                 "created_at": moment, "delivered_at": None, "endpoint_id": None}, **fields)
-
-
-def _notices(db, event, moment):
-    """One e-mail per wallet whose money went in or out in this event's transfer."""
-    path = events.EVENT_TYPES[event["type"]].transfer_field
-    transfer_id = event["data"]
-    for key in path.split(".") if path else ():
-        transfer_id = transfer_id.get(key) if isinstance(transfer_id, dict) else None
-    transfer_id = transfer_id if path else None
-    notices = []
-    for entry in db.operations.find({"transfer_id": transfer_id}) if transfer_id else ():
-        wallet = db.wallets.find_one({"_id": entry["wallet_id"]}, {"client_id": 1})
-        client = db.clients.find_one({"_id": wallet["client_id"]}, {"email": 1, "name": 1})
-        direction = "in" if entry["amount_cents"] > 0 else "out"
-        counterparty = entry["counterparty_wallet_id"] or "the bank (deposit)"
-        text = (f"Hello {client['name']},\n\nMoney {direction}: {format_cents(abs(entry['amount_cents']))} "
-                f"USD, {'from' if direction == 'in' else 'to'} {counterparty}.\n"
-                f"Balance after: {format_cents(entry['balance_after_cents'])} USD.\n"
-                f"Wallet {entry['wallet_id']}, transfer {transfer_id}.\n")
-        message = {"to": client["email"], "text": text,
-                   "subject": f"Money {direction}: {format_cents(abs(entry['amount_cents']))} USD"}
-        notices.append(_delivery(event, f"email:{entry['wallet_id']}", moment, kind="email",
-                                 message=message))
-    return notices
-
-
-def fan_out(dispatcher, moment):
-    """Make the deliveries of events not yet fanned out; return how many events were."""
-    store, smtp = dispatcher.store, dispatcher.config["SMTP_URL"]
-    pending = store.read(lambda db: list(db.events.find({"pending_fanout": True}).sort(
-        "created_at", ASCENDING).limit(BATCH)))
-    if not pending:
-        return 0
-    endpoints = store.read(lambda db: list(db.webhook_endpoints.find({"status": ENABLED})))
-    for event in pending:
-        targets = [_delivery(event, endpoint["_id"], moment, kind="webhook", endpoint_id=endpoint["_id"])
-                   for endpoint in endpoints if _matches(endpoint, event)]
-        if smtp:
-            targets += store.read(lambda db: _notices(db, event, moment))
-        for delivery in targets:
-            try:
-                store.atomic(lambda db: db.deliveries.insert_one(delivery))
-            except DuplicateKeyError:
-                pass  # another dispatcher made it first
-        time.sleep(0)  # yield: in the gevent server a CPU-bound loop would stall every request
-    # One write for the batch. A crash before it fans these out again: the unique
-    # (event, target) index turns the repeats into DuplicateKeyErrors, skipped above.
-    fanned = [event["_id"] for event in pending]
-    store.atomic(lambda db: db.events.update_many(
-        {"_id": {"$in": fanned}}, {"$unset": {"pending_fanout": ""}}))
-    return len(pending)
-
-
-def claim(dispatcher, moment):
-    """Take one due delivery (or one whose holder's lease lapsed) under a new lease."""
+def claim(dispatcher, moment, kind="webhook", skipped_owners=(), busy_endpoints=()):
+    """Take one due delivery of ``kind`` (or one whose holder's lease lapsed) under a new lease,
+    passing over the owners and endpoints a lane names (see lanes.py)."""
     lease = moment + timedelta(seconds=dispatcher.config["DELIVERY_LEASE_S"])
+    wanted = {"kind": kind, "$or": [{"status": PENDING, "next_attempt_at": {"$lte": moment}},
+                                    {"status": DELIVERING, "lease_until": {"$lt": moment}}]}
+    if skipped_owners:
+        wanted["owner"] = {"$nin": list(skipped_owners)}
+    if busy_endpoints:
+        wanted["endpoint_id"] = {"$nin": list(busy_endpoints)}
     return dispatcher.store.atomic(lambda db: db.deliveries.find_one_and_update(
-        {"$or": [{"status": PENDING, "next_attempt_at": {"$lte": moment}},
-                 {"status": DELIVERING, "lease_until": {"$lt": moment}}]},
-        {"$set": {"status": DELIVERING, "lease_until": lease, "lease_owner": dispatcher.name}},
+        wanted, {"$set": {"status": DELIVERING, "lease_until": lease, "lease_owner": dispatcher.name}},
         sort=[("next_attempt_at", ASCENDING)], return_document=ReturnDocument.AFTER))
 
 
-def deliver_due(dispatcher, moment):
-    """Claim and send due deliveries, up to a batch; return how many were attempted."""
-    sent = 0
-    while sent < BATCH:
-        delivery = claim(dispatcher, dispatcher.clock())
-        if delivery is None:
-            break
-        started = time.monotonic()
-        status_code, error, final = send(dispatcher, delivery)
-        duration_ms = int((time.monotonic() - started) * 1000)
-        record(dispatcher, delivery, dispatcher.clock(), status_code, error, duration_ms, final)
-        sent += 1
-    return sent
+def _claim_for_lane(dispatcher, kind, skipped_owners, busy_endpoints):
+    return claim(dispatcher, dispatcher.clock(), kind, skipped_owners, busy_endpoints)
+
+
+def attempt(dispatcher, delivery):
+    """Send one claimed delivery and record how it went (only while the lease holds)."""
+    started = time.monotonic()
+    status_code, error, final = send(dispatcher, delivery)
+    duration_ms = int((time.monotonic() - started) * 1000)
+    record(dispatcher, delivery, dispatcher.clock(), status_code, error, duration_ms, final)
 
 
 def send(dispatcher, delivery):
@@ -231,6 +206,9 @@ def _endpoint_health(store, endpoint_id, ok, moment, disable_after_s):
 
 def init_app(app):
     """The steps list other features extend; on the embedded engine, the dispatcher thread."""
+    for name in ("DELIVERY_WORKERS", "DELIVERY_WORKERS_PER_OWNER"):
+        if app.config[name] < 1:  # no slot would ever free: nothing would be delivered
+            raise RuntimeError(f"{name} is {app.config[name]}; it must be at least 1")
     app.extensions["dispatch_steps"] = []
     if app.config["EVENTS_DISPATCHER_THREAD"]:
         app.extensions["dispatcher"] = Dispatcher(

@@ -1,4 +1,4 @@
-"""Talking to the outside: the webhook URL guard, signed POSTs (httpx) and e-mail (smtplib).
+"""Talking to the outside: the webhook URL guard, signed POSTs (deadline.py) and e-mail (smtplib).
 
 No Flask here. The guard resolves the host and refuses loopback, private,
 link-local, multicast, reserved and unspecified addresses, at registration and
@@ -18,7 +18,7 @@ import time
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
-import httpx
+from app.events import deadline
 
 SECRET_PREFIX = "whsec_"
 
@@ -80,18 +80,18 @@ def post_webhook(client, url, secret, message_id, body, allow_private):
                "webhook-id": message_id, "webhook-timestamp": str(timestamp_s),
                "webhook-signature": sign(secret, message_id, timestamp_s, body)}
     try:
-        response = client.post(pinned, content=body, headers=headers,
-                               extensions={"sni_hostname": parts.hostname})
-    except httpx.TimeoutException:
+        status_code = client.post(pinned, headers, body, extensions={"sni_hostname": parts.hostname})
+    except deadline.TimedOut:
         return None, "timeout"
-    except httpx.HTTPError as failure:
+    except deadline.FAILURES as failure:
         return None, type(failure).__name__
-    return response.status_code, None
+    return status_code, None
 
 
 def http_client(timeout_s):
-    """One client per dispatcher: no redirects (a 3xx is a failure), no proxies from the environment."""
-    return httpx.Client(timeout=timeout_s, follow_redirects=False, trust_env=False)
+    """One client per dispatcher: each attempt ends within ``timeout_s``, connect to the answer's head;
+    no redirects (a 3xx is a failure), no proxies from the environment."""
+    return deadline.Client(timeout_s)
 
 
 def body_of(event_json):

@@ -16,7 +16,6 @@ of its shards.
 import random
 
 from app.ledger.units import new_id, now
-from app.storage import Seed
 
 SYSTEM_ACCOUNTS = ("bank", "payouts")
 SHARDS = 16
@@ -120,8 +119,3 @@ def release(tx, wallet_id, amount_cents, moment):
          "$set": {"updated_at": moment}})
     assert wallet is not None, f"held_underflow: wallet {wallet_id} holds less than {amount_cents}"
     return wallet
-
-
-# What every database needs before it serves: ``db init`` makes it, a worker's boot checks it.
-SEED = Seed(create=lambda collections: ensure_system_accounts(collections["system_accounts"]),
-            check=lambda collections: check_system_accounts(collections["system_accounts"]))

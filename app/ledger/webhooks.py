@@ -7,11 +7,13 @@ update on the current state, so two concurrent callers get one winner.
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
 from app import errors
+from app.ledger import quotas
 from app.ledger.units import new_id, now
 
 ENABLED, DISABLED, DELETED = "enabled", "disabled", "deleted"
 PENDING, DELIVERING, DELIVERED, FAILED = "pending", "delivering", "delivered", "failed"
 MAX_ENDPOINTS = 16  # per owner: a cap on the fan-out one caller can make us do
+QUOTA = "webhook_endpoint"  # the quota (app/ledger/quotas.py) each live endpoint holds a slot of
 
 
 def create_endpoint(store, owner, wallet_id, url, event_types, secret):
@@ -21,10 +23,10 @@ def create_endpoint(store, owner, wallet_id, url, event_types, secret):
            "failing_since": None}
 
     def work(tx):
-        live = tx.webhook_endpoints.count_documents({"owner": owner, "status": {"$ne": DELETED}})
-        if live >= MAX_ENDPOINTS:
+        slot = quotas.take(tx, QUOTA, owner, MAX_ENDPOINTS, doc["_id"])
+        if slot is None:
             raise errors.TooManyWebhookEndpoints(f"at most {MAX_ENDPOINTS} endpoints per caller")
-        tx.webhook_endpoints.insert_one(doc)
+        tx.webhook_endpoints.insert_one(dict(doc, quota_slot=slot))
         return doc
 
     return store.transaction(work)
@@ -45,13 +47,29 @@ def get_endpoint(store, owner, endpoint_id):
 
 
 def delete_endpoint(store, owner, endpoint_id):
-    """Mark it deleted (its pending deliveries then fail); one caller wins, the other gets 404."""
-    doc = store.atomic(lambda db: db.webhook_endpoints.find_one_and_update(
-        {"_id": endpoint_id, "owner": owner, "status": {"$ne": DELETED}},
-        {"$set": {"status": DELETED, "deleted_at": now()}}, return_document=ReturnDocument.AFTER))
-    if doc is None:
-        raise errors.WebhookEndpointNotFound(f"no webhook endpoint {endpoint_id}")
-    return doc
+    """Mark it deleted and give its quota slot back (its pending deliveries then fail); one
+    caller wins, the other gets 404."""
+    def work(tx):
+        doc = tx.webhook_endpoints.find_one_and_update(
+            {"_id": endpoint_id, "owner": owner, "status": {"$ne": DELETED}},
+            {"$set": {"status": DELETED, "deleted_at": now()}}, return_document=ReturnDocument.AFTER)
+        if doc is None:
+            raise errors.WebhookEndpointNotFound(f"no webhook endpoint {endpoint_id}")
+        quotas.give_back(tx, QUOTA, owner, doc.get("quota_slot"))
+        return doc
+
+    return store.transaction(work)
+
+
+def backfill_quota_slots(collections):
+    """Give every live endpoint made before quotas its slot (``db init``; idempotent)."""
+    for doc in collections["webhook_endpoints"].find(
+            {"status": {"$ne": DELETED}, "quota_slot": {"$exists": False}}, {"owner": 1}):
+        used = {s["slot"] for s in collections["quota_slots"].find({"kind": QUOTA, "owner": doc["owner"]})}
+        slot = next(n for n in range(len(used) + 1) if n not in used)  # may pass the cap: kept, not refused
+        collections["quota_slots"].insert_one(
+            {"kind": QUOTA, "owner": doc["owner"], "slot": slot, "holder_id": doc["_id"]})
+        collections["webhook_endpoints"].update_one({"_id": doc["_id"]}, {"$set": {"quota_slot": slot}})
 
 
 def list_deliveries(store, endpoint_id, limit=50):

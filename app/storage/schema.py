@@ -14,7 +14,7 @@ from pymongo.errors import OperationFailure
 
 COLLECTIONS = ("clients", "wallets", "system_accounts", "operations", "transfers", "idempotency",
                "events", "meta", "holds", "webhook_endpoints", "deliveries", "limit_usage",
-               "payment_requests", "payment_request_pairs", "withdrawals")
+               "payment_requests", "payment_request_pairs", "withdrawals", "quota_slots")
 # The data model's version, recorded in meta at initialisation. 2: double-entry (system
 # accounts, postings, held and available). No version-1 database was ever deployed.
 SCHEMA_VERSION = 2
@@ -61,6 +61,9 @@ def create_indexes(collections, idempotency_ttl_s, events_ttl_s=EVENTS_TTL_S):
     collections["payment_requests"].create_index([("status", ASCENDING), ("expires_at", ASCENDING)])
     collections["payment_requests"].create_index(
         [("to_wallet_id", ASCENDING), ("from_wallet_id", ASCENDING), ("status", ASCENDING)])
+    # Quotas (app/ledger/quotas.py): one slot document per live thing; the index refuses a second.
+    collections["quota_slots"].create_index(
+        [("kind", ASCENDING), ("owner", ASCENDING), ("slot", ASCENDING)], unique=True)
     # The audit's refunds in the order of the transfer they point at, and its $lookup of them.
     collections["transfers"].create_index([("refund_of", ASCENDING)])
     _ttl_index(collections["idempotency"], "created_at", idempotency_ttl_s)

@@ -15,6 +15,7 @@ import json
 import time
 
 import gevent
+from gevent import monkey
 from gunicorn import util
 from gunicorn.http import errors as parse_errors
 from gunicorn.workers.ggevent import GeventWorker
@@ -107,12 +108,34 @@ def hash_off_the_loop():
     hashlib.scrypt = functools.wraps(scrypt)(lambda *args, **kwargs: pool.apply(scrypt, args, kwargs))
 
 
+def logging_lock_without_gevent():
+    """Give logging back its own module lock, which gevent's monkey-patching replaced.
+
+    gevent's lock asks gevent which greenlet runs. When the worker's process ends, the
+    interpreter clears modules in no fixed order; a handler that outlives gevent's
+    modules (Flask's ``default_handler``, a module global) is freed after them, and
+    logging's weakref callback for it takes the module lock: gevent's ``get_ident`` is
+    None by then, and stderr got a plain-text "Exception ignored in _removeHandlerRef"
+    TypeError instead of JSON. logging's original lock is the interpreter's own (C) and
+    needs nothing else. Called when the worker is done, with no other greenlet left to run."""
+    import logging
+    logging._lock = monkey.get_original("logging", "_lock")
+
+
 class EdgeWorker(GeventWorker):
     """gunicorn's gevent worker whose own refusals are problem+json and JSON log lines."""
 
     def patch(self):
         super().patch()
         hash_off_the_loop()
+
+    def init_process(self):
+        # Patches, loads the app, serves until told to stop; whatever way it ends (a stop, a
+        # failed boot), the interpreter then tears down, and logging must outlive gevent.
+        try:
+            super().init_process()
+        finally:
+            logging_lock_without_gevent()
 
     def handle_error(self, req, client, addr, exc):
         status, code = refusal(exc)

@@ -38,6 +38,14 @@ class _UndoCollection:
         inserted = [self.insert_one(document).inserted_id for document in documents]
         return InsertManyResult(inserted, acknowledged=True)
 
+    def delete_one(self, filter):
+        found = self._collection.find_one(filter)
+        if found is None:
+            return self._collection.delete_one(filter)
+        result = self._collection.delete_one({"_id": found["_id"]})
+        self._undo.append(lambda: self._collection.insert_one(found))
+        return result
+
     def find_one_and_update(self, filter, update, return_document=ReturnDocument.BEFORE, **kwargs):
         projection = kwargs.pop("projection", None)  # the undo step needs the whole document
         before = self._collection.find_one_and_update(

@@ -1,0 +1,16 @@
+"""What a database needs before it serves, as the ledger defines it: ``db init`` makes it
+(idempotent), a worker's boot checks it. Storage runs it without knowing what it is."""
+from app.ledger import accounts, webhooks
+from app.storage import Seed
+
+
+def create(collections):
+    accounts.ensure_system_accounts(collections["system_accounts"])
+    webhooks.backfill_quota_slots(collections)
+
+
+def check(collections):
+    accounts.check_system_accounts(collections["system_accounts"])
+
+
+SEED = Seed(create=create, check=check)
