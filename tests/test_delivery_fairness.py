@@ -187,7 +187,7 @@ def test_one_owners_hanging_endpoints_leave_another_owners_payout_on_time(app, s
     if ON_STANDIN and app.extensions["store"].engine == "mongodb":
         # Fails with the branch-point stand-in too: there every commit conflicts with every open
         # transaction, so the dispatcher's, sweeper's and withdrawal steps' units retry into
-        # each other and miss the 3 s window now and then; MongoDB's conflicts are per document.
+        # each other and miss the 3 s window in most runs; MongoDB's conflicts are per document.
         pytest.skip("needs a real replica set: per-document write conflicts: a payout's steps and "
                     "events within 3 s while another owner's 16 endpoints hang (timing)")
     seen = stalled_owner_and_payout(Api(app.test_client()), smtp, slow, fast, dispatcher.start)
