@@ -10,7 +10,7 @@ LINTED := app reports tests scripts config.py gunicorn.conf.py
 ARGS ?=
 
 .PHONY: install run run-replica test test-mongo test-compose lint bench bench-reports fuzz clean standin-venv \
-	mongo-standin
+	mongo-standin node-tools
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,16 @@ standin-venv: $(STANDIN_STAMP)
 # In the foreground until Ctrl-C; its one line of output is the URI to use as MONGO_URI.
 mongo-standin: $(STANDIN_STAMP)
 	@$(STANDIN_VENV)/bin/python -m scripts.standin --port $(STANDIN_PORT)
+
+# mongosh, pinned in package.json and package-lock.json, in ./node_modules (never globally): the
+# tests run scripts/audit.js in it (tests/test_audit_mongosh.py). Without npm it says so and the
+# test skips for want of Node.js.
+NODE_STAMP := node_modules/.installed-package-lock
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: no mongosh, so tests/test_audit_mongosh.py skips"; exit 0; }; \
+	npm ci --no-audit --no-fund --loglevel=error && touch $(NODE_STAMP)
+
+node-tools: $(NODE_STAMP)
 
 # The API. Worker class, deadlines, worker count and logging: gunicorn.conf.py, which the
 # image's CMD reads too (embedded engine: one process, the data lives in it; with MONGO_URI:
@@ -64,14 +74,14 @@ lint: $(STAMP)
 # while it passes), then the whole suite with MONGO_URI naming a fresh stand-in (tests/wire_standin.py),
 # so every test parametrised by engine runs on the embedded engine and on the wire protocol.
 PYTEST_ARGS ?=
-test: lint $(STANDIN_STAMP)
+test: lint $(STANDIN_STAMP) $(NODE_STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m standin tests/test_standin_conformance.py
 	$(BIN)/python -m tests.wire_standin $(BIN)/python -m pytest -q -m "not standin" $(PYTEST_ARGS)
 
 # The same suite plus the real-MongoDB tests; needs MONGO_URI naming a replica set
 # (and MONGO_STANDALONE_URI for the standalone refusal). `make test-mongo PYTEST_ARGS="-m mongo"`
 # runs only the tests marked mongo.
-test-mongo: $(STAMP)
+test-mongo: $(STAMP) $(NODE_STAMP)
 	@test -n "$(MONGO_URI)" || { echo "set MONGO_URI to a replica set"; exit 2; }
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
@@ -97,4 +107,4 @@ fuzz: $(STAMP)
 		--durations=5 tests/test_fuzz.py tests/test_fuzz_bodies.py
 
 clean:
-	rm -rf $(VENV) $(STANDIN_VENV) .pytest_cache
+	rm -rf $(VENV) $(STANDIN_VENV) node_modules .pytest_cache

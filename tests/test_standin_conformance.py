@@ -1,4 +1,5 @@
-"""Conformance of the wire stand-in (scripts/standin) to MongoDB's documented transaction rules.
+"""Conformance of the wire stand-in (scripts/standin) to MongoDB's documented transaction rules,
+index catalogue (createIndexes conflicts, collMod) and standalone hello.
 
 Written from MongoDB's documentation, not from the stand-in: each test names the guarantee
 and where it is documented. "Manual" is https://www.mongodb.com/docs/manual/; "the drivers'
@@ -20,6 +21,14 @@ replica-set hello), these fail, each for the fault it names:
     test_guarded_decrement_has_one_winner_per_unit
     test_cursor_ids_are_64_bit
     test_snapshot_session_reads_one_point_in_time
+    test_same_index_with_another_ttl_is_index_options_conflict (plain: 86 IndexKeySpecsConflict)
+    test_same_name_with_another_key_is_index_key_specs_conflict (plain has the code, 86, but
+        not MongoDB's message, "Conflicting index definition for 'by_a'")
+    test_same_index_under_another_name_is_refused_not_built_twice (plain builds a second index
+        on the same key, or refuses with no code)
+    test_coll_mod_retimes_a_ttl_index_found_by_key_pattern, and the four other collMod tests
+        (plain: "unsupported wire command: collMod", no code)
+    test_standalone_refuses_transaction_numbers (plain runs the transaction)
 These pass plain too, because plain mongoeco keeps them; they guard the adapter against
 breaking them:
     test_acknowledged_commit_is_never_lost (with a client of its own, plain refuses but
@@ -29,6 +38,9 @@ breaking them:
     test_reads_in_a_transaction_do_not_see_later_commits (mongoeco snapshots at start)
     test_aborted_transaction_leaves_nothing (mongoeco discards an aborted snapshot)
     test_cursor_in_a_transaction_is_read_to_its_end (plain's int32 ids come back as int32)
+    test_an_identical_index_is_not_built_again (mongoeco keeps it)
+    test_standalone_answers_hello_as_a_standalone_mongod (mongoeco's own hello is a
+        standalone's; --standalone keeps it, and the test guards that it stays so)
 Marked xfail(strict) where the stand-in is knowingly unfaithful (scripts/standin/adapter.py
 says why); they fail plain as well:
     test_transactions_writing_different_documents_both_commit (conflicts are global here)
@@ -447,3 +459,141 @@ def test_write_outside_a_transaction_waits_for_it(db):
         session.commit_transaction()
         outside.result(timeout=10)
     assert db.docs.with_options(read_preference=ReadPreference.PRIMARY).find_one({"_id": 1})["n"] == 11
+
+
+def test_same_index_with_another_ttl_is_index_options_conflict(db):
+    """createIndexes of an index with the name and key of an existing one but another
+    expireAfterSeconds fails with IndexOptionsConflict (85), "An equivalent index already
+    exists with the same name but different options", and changes nothing: collMod is how a
+    TTL is changed (Manual: core/index-ttl, reference/command/collMod; the server's
+    IndexCatalogImpl::_doesSpecConflictWithExisting)."""
+    db.events.create_index([("at", 1)], expireAfterSeconds=3600)
+    with pytest.raises(OperationFailure) as refused:
+        db.events.create_index([("at", 1)], expireAfterSeconds=60)
+    assert (refused.value.code, refused.value.details["codeName"]) == (85, "IndexOptionsConflict")
+    assert str(refused.value).startswith("An equivalent index already exists with the same name but "
+                                         "different options")
+    assert db.events.index_information()["at_1"]["expireAfterSeconds"] == 3600
+
+
+def test_same_name_with_another_key_is_index_key_specs_conflict(db):
+    """An index named like an existing one but on another key fails with
+    IndexKeySpecsConflict (86): "An existing index has the same name as the requested index"."""
+    db.docs.create_index([("a", 1)], name="by_a")
+    with pytest.raises(OperationFailure) as refused:
+        db.docs.create_index([("b", 1)], name="by_a")
+    assert (refused.value.code, refused.value.details["codeName"]) == (86, "IndexKeySpecsConflict")
+    assert str(refused.value).startswith("An existing index has the same name as the requested index")
+
+
+def test_same_index_under_another_name_is_refused_not_built_twice(db):
+    """The key and options of an existing index under another name fail with
+    IndexOptionsConflict (85), "Index already exists with a different name: <name>"; with
+    other non-distinguishing options too ("An equivalent index already exists with a
+    different name and options"). No second index is built."""
+    db.events.create_index([("at", 1)], expireAfterSeconds=3600)
+    for options in ({"expireAfterSeconds": 3600}, {"expireAfterSeconds": 60}):
+        with pytest.raises(OperationFailure) as refused:
+            db.events.create_index([("at", 1)], name="events_ttl", **options)
+        assert (refused.value.code, refused.value.details["codeName"]) == (85, "IndexOptionsConflict")
+    assert [index["name"] for index in db.events.list_indexes()] == ["_id_", "at_1"]
+
+
+def test_an_identical_index_is_not_built_again(db):
+    """createIndexes of an index identical to an existing one succeeds and builds nothing
+    ("all indexes already exist"; Manual: reference/method/db.collection.createIndex,
+    "Recreating an Existing Index")."""
+    db.events.create_index([("at", 1)], expireAfterSeconds=3600)
+    reply = db.command("createIndexes", "events",
+                       indexes=[{"key": {"at": 1}, "name": "at_1", "expireAfterSeconds": 3600}])
+    assert reply["numIndexesBefore"] == reply["numIndexesAfter"] == 2
+
+
+def test_coll_mod_retimes_a_ttl_index_found_by_key_pattern(db):
+    """collMod {index: {keyPattern, expireAfterSeconds}} changes a TTL index in place and
+    answers expireAfterSeconds_old and expireAfterSeconds_new (Manual: reference/command/collMod,
+    "Change Expiration Value for Indexes")."""
+    db.events.create_index([("at", 1)], expireAfterSeconds=3600)
+    reply = db.command("collMod", "events", index={"keyPattern": {"at": 1}, "expireAfterSeconds": 1800})
+    assert (reply["expireAfterSeconds_old"], reply["expireAfterSeconds_new"]) == (3600, 1800)
+    assert db.events.index_information()["at_1"]["expireAfterSeconds"] == 1800
+
+
+def test_coll_mod_finds_the_index_by_name_and_can_hide_it(db):
+    """collMod's index may be named instead of given by key; hiding it answers hidden_old and
+    hidden_new (Manual: reference/command/collMod, "Hide an Index from the Query Planner")."""
+    db.events.create_index([("at", 1)], expireAfterSeconds=3600, name="events_ttl")
+    retimed = db.command("collMod", "events", index={"name": "events_ttl", "expireAfterSeconds": 60})
+    hidden = db.command("collMod", "events", index={"name": "events_ttl", "hidden": True})
+    assert (retimed["expireAfterSeconds_old"], retimed["expireAfterSeconds_new"]) == (3600, 60)
+    assert (hidden["hidden_old"], hidden["hidden_new"]) == (False, True)
+    (index,) = [index for index in db.events.list_indexes() if index["name"] == "events_ttl"]
+    assert (index["expireAfterSeconds"], index["hidden"]) == (60, True)
+
+
+def test_coll_mod_makes_a_single_field_index_a_ttl_index_but_no_compound_one(db):
+    """collMod may add expireAfterSeconds to a non-TTL single-field index (the reply then has
+    no expireAfterSeconds_old); a compound index cannot be a TTL index: InvalidOptions (72)
+    (Manual: core/index-ttl, "Convert a non-TTL single-field Index to a TTL Index")."""
+    db.events.create_index([("at", 1)])
+    db.events.create_index([("at", 1), ("kind", 1)])
+    reply = db.command("collMod", "events", index={"keyPattern": {"at": 1}, "expireAfterSeconds": 60})
+    assert "expireAfterSeconds_old" not in reply and reply["expireAfterSeconds_new"] == 60
+    with pytest.raises(OperationFailure) as refused:
+        db.command("collMod", "events", index={"keyPattern": {"at": 1, "kind": 1}, "expireAfterSeconds": 60})
+    assert refused.value.code == 72
+
+
+def test_coll_mod_of_a_missing_index_or_collection_names_what_is_missing(db):
+    """collMod of an index that does not exist, by key or by name, is IndexNotFound (27); of a
+    collection that does not exist, NamespaceNotFound (26)."""
+    db.events.create_index([("at", 1)], expireAfterSeconds=3600)
+    for index in ({"keyPattern": {"created_at": 1}}, {"name": "created_at_1"}):
+        with pytest.raises(OperationFailure) as missing:
+            db.command("collMod", "events", index=dict(index, expireAfterSeconds=60))
+        assert (missing.value.code, missing.value.details["codeName"]) == (27, "IndexNotFound")
+    with pytest.raises(OperationFailure) as missing:
+        db.command("collMod", "nothing_here", index={"keyPattern": {"at": 1}, "expireAfterSeconds": 60})
+    assert (missing.value.code, missing.value.details["codeName"]) == (26, "NamespaceNotFound")
+
+
+def test_coll_mod_takes_exactly_one_of_key_pattern_and_name(db):
+    """Both keyPattern and name, or neither, is InvalidOptions (72): "Cannot specify both key
+    pattern and name.", "Must specify either index name or key pattern." (the server's
+    coll_mod.cpp, parseCollModRequest)."""
+    db.events.create_index([("at", 1)], expireAfterSeconds=3600)
+    for index in ({"keyPattern": {"at": 1}, "name": "at_1"}, {}):
+        with pytest.raises(OperationFailure) as refused:
+            db.command("collMod", "events", index=dict(index, expireAfterSeconds=60))
+        assert refused.value.code == 72
+    assert db.events.index_information()["at_1"]["expireAfterSeconds"] == 3600
+
+
+@pytest.fixture(scope="module")
+def standalone():
+    server = wire_standin.start_or_skip(standalone=True)
+    yield server
+    server.stop()
+
+
+def test_standalone_answers_hello_as_a_standalone_mongod(standalone):
+    """A standalone mongod's hello names no replica set: no setName, hosts or primary, and it is
+    writable (Manual: reference/command/hello, "Replica Sets" fields appear only on members)."""
+    with MongoClient(standalone.uri, serverSelectionTimeoutMS=10_000) as client:
+        hello = client.admin.command("hello")
+        assert hello["isWritablePrimary"] is True
+        assert not {"setName", "hosts", "primary", "setVersion"} & set(hello)
+        assert client.topology_description.topology_type_name == "Single"
+
+
+def test_standalone_refuses_transaction_numbers(standalone):
+    """A standalone mongod refuses any command carrying a txnNumber, a transaction's statement
+    or a retryable write, with IllegalOperation (20): "Transaction numbers are only allowed on a
+    replica set member or mongos" (Manual: core/transactions, transactions need a replica set
+    or a sharded cluster)."""
+    wire = WireSession(standalone.uri)
+    try:
+        reply = wire.command("conformance", {"insert": "docs", "documents": [{"_id": 1}]}, 1, start=True)
+    finally:
+        wire.close()
+    assert (reply["ok"], reply.get("code"), reply.get("codeName")) == (0, 20, "IllegalOperation")

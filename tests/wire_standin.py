@@ -42,13 +42,15 @@ def python_missing():
     return None if found.returncode == 0 else found.stderr.strip()
 
 
-def start(plain=PLAIN, timeout_s=START_TIMEOUT_S):
-    """A stand-in listening on a free port; RuntimeError, with its stderr, if it does not."""
+def start(plain=PLAIN, standalone=False, timeout_s=START_TIMEOUT_S):
+    """A stand-in listening on a free port (a standalone mongod's if ``standalone``, else rs0's
+    primary); RuntimeError, with its stderr, if it does not."""
     built = subprocess.run(["make", "-s", "standin-venv"], cwd=ROOT, capture_output=True, text=True)
     if built.returncode != 0:
         raise RuntimeError(f"make standin-venv failed:\n{built.stdout}{built.stderr}")
     stderr = tempfile.TemporaryFile(mode="w+")
-    command = [PYTHON, "-m", "scripts.standin", "--port", "0"] + (["--plain"] if plain else [])
+    command = [PYTHON, "-m", "scripts.standin", "--port", "0"] + (["--plain"] if plain else []) + (
+        ["--standalone"] if standalone else [])
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
     uri = first_line(process, timeout_s)
     if not uri.startswith("mongodb://"):
@@ -70,21 +72,27 @@ def first_line(process, timeout_s):
     return lines[0].strip() if lines else ""
 
 
-def start_or_skip(plain=PLAIN):
+def start_or_skip(plain=PLAIN, standalone=False):
     """start(), or a skip that says why when no Python >= 3.13 is on this machine."""
     missing = python_missing()
     if missing:
         pytest.skip(f"wire stand-in: {missing}")
-    return start(plain)
+    return start(plain, standalone)
 
 
 def run_with_standin(command):
-    """Run ``command`` with MONGO_URI naming a fresh stand-in (and MONGO_STANDIN=1, so tests
-    that need a real replica set can say so); its exit status, after stopping the stand-in."""
+    """Run ``command`` with MONGO_URI naming a fresh stand-in, MONGO_STANDALONE_URI a standalone
+    one (for the refusal of a standalone server), and MONGO_STANDIN=1 (so tests that need a
+    real replica set can say so); its exit status, after stopping both."""
     standin = start()
     try:
-        env = dict(os.environ, MONGO_URI=standin.uri, MONGO_STANDIN="1")
-        return subprocess.run(command, cwd=ROOT, env=env).returncode
+        standalone = start(standalone=True)
+        try:
+            env = dict(os.environ, MONGO_URI=standin.uri, MONGO_STANDALONE_URI=standalone.uri,
+                       MONGO_STANDIN="1")
+            return subprocess.run(command, cwd=ROOT, env=env).returncode
+        finally:
+            standalone.stop()
     finally:
         standin.stop()
 

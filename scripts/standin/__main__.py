@@ -12,6 +12,8 @@ def parse_args():
     parser.add_argument("--port", type=int, default=27017, help="0 picks a free port")
     parser.add_argument("--plain", action="store_true",
                         help="only the replica-set hello: mongoeco's own behaviour otherwise")
+    parser.add_argument("--standalone", action="store_true",
+                        help="answer hello as a standalone mongod (no replica set, no transactions)")
     return parser.parse_args()
 
 
@@ -19,9 +21,10 @@ async def serve(args):
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-    server = StandInServer(host=args.host, port=args.port, plain=args.plain)
+    server = StandInServer(host=args.host, port=args.port, plain=args.plain, standalone=args.standalone)
     address = await server.start()
-    print(f"mongodb://{address.host}:{address.port}/?replicaSet={SET_NAME}", flush=True)
+    options = "" if args.standalone else f"?replicaSet={SET_NAME}"
+    print(f"mongodb://{address.host}:{address.port}/{options}", flush=True)
     try:
         await stop.wait()
     finally:
