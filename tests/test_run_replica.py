@@ -27,7 +27,7 @@ STANDIN_URI = "mongodb://127.0.0.1:27999/?replicaSet=rs0"
 # Short intervals, the sandbox as payer, webhooks to loopback over http: all through the
 # environment, which every process inherits.
 FAST = {"SWEEP_INTERVAL_S": "0.2", "DISPATCH_INTERVAL_S": "0.1", "SANDBOX_SETTLE_S": "1",
-        "WITHDRAWAL_PROVIDER": "sandbox", "WEBHOOK_ALLOW_PRIVATE": "1"}
+        "WITHDRAWAL_PROVIDER": "sandbox", "WEBHOOK_ALLOW_PRIVATE": "1", "WEBHOOK_ALLOWED_PORTS": "1-65535"}
 START_S, FLOW_S, STOP_S = 60, 30, 45
 
 
