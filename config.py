@@ -98,3 +98,13 @@ class Config:
     # {"max_balance": "1000.00", "daily_out_amount": "500.00"}. None by default.
     # Read (and checked: a bad one stops the start) by app/factory.py.
     DEFAULT_LIMITS = os.environ.get("DEFAULT_LIMITS") or "{}"
+    # Tenants (docs/features/tenants.md). What a new tenant gets unless POST /tenants says
+    # otherwise (JSON, as the API takes them); the default tenant has the same service limits.
+    TENANT_SERVICE_LIMITS = os.environ.get("TENANT_SERVICE_LIMITS") or (
+        '{"max_clients": 100000, "max_api_keys": 100, "max_webhook_endpoints": 100, '
+        '"max_pending_payment_requests": 10000}')
+    # A new tenant's rate limit, per process (the limit is divided among the workers); the
+    # default tenant has none unless PATCH /tenants/default sets one.
+    TENANT_RATE_LIMIT = os.environ.get("TENANT_RATE_LIMIT") or '{"requests_per_s": 100, "burst": 200}'
+    # How long a worker trusts what it read of a tenant (status, limits) before reading it again.
+    TENANT_CACHE_S = _float("TENANT_CACHE_S", 1.0)

@@ -22,7 +22,7 @@ SNAPSHOT_TOO_OLD_EXIT = 3
 @db_cli.command("init")
 def init():
     """Indexes, system accounts and the schema version; run once per deployment (idempotent)."""
-    store = current_app.extensions["store"]
+    store = current_app.extensions["storage"]
     ttls = current_app.config["IDEMPOTENCY_TTL_S"], current_app.config["EVENTS_TTL_S"]
     schema.initialise(store, *ttls, seed=seed.SEED)
     problems, warnings = schema.check_initialised(store, *ttls, seed=seed.SEED)

@@ -71,8 +71,6 @@ ReceiverNotFound = _error("ReceiverNotFound", 422, "wallet_not_found",
 PayerNotFound = _error("PayerNotFound", 422, "wallet_not_found", "The paying wallet does not exist")
 InsufficientFunds = _error("InsufficientFunds", 422, "insufficient_funds",
                            "The wallet balance is lower than the amount")
-ServiceLimitReached = _error("ServiceLimitReached", 422, "service_limit_reached",
-                             "A service limit is reached")
 ExceedsRefundableAmount = _error("ExceedsRefundableAmount", 422, "exceeds_refundable_amount",
                                  "The refund is more than is left to refund of the transfer")
 NotRefundable = _error("NotRefundable", 422, "not_refundable",
@@ -98,6 +96,38 @@ class LimitExceeded(ApiError):
         return {"limit": self.limit, "remaining": self.remaining}
 
 
+class ServiceLimitReached(ApiError):
+    """A tenant's (or a wallet pair's) cap on live things is reached: ``limit`` names it."""
+
+    status, code, title = 422, "service_limit_reached", "A service limit is reached"
+
+    def __init__(self, detail=None, limit="max_pending_requests_per_payer"):
+        super().__init__(detail)
+        self.limit = limit
+
+    def facts(self):
+        return {"limit": self.limit}
+
+
+class InsufficientScope(ApiError):
+    """The API key lacks the scope the endpoint needs: ``scope`` names it."""
+
+    status, code, title = 403, "insufficient_scope", "The API key lacks a scope this endpoint needs"
+
+    def __init__(self, detail=None, scope="*"):
+        super().__init__(detail)
+        self.scope = scope
+
+    def facts(self):
+        return {"scope": self.scope}
+
+
+TenantSuspended = _error("TenantSuspended", 403, "tenant_suspended",
+                         "The tenant is suspended: it may read, not change anything")
+TenantNotFound = _error("TenantNotFound", 404, "tenant_not_found", "Tenant not found")
+ApiKeyNotFound = _error("ApiKeyNotFound", 404, "api_key_not_found", "API key not found")
+RateLimited = _error("RateLimited", 429, "rate_limited",
+                     "Too many requests for this tenant; retry after Retry-After seconds")
 DatabaseUnavailable = _error("DatabaseUnavailable", 503, "database_unavailable",
                              "The database cannot be reached; retry later")
 OutcomeUnknown = _error("OutcomeUnknown", 503, "outcome_unknown",

@@ -73,7 +73,7 @@ def _settle_withdrawals(app):
 
 def _banner(app):
     # A log line like every other (JSON on stderr), not a print: stderr stays parseable.
-    logging.getLogger("app.startup").info(f"wallet API on {app.extensions['store'].describe()}")
+    logging.getLogger("app.startup").info(f"wallet API on {app.extensions['storage'].describe()}")
 
 
 def create_app(test_config=None):

@@ -147,3 +147,27 @@ def delivery(doc):
                           "duration_ms": a["duration_ms"]} for a in doc["attempts"]],
             "next_attempt_at": _moment(doc["next_attempt_at"]) if doc["status"] == "pending" else None,
             "delivered_at": _moment(doc["delivered_at"]), "created_at": timestamp(doc["created_at"])}
+
+
+def tenant(doc, default_service_limits):
+    """A tenant; its service limits are its own, else the deployment's defaults."""
+    return {"id": doc["_id"], "name": doc["name"], "status": doc["status"],
+            "service_limits": dict(doc.get("service_limits") or default_service_limits),
+            "rate_limit": doc.get("rate_limit"), "created_at": timestamp(doc["created_at"]),
+            "updated_at": timestamp(doc["updated_at"])}
+
+
+def api_key(doc, secret=None):
+    """A key without its secret (only a hash is stored); ``secret`` once, when it is made."""
+    shown = {"id": doc["_id"], "name": doc["name"], "scopes": list(doc["scopes"]), "status": doc["status"],
+             "created_at": timestamp(doc["created_at"]),
+             "last_used_at": None if doc.get("last_used_at") is None else timestamp(doc["last_used_at"])}
+    if secret is not None:
+        shown["secret"] = secret
+    return shown
+
+
+def admin_log_entry(doc):
+    return {"id": doc["_id"], "at": timestamp(doc["at"]), "actor": doc["actor"], "tenant_id": doc["tenant_id"],
+            "action": doc["action"], "target": doc["target"], "before": doc.get("before"),
+            "after": doc.get("after"), "request_id": doc.get("request_id")}

@@ -6,6 +6,8 @@ import uuid
 
 import pytest
 
+from app.storage.tenancy import DEFAULT_TENANT
+
 from app import audit, create_app
 
 OPERATOR_TOKEN = "test-operator-token"
@@ -87,7 +89,7 @@ def init_mongodb(config):
 def app(request):
     app = make_app(request.param)
     yield app
-    store = app.extensions["store"]
+    store = app.extensions["storage"]
     if store.engine == "mongodb":
         store._client.drop_database(app.config["MONGO_DB"])
     store.close()  # one MongoClient per test would otherwise leak its pool and monitor threads
@@ -95,7 +97,8 @@ def app(request):
 
 @pytest.fixture
 def store(app):
-    return app.extensions["store"]
+    """The default tenant's books, as its requests see them (app/storage/tenancy.py)."""
+    return app.extensions["store"].tenant(DEFAULT_TENANT)
 
 
 @pytest.fixture

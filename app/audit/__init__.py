@@ -4,6 +4,6 @@ Three forms of one rule set: ``rules.verify`` (GET /audit, ``flask --app app led
 verify``), the per-wallet journal summaries it asks the database for (``journal``),
 and the mongosh pipelines of scripts/audit_pipelines.json.
 """
-from app.audit.rules import BATCH_SIZE, MAX_LISTED, RULES, Report, verify
+from app.audit.rules import BATCH_SIZE, MAX_LISTED, RULES, Report, verify, verify_platform
 
-__all__ = ["BATCH_SIZE", "MAX_LISTED", "RULES", "Report", "verify"]
+__all__ = ["BATCH_SIZE", "MAX_LISTED", "RULES", "Report", "verify", "verify_platform"]

@@ -115,6 +115,27 @@ def verify(store, batch_size=BATCH_SIZE, max_listed=MAX_LISTED):
     return store.snapshot(run)
 
 
+def verify_platform(across, batch_size=BATCH_SIZE, max_listed=MAX_LISTED):
+    """Every tenant's books, each checked on its own (its own snapshot: tenants share no money);
+    returns (one Report adding them up, violations naming their tenant, [(tenant id, Report)])."""
+    tenant_ids = across.read(lambda db: [doc["_id"] for doc in db.tenants.find({}, {"_id": 1}).sort("_id", 1)])
+    total, each = Report(max_listed=max_listed), []
+    for tenant_id in tenant_ids:
+        report = verify(across.tenant(tenant_id), batch_size, max_listed)
+        each.append((tenant_id, report))
+        total.wallets += report.wallets
+        total.entries += report.entries
+        total.total_deposited_cents += report.total_deposited_cents
+        total.total_held_cents += report.total_held_cents
+        total.accounts_sum_cents += report.accounts_sum_cents
+        for name, cents in report.system_balances.items():
+            total.system_balances[name] += cents
+        total.violation_count += report.violation_count
+        room = max_listed - len(total.violations)
+        total.violations.extend(dict(violation, tenant_id=tenant_id) for violation in report.violations[:room])
+    return total, each
+
+
 def _check_holds(db, report, batch_size):
     for hold in db.holds.find({}, HOLD_FIELDS).batch_size(batch_size):
         parts = hold["captured_cents"] + hold["released_cents"] + hold["remaining_cents"]

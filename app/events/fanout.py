@@ -1,7 +1,7 @@
 """Fan-out: one delivery document per event and target, made once however many dispatchers run.
 
 No Flask here. The targets of an event are the enabled webhook endpoints that want
-it (a client's: events of its wallet; the operator's: all) and, with SMTP_URL, one
+it (a client's: events of its wallet; the operator's: all of its tenant's) and, with SMTP_URL, one
 e-mail notice per wallet whose money moved. Each delivery names its ``owner`` (the
 client, or "operator"): the dispatcher's lanes share their slots between owners.
 """
@@ -12,13 +12,15 @@ from pymongo.errors import DuplicateKeyError
 
 from app.ledger import events
 from app.ledger.units import new_id
-from app.ledger.webhooks import ENABLED, PENDING
+from app.ledger.webhooks import ENABLED, OPERATOR_OWNER, PENDING
 from app.money import format_cents
 
 BATCH = 100  # events fanned out per round
 
 
 def _matches(endpoint, event):
+    if endpoint["tenant_id"] != event["tenant_id"]:  # a tenant's endpoints hear its own events only
+        return False
     wanted = "*" in endpoint["events"] or event["type"] in endpoint["events"]
     mine = endpoint["wallet_id"] is None or endpoint["wallet_id"] in event["wallet_ids"]
     return wanted and mine and endpoint["created_at"] <= event["created_at"]
@@ -28,7 +30,14 @@ def _delivery(event, target, moment, **fields):
     return dict({"_id": new_id("dlv"), "event_id": event["_id"], "event_type": event["type"],
                  "target": target, "status": PENDING, "attempts": [], "attempt_count": 0,
                  "next_attempt_at": moment, "lease_until": None, "lease_owner": None,
-                 "created_at": moment, "delivered_at": None, "endpoint_id": None, "owner": None}, **fields)
+                 "created_at": moment, "delivered_at": None, "endpoint_id": None, "owner": None,
+                 "tenant_id": event["tenant_id"]}, **fields)
+
+
+def _lane_owner(endpoint):
+    """Whom the dispatcher's lanes share attempts between: a client, or one tenant's operator."""
+    owner = endpoint["owner"]
+    return f"{owner}@{endpoint['tenant_id']}" if owner == OPERATOR_OWNER else owner
 
 
 def _notices(db, event, moment):
@@ -65,7 +74,7 @@ def fan_out(dispatcher, moment):
     endpoints = store.read(lambda db: list(db.webhook_endpoints.find({"status": ENABLED})))
     for event in pending:
         targets = [_delivery(event, endpoint["_id"], moment, kind="webhook", endpoint_id=endpoint["_id"],
-                             owner=endpoint["owner"])
+                             owner=_lane_owner(endpoint))
                    for endpoint in endpoints if _matches(endpoint, event)]
         if smtp:
             targets += store.read(lambda db: _notices(db, event, moment))

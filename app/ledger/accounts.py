@@ -11,11 +11,13 @@ and are never guarded. Each is kept as SHARDS documents and a posting picks one 
 random, so no single document is written by every deposit: on MongoDB two
 transactions writing one document abort each other (WriteConflict), and a single
 bank document would serialise every deposit in the cluster. Its balance is the sum
-of its shards.
+of its shards. Each tenant has its own: the default tenant's shards are ``sys_bank_00``...,
+another's ``sys_bank_00@ten_...`` (ids are unique across the collection).
 """
 import random
 
 from app.ledger.units import new_id, now
+from app.storage.tenancy import DEFAULT_TENANT
 
 SYSTEM_ACCOUNTS = ("bank", "payouts")
 SHARDS = 16
@@ -27,14 +29,28 @@ def is_system(account_id):
     return account_id.startswith(SYSTEM_PREFIX)
 
 
-def shard_ids(name):
-    return [f"{SYSTEM_PREFIX}{name}_{shard:02d}" for shard in range(SHARDS)]
+def _shard_id(name, shard, tenant_id):
+    suffix = "" if tenant_id == DEFAULT_TENANT else f"@{tenant_id}"
+    return f"{SYSTEM_PREFIX}{name}_{shard:02d}{suffix}"
 
 
-def system_shard(name):
-    """One of the account's shards, at random: concurrent postings rarely meet on one document."""
-    assert name in SYSTEM_ACCOUNTS, name
-    return f"{SYSTEM_PREFIX}{name}_{random.randrange(SHARDS):02d}"
+def shard_ids(name, tenant_id=DEFAULT_TENANT):
+    return [_shard_id(name, shard, tenant_id) for shard in range(SHARDS)]
+
+
+def system_shard(tx, name):
+    """One of the unit's tenant's shards of the account, at random: concurrent postings rarely
+    meet on one document."""
+    if name not in SYSTEM_ACCOUNTS:
+        raise ValueError(f"no system account {name!r}")
+    return _shard_id(name, random.randrange(SHARDS), tx.tenant_id)
+
+
+def new_system_shards(tenant_id, moment):
+    """A new tenant's system account shards, every balance zero."""
+    return [{"_id": shard_id, "kind": "system", "name": name, "currency": CURRENCY, "balance_cents": 0,
+             "held_cents": 0, "created_at": moment, "updated_at": moment}
+            for name in SYSTEM_ACCOUNTS for shard_id in shard_ids(name, tenant_id)]
 
 
 def move_system(tx, shard_id, amount_cents, moment):
@@ -44,12 +60,13 @@ def move_system(tx, shard_id, amount_cents, moment):
 
 
 def ensure_system_accounts(collection):
-    """Create the system accounts' shards if missing (idempotent), then check every one."""
+    """Create the default tenant's system account shards if missing (idempotent), then check
+    every one (another tenant's are made with the tenant)."""
     moment = now()
     for name in SYSTEM_ACCOUNTS:
         for shard_id in shard_ids(name):
             collection.update_one({"_id": shard_id}, {"$setOnInsert": {
-                "kind": "system", "name": name, "currency": CURRENCY, "balance_cents": 0,
+                "tenant_id": DEFAULT_TENANT, "kind": "system", "name": name, "currency": CURRENCY, "balance_cents": 0,
                 "held_cents": 0, "created_at": moment, "updated_at": moment}}, upsert=True)
     check_system_accounts(collection)
 

@@ -103,7 +103,7 @@ def expire_due(tx, wallet_id, moment):
 
 def sweep_holds(store, moment, limit):
     """One sweeper step: write down up to ``limit`` due expiries, each in its own unit."""
-    due = store.read(lambda db: [doc["_id"] for doc in db.holds.find(
-        {"status": PENDING, "expires_at": {"$lte": moment}}, {"_id": 1}).limit(limit)])
-    return sum(1 for hold_id in due
-               if store.transaction(lambda tx, hold_id=hold_id: expire(tx, hold_id, moment)))
+    due = store.read(lambda db: list(db.holds.find(
+        {"status": PENDING, "expires_at": {"$lte": moment}}, {"_id": 1, "tenant_id": 1}).limit(limit)))
+    return sum(1 for hold in due if store.tenant(hold["tenant_id"]).transaction(
+        lambda tx, hold_id=hold["_id"]: expire(tx, hold_id, moment)))

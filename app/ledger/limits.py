@@ -18,7 +18,7 @@ from datetime import datetime, time, timedelta
 from pymongo import ReturnDocument
 
 from app import errors
-from app.ledger import units
+from app.ledger import admin_log, units
 from app.money import format_cents, parse_cents
 
 AMOUNT_LIMITS = ("max_balance", "per_transfer_max", "daily_out_amount")
@@ -193,10 +193,12 @@ def set_limits(store, wallet_id, changes):
         update["$unset"] = removed
 
     def work(tx):
-        wallet = tx.wallets.find_one_and_update({"_id": wallet_id}, update,
-                                                return_document=ReturnDocument.AFTER)
-        if wallet is None:
+        before = tx.wallets.find_one_and_update({"_id": wallet_id}, update)
+        if before is None:
             raise errors.WalletNotFound(f"no wallet {wallet_id}")
+        wallet = tx.wallets.find_one({"_id": wallet_id})
+        admin_log.append(tx, "limits.changed", {"type": "wallet", "id": wallet_id},
+                         before=before.get("limits") or {}, after=wallet.get("limits") or {})
         return wallet
 
     return store.transaction(work)

@@ -16,18 +16,21 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app import errors, render
-from app.ledger import events, pages, units
+from app.ledger import events, pages, quotas, units
 from app.ledger.transfers import pay
 from app.ledger.units import new_id, run, success
 
 PENDING = "pending"
 STATUSES = ("pending", "paid", "declined", "canceled", "expired")
 SWEEP_BATCH = 100
+TENANT_QUOTA = "tenant_pending_payment_request"  # a slot of the tenant's max_pending_payment_requests
 
 
 def create(store, client_id, to_wallet_id, from_wallet_id, amount_cents, details, expires_in_s,
-           max_pending, idem=None):
-    """The caller (payee) asks the payer's wallet for money; returns (request, replayed)."""
+           max_pending, idem=None, tenant_most=None):
+    """The caller (payee) asks the payer's wallet for money; returns (request, replayed).
+    At most ``max_pending`` per wallet pair, and ``tenant_most`` pending in the tenant
+    (max_pending_payment_requests), each a quota slot the request gives back when it ends."""
     def work(tx):
         if to_wallet_id == from_wallet_id:
             raise errors.AccountsMustBeDifferent("to_wallet_id and from_wallet_id are the same wallet")
@@ -39,7 +42,16 @@ def create(store, client_id, to_wallet_id, from_wallet_id, amount_cents, details
             raise errors.PayerNotFound(f"no wallet {from_wallet_id} to ask for the money")
         moment = units.now()
         _take_slot(tx, to_wallet_id, from_wallet_id, max_pending, moment)
-        request = {"_id": new_id("pr"), "from_wallet_id": from_wallet_id, "to_wallet_id": to_wallet_id,
+        request_id = new_id("pr")
+        tenant_slot = None
+        if tenant_most is not None:
+            tenant_slot = quotas.take(tx, TENANT_QUOTA, tx.tenant_id, tenant_most, request_id)
+            if tenant_slot is None:
+                raise errors.ServiceLimitReached(
+                    f"the tenant has {tenant_most} pending payment requests "
+                    "(max_pending_payment_requests)", limit="max_pending_payment_requests")
+        request = {"_id": request_id, "tenant_quota_slot": tenant_slot,
+                   "from_wallet_id": from_wallet_id, "to_wallet_id": to_wallet_id,
                    "from_client_id": owners[from_wallet_id], "to_client_id": client_id,
                    "amount_cents": amount_cents, "details": details, "status": PENDING,
                    "created_at": moment, "updated_at": moment,
@@ -139,6 +151,7 @@ def _take_slot(tx, payee, payer, limit, moment):
 
 
 def _give_slot(tx, request):
+    quotas.give_back(tx, TENANT_QUOTA, tx.tenant_id, request.get("tenant_quota_slot"))
     pair = tx.payment_request_pairs.find_one_and_update(
         {"_id": _pair_id(request["to_wallet_id"], request["from_wallet_id"]), "pending": {"$gt": 0}},
         {"$inc": {"pending": -1}})
@@ -174,8 +187,9 @@ def _expire_pair(tx, payee, payer, moment):
 def sweep_expired_requests(store, now, limit=SWEEP_BATCH):
     """A sweeper step: write down up to ``limit`` requests lapsed by ``now``, one small unit each."""
     lapsed = store.read(lambda db: list(db.payment_requests.find(
-        {"status": PENDING, "expires_at": {"$lte": now}}, {"_id": 1}).limit(limit)))
-    return sum(store.transaction(lambda tx: _expire(tx, request["_id"], now)) for request in lapsed)
+        {"status": PENDING, "expires_at": {"$lte": now}}, {"_id": 1, "tenant_id": 1}).limit(limit)))
+    return sum(store.tenant(request["tenant_id"]).transaction(lambda tx: _expire(tx, request["_id"], now))
+               for request in lapsed)
 
 
 def seen(request, moment):

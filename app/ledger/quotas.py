@@ -12,15 +12,23 @@ A slot is given back (its document deleted) in the unit that ends the thing's li
 """
 import random
 
-from pymongo import DESCENDING
+SCAN_UP_TO = 1000  # up to this many slots, a taker reads them all and picks a free one
+PROBES = 4         # past it, it tries this many random slots before reading them all
 
 
 def take(tx, kind, owner, most, holder_id):
-    """A free slot number below ``most`` for ``holder_id``, inserted now; None if none is free."""
-    top = list(tx.quota_slots.find({"kind": kind, "owner": owner}, {"slot": 1})
-               .sort("slot", DESCENDING).limit(1))
-    slot = top[0]["slot"] + 1 if top else 0
-    if slot >= most:
+    """A free slot number below ``most`` for ``holder_id``, inserted now; None if none is free.
+
+    Picked at random among the free ones, so that racing takers rarely pick the same one
+    (those that do collide on the unique index, and the loser's unit runs again)."""
+    slot = None
+    if most > SCAN_UP_TO:
+        for _ in range(PROBES):
+            probe = random.randrange(most)
+            if tx.quota_slots.find_one({"kind": kind, "owner": owner, "slot": probe}, {"_id": 1}) is None:
+                slot = probe
+                break
+    if slot is None:
         slot = _free_slot(tx, kind, owner, most)
         if slot is None:
             return None
@@ -29,12 +37,15 @@ def take(tx, kind, owner, most, holder_id):
 
 
 def _free_slot(tx, kind, owner, most):
-    """A slot below ``most`` given back earlier (a hole), at random so that racing takers
-    rarely pick the same one; None if all are taken."""
+    """A slot below ``most`` not taken, at random; None if all are taken."""
     taken = tx.quota_slots.find({"kind": kind, "owner": owner, "slot": {"$lt": most}}, {"slot": 1})
     used = {doc["slot"] for doc in taken}
-    free = [slot for slot in range(most) if slot not in used] if len(used) < most else []
-    return random.choice(free) if free else None
+    if len(used) >= most:
+        return None
+    while True:  # most is larger than what is used: a free one is found in a few tries on average
+        slot = random.randrange(most)
+        if slot not in used:
+            return slot
 
 
 def give_back(tx, kind, owner, slot):

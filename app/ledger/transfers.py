@@ -2,7 +2,7 @@
 from pymongo import DESCENDING
 
 from app import errors, render
-from app.ledger import accounts, events, expiry
+from app.ledger import accounts, admin_log, events, expiry
 from app.ledger.entry_types import LEGS_OF
 from app.ledger.postings import Posting, post
 from app.ledger import units
@@ -24,10 +24,12 @@ def deposit(store, wallet_id, amount_cents, details=None, idem=None):
                   "details": details}
         moment = units.now()
         posted = post(tx, record, [
-            Posting(accounts.system_shard("bank"), -amount_cents),
+            Posting(accounts.system_shard(tx, "bank"), -amount_cents),
             Posting(wallet_id, amount_cents, "deposit")], moment)
         entry = posted.entries[wallet_id]
         events.emit(tx, "deposit.posted", [wallet_id], render.deposit(entry), moment)
+        admin_log.append(tx, "deposit.created", {"type": "wallet", "id": wallet_id},
+                         after={"transfer_id": record["_id"], "amount_cents": amount_cents})
         return success(entry)
 
     return run(store, idem, work)

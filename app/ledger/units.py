@@ -10,7 +10,7 @@ from app.storage import idempotency
 # Refusals that depend on stored state: recorded under an Idempotency-Key and replayed.
 REPLAYED = errors.REPLAYED_REFUSALS
 # A unit that lost a race to insert a unique document runs again, at most this often in all.
-UNIT_ATTEMPTS = 3
+UNIT_ATTEMPTS = 8
 
 
 def new_id(prefix):

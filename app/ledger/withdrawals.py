@@ -19,7 +19,7 @@ from functools import partial
 from pymongo import ReturnDocument
 
 from app import errors, render
-from app.ledger import accounts, events, expiry, limits, pages, units
+from app.ledger import accounts, admin_log, events, expiry, limits, pages, units
 from app.ledger.postings import Posting, post
 from app.ledger.units import new_id, run
 from app.money import MAX_AMOUNT_CENTS
@@ -110,11 +110,11 @@ def _move_money(tx, withdrawal, moment):
         out = dict(record, _id=withdrawal["transfer_id"], type="withdrawal", from_wallet_id=wallet_id,
                    from_client_id=withdrawal["client_id"])
         return post(tx, out, [Posting(wallet_id, -amount, "withdrawal"),
-                              Posting(accounts.system_shard("payouts"), amount)], moment)
+                              Posting(accounts.system_shard(tx, "payouts"), amount)], moment)
     if status == "returned":
         back = dict(record, _id=withdrawal["return_transfer_id"], type="withdrawal_return",
                     to_wallet_id=wallet_id, to_client_id=withdrawal["client_id"])
-        return post(tx, back, [Posting(accounts.system_shard("payouts"), -amount),
+        return post(tx, back, [Posting(accounts.system_shard(tx, "payouts"), -amount),
                                Posting(wallet_id, amount, "withdrawal_return")], moment)
     return None
 
@@ -122,8 +122,13 @@ def _move_money(tx, withdrawal, moment):
 def settle(store, withdrawal_id, outcome, reference=None, failure_reason=None, idem=None):
     """The operator's word on how a withdrawal ended; returns (withdrawal, replayed)."""
     assert outcome in SETTLE_OUTCOMES, outcome
-    return run(store, idem, lambda tx: ok(
-        step(tx, withdrawal_id, outcome, units.now(), reference, failure_reason)))
+    def work(tx):
+        withdrawal = step(tx, withdrawal_id, outcome, units.now(), reference, failure_reason)
+        admin_log.append(tx, "withdrawal.settled", {"type": "withdrawal", "id": withdrawal_id},
+                         after={"status": withdrawal["status"], "reference": reference,
+                                "failure_reason": failure_reason})
+        return ok(withdrawal)
+    return run(store, idem, work)
 
 
 def _record(store, withdrawal_id, status, moment, **fields):
@@ -145,7 +150,8 @@ def submit_pending(providers, store, moment, limit):
     done = 0
     for withdrawal in due:
         reference = providers[withdrawal["provider"]].submit(withdrawal)
-        done += _record(store, withdrawal["_id"], "processing", moment, reference=reference) is not None
+        done += _record(store.tenant(withdrawal["tenant_id"]), withdrawal["_id"], "processing", moment,
+                        reference=reference) is not None
     return done
 
 
@@ -160,7 +166,7 @@ def settle_known(providers, store, moment, limit):
         outcome = provider.outcome(withdrawal, moment)
         if outcome is None:
             continue
-        done += _record(store, withdrawal["_id"], outcome.status, moment,
+        done += _record(store.tenant(withdrawal["tenant_id"]), withdrawal["_id"], outcome.status, moment,
                         failure_reason=outcome.failure_reason,
                         may_return=provider.may_return(withdrawal)) is not None
     return done

@@ -1,8 +1,9 @@
-"""The audit of a live process, for the operator."""
-from flask import Blueprint, current_app
+"""The audit of a live process: a tenant's books, or (the platform operator) every tenant's."""
+from flask import Blueprint, current_app, g, request
 
 from app import audit, render
 from app.web import auth
+from app.web.auth import TENANT_HEADER
 
 bp = Blueprint("audit", __name__)
 
@@ -11,5 +12,10 @@ bp = Blueprint("audit", __name__)
 @auth.required(client=False)
 def run_audit():
     """Check the books now; 200 with ``ok: false`` and the violations when they do not balance."""
-    report = audit.verify(current_app.extensions["store"], current_app.config["AUDIT_BATCH_SIZE"])
-    return render.audit(report)
+    batch_size = current_app.config["AUDIT_BATCH_SIZE"]
+    if g.caller.is_platform and request.headers.get(TENANT_HEADER) is None:
+        report, each = audit.verify_platform(g.platform, batch_size)
+        return dict(render.audit(report), tenants=[
+            {"tenant_id": tenant_id, "ok": one.ok, "accounts_sum": render.format_cents(one.accounts_sum_cents),
+             "violation_count": one.violation_count} for tenant_id, one in each])
+    return render.audit(audit.verify(g.store, batch_size))

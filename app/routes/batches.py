@@ -19,7 +19,7 @@ def create_transfer_batch():
     request.max_content_length = max(MAX_BATCH_BYTES, current_app.config["MAX_CONTENT_LENGTH"])
     body = json_body("transfer_batch_create")
     items = [dict(item, amount_cents=parse_cents(item["amount"])) for item in body["transfers"]]
-    batch, replayed = ledger.create_batch(current_app.extensions["store"], g.caller.client_id,
+    batch, replayed = ledger.create_batch(g.store, g.caller.client_id,
                                           body["mode"], items,
                                           idem=idempotency_key(g.caller.idempotency_scope, body))
     count_moved("transfer", sum(items[r["index"]]["amount_cents"] for r in batch["results"]

@@ -3,6 +3,7 @@ from flask import Blueprint, current_app, g
 
 from app import errors, ledger, render
 from app.web import auth
+from app.web.auth import service_limit
 from app.routes import created, idempotency_key
 from app.web.validation import json_body
 
@@ -10,13 +11,15 @@ bp = Blueprint("clients", __name__)
 
 
 @bp.post("/clients")
+@auth.optional
 def create_client():
     """Create a client and its USD wallet."""
     body = json_body("client_create")
     password_hash = current_app.extensions["auth"].hash_password(body["password"])
     result, replayed = ledger.create_client(
-        current_app.extensions["store"], body["email"], body["name"], password_hash,
-        idem=idempotency_key("public", body), limits=current_app.extensions["default_limits"])
+        g.store, body["email"], body["name"], password_hash,
+        idem=idempotency_key("public", body), limits=current_app.extensions["default_limits"],
+        most=service_limit("max_clients"))
     return created(render.client_with_wallet(result["client"], result["wallet"]), replayed)
 
 
@@ -24,7 +27,7 @@ def create_client():
 @auth.required(operator=False)
 def me():
     """The calling client with its wallet."""
-    store = current_app.extensions["store"]
+    store = g.store
     client = ledger.get_client(store, g.caller.client_id)
     wallet = ledger.get_client_wallet(store, g.caller.client_id)
     if client is None or wallet is None:

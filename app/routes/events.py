@@ -18,14 +18,14 @@ def own_wallet_id():
     """None for the operator (every event); the caller's wallet for a client."""
     if g.caller.is_operator:
         return None
-    wallet = ledger.get_client_wallet(current_app.extensions["store"], g.caller.client_id)
+    wallet = ledger.get_client_wallet(g.store, g.caller.client_id)
     return wallet["_id"] if wallet else "wal_none"
 
 
 def settled_before():
     settle_ms = current_app.config["EVENTS_SETTLE_MS"]
     if settle_ms is None:
-        settle_ms = current_app.extensions["store"].settle_ms
+        settle_ms = g.store.settle_ms
     return events.horizon(settle_ms)
 
 
@@ -35,7 +35,7 @@ def list_events():
     """Events of the caller's wallet (the operator: all), oldest first."""
     limit, wanted, after = page_limit(), choice("type", events.EVENT_TYPES), request.args.get("after")
     cursor = read_stamp_cursor(after, _event_id) if after is not None else None
-    found, has_more = events.list_events(current_app.extensions["store"], limit, settled_before(),
+    found, has_more = events.list_events(g.store, limit, settled_before(),
                                          cursor, own_wallet_id(), wanted)
     return {"data": [render.event(e) for e in found], "has_more": has_more,
             "next_cursor": stamp_cursor(found[-1]) if found else after}

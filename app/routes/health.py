@@ -10,13 +10,13 @@ bp = Blueprint("health", __name__)
 @bp.get("/health")
 def health():
     """The process is up; says which engine holds the data."""
-    return {"status": "ok", "engine": current_app.extensions["store"].engine}
+    return {"status": "ok", "engine": current_app.extensions["storage"].engine}
 
 
 @bp.get("/ready")
 def ready():
     """The database answers; 503 otherwise, so a load balancer sends no traffic here."""
-    if not current_app.extensions["store"].ping():
+    if not current_app.extensions["storage"].ping():
         raise errors.NotReady("the database did not answer a ping")
     return {"status": "ready"}
 

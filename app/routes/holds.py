@@ -19,7 +19,7 @@ def create_hold():
     """Reserve money of one of the caller's wallets for another wallet."""
     body = json_body("hold_create")
     hold, replayed = ledger.create_hold(
-        current_app.extensions["store"], g.caller.client_id, body["from_wallet_id"],
+        g.store, g.caller.client_id, body["from_wallet_id"],
         body["to_wallet_id"], parse_cents(body["amount"]), body.get("details"),
         int(body.get("expires_in_s", DEFAULT_EXPIRES_IN_S)),
         idem=idempotency_key(g.caller.idempotency_scope, body))
@@ -33,7 +33,7 @@ def capture_hold(hold_id):
     body = json_body("hold_capture")
     amount = parse_cents(body["amount"]) if "amount" in body else None
     hold, replayed = ledger.capture_hold(
-        current_app.extensions["store"], g.caller.client_id, hold_id, amount,
+        g.store, g.caller.client_id, hold_id, amount,
         body.get("final", False), idem=idempotency_key(g.caller.idempotency_scope, body))
     return answered(render.hold(hold), replayed)
 
@@ -43,7 +43,7 @@ def capture_hold(hold_id):
 def void_hold(hold_id):
     """Release what remains of a hold to its payer (the receiver or the operator)."""
     hold, replayed = ledger.void_hold(
-        current_app.extensions["store"], g.caller.client_id, hold_id,
+        g.store, g.caller.client_id, hold_id,
         idem=idempotency_key(g.caller.idempotency_scope, {}))
     return answered(render.hold(hold), replayed)
 
@@ -52,7 +52,7 @@ def void_hold(hold_id):
 @auth.required()
 def get_hold(hold_id):
     """One hold, for either party or the operator."""
-    hold = ledger.get_hold(current_app.extensions["store"], hold_id)
+    hold = ledger.get_hold(g.store, hold_id)
     if hold is None or g.caller.client_id not in (None, hold["from_client_id"], hold["to_client_id"]):
         raise errors.HoldNotFound(f"no hold {hold_id}")
     return render.hold(hold)
@@ -65,6 +65,6 @@ def list_holds(wallet_id):
     limit, status, after = page_limit(), choice("status", STATUSES), request.args.get("after")
     before = read_kind_cursor(after, CURSOR_KIND) if after is not None else None
     readable_wallet(wallet_id)
-    holds, has_more = ledger.list_holds(current_app.extensions["store"], wallet_id, limit, status, before)
+    holds, has_more = ledger.list_holds(g.store, wallet_id, limit, status, before)
     return {"data": [render.hold(h) for h in holds], "has_more": has_more,
             "next_cursor": kind_cursor(holds[-1], CURSOR_KIND) if has_more else None}

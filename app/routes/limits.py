@@ -1,5 +1,5 @@
 """A wallet's limits: what they are, what is used today, and the operator setting them."""
-from flask import Blueprint, current_app
+from flask import Blueprint, current_app, g
 
 from app import render
 from app.web import auth
@@ -15,7 +15,7 @@ bp = Blueprint("limits", __name__)
 def get_limits(wallet_id):
     """The wallet's limits, today's (UTC) usage and what is left of each."""
     readable_wallet(wallet_id)
-    return render.limits_status(limits.status(current_app.extensions["store"], wallet_id))
+    return render.limits_status(limits.status(g.store, wallet_id))
 
 
 @bp.put("/wallets/<wallet_id>/limits")
@@ -23,5 +23,5 @@ def get_limits(wallet_id):
 def put_limits(wallet_id):
     """Set or remove (null) the wallet's limits; fields left out keep their value (operator only)."""
     changes = limits.parse(json_body("limits_update"))
-    wallet = limits.set_limits(current_app.extensions["store"], wallet_id, changes)
+    wallet = limits.set_limits(g.store, wallet_id, changes)
     return render.limits(limits.effective(wallet))

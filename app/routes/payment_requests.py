@@ -3,6 +3,7 @@ from flask import Blueprint, current_app, g, request
 
 from app import errors, render
 from app.web import auth
+from app.web.auth import service_limit
 from app.ledger import payment_requests
 from app.money import parse_cents
 from app.routes import choice, count_moved, created, idempotency_key, read_stamp_cursor, stamp_cursor
@@ -14,7 +15,7 @@ DEFAULT_EXPIRES_IN_S = 7 * 24 * 3600
 
 
 def store():
-    return current_app.extensions["store"]
+    return g.store
 
 
 @bp.post("/payment-requests")
@@ -27,7 +28,8 @@ def create_request():
         parse_cents(body["amount"]), body.get("details"),
         body.get("expires_in_s", DEFAULT_EXPIRES_IN_S),
         current_app.config["MAX_PENDING_REQUESTS_PER_PAYER"],
-        idem=idempotency_key(g.caller.idempotency_scope, body))
+        idem=idempotency_key(g.caller.idempotency_scope, body),
+        tenant_most=service_limit("max_pending_payment_requests"))
     return created(render.payment_request(result), replayed)
 
 

@@ -2,7 +2,7 @@
 balance as of a moment or a journal position, cut the same way."""
 from datetime import datetime, timedelta, timezone
 
-from flask import Blueprint, Response, current_app, request, stream_with_context
+from flask import Blueprint, Response, current_app, g, request, stream_with_context
 
 import reports
 from app import errors, render
@@ -87,7 +87,7 @@ def _utf8(chunks):
 def wallet_report(wallet_id):
     """A wallet's statement for [from, to), streamed; fixed at the wallet's current version."""
     report_format, start, end = report_query()
-    store = current_app.extensions["store"]
+    store = g.store
     statement = statements.plan(store, readable_wallet(wallet_id), start, end)
     entries = statements.journal(store, statement.wallet_id, statement.opening_seq,
                                  statement.closing_seq)
@@ -127,5 +127,5 @@ def balance_as_of(wallet_id):
     moment, seq = as_of_query()
     wallet = readable_wallet(wallet_id)
     cut, balance_cents, created_at = statements.balance_as_of(
-        current_app.extensions["store"], wallet, moment, seq)
+        g.store, wallet, moment, seq)
     return render.balance_as_of(wallet_id, cut, balance_cents, moment or created_at)

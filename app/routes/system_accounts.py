@@ -1,5 +1,5 @@
 """The system accounts (bank, payouts), for the operator."""
-from flask import Blueprint, current_app
+from flask import Blueprint, current_app, g
 
 from app import ledger, render
 from app.web import auth
@@ -11,5 +11,5 @@ bp = Blueprint("system_accounts", __name__)
 @auth.required(client=False)
 def list_system_accounts():
     """Each system account with its balance, the sum of its shards."""
-    totals = ledger.system_accounts(current_app.extensions["store"])
+    totals = ledger.system_accounts(g.store)
     return {"data": [render.system_account(total) for total in totals]}

@@ -17,7 +17,7 @@ def create_transfer():
     """Move money from one of the caller's wallets to any other wallet."""
     body = json_body("transfer_create")
     result, replayed = ledger.transfer(
-        current_app.extensions["store"], g.caller.client_id, body["from_wallet_id"],
+        g.store, g.caller.client_id, body["from_wallet_id"],
         body["to_wallet_id"], parse_cents(body["amount"]), body.get("details"),
         idem=idempotency_key(g.caller.idempotency_scope, body))
     count_moved("transfer", result["amount_cents"], replayed)
@@ -28,7 +28,7 @@ def create_transfer():
 @auth.required()
 def get_transfer(transfer_id):
     """One transfer, for either party or the operator."""
-    transfer = ledger.get_transfer(current_app.extensions["store"], transfer_id)
+    transfer = ledger.get_transfer(g.store, transfer_id)
     caller = g.caller
     if transfer is None or not (caller.is_operator or caller.client_id in (
             transfer["from_client_id"], transfer["to_client_id"])):
@@ -43,7 +43,7 @@ def create_refund(transfer_id):
     body = json_body("refund_create")
     amount = body.get("amount")
     result, replayed = refunds.refund(
-        current_app.extensions["store"], g.caller.client_id, transfer_id,
+        g.store, g.caller.client_id, transfer_id,
         None if amount is None else parse_cents(amount), body.get("details"),
         idem=idempotency_key(g.caller.idempotency_scope, body))
     count_moved("refund", result["amount_cents"], replayed)

@@ -17,7 +17,7 @@ MAX_SEQ = 2**63 - 1  # MongoDB refuses larger integers in a query: a bigger curs
 
 def readable_wallet(wallet_id):
     """The wallet if the caller may see it; 404 otherwise, whether or not it exists."""
-    wallet = ledger.get_wallet(current_app.extensions["store"], wallet_id)
+    wallet = ledger.get_wallet(g.store, wallet_id)
     if wallet is None or not g.caller.may_read_wallet(wallet):
         raise errors.WalletNotFound(f"no wallet {wallet_id}")
     return wallet
@@ -36,7 +36,7 @@ def create_deposit(wallet_id):
     """Top a wallet up (operator only)."""
     body = json_body("deposit_create")
     entry, replayed = ledger.deposit(
-        current_app.extensions["store"], wallet_id, parse_cents(body["amount"]),
+        g.store, wallet_id, parse_cents(body["amount"]),
         body.get("details"), idem=idempotency_key(g.caller.idempotency_scope, body))
     count_moved("deposit", entry["amount_cents"], replayed)
     return created(render.deposit(entry), replayed)
@@ -74,6 +74,6 @@ def list_operations(wallet_id):
     before_seq = decode_cursor(after) if after is not None else None
     readable_wallet(wallet_id)
     entries, has_more = ledger.list_operations(
-        current_app.extensions["store"], wallet_id, limit, before_seq)
+        g.store, wallet_id, limit, before_seq)
     return {"data": [render.operation(e) for e in entries], "has_more": has_more,
             "next_cursor": encode_cursor(entries[-1]["seq"]) if has_more else None}

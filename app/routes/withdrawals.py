@@ -19,7 +19,7 @@ def create_withdrawal():
     """Hold money of the caller's wallet and pay it out to a bank account."""
     body = json_body("withdrawal_create")
     withdrawal, replayed = ledger.create_withdrawal(
-        current_app.extensions["store"], g.caller.client_id, body["wallet_id"],
+        g.store, g.caller.client_id, body["wallet_id"],
         parse_cents(body["amount"]), body["destination"], current_app.config["WITHDRAWAL_PROVIDER"],
         body.get("details"), idem=idempotency_key(g.caller.idempotency_scope, body))
     return created(render.withdrawal(withdrawal), replayed)
@@ -31,7 +31,7 @@ def settle_withdrawal(withdrawal_id):
     """The operator's word on how a withdrawal ended (operator only)."""
     body = json_body("withdrawal_settle")
     withdrawal, replayed = ledger.settle(
-        current_app.extensions["store"], withdrawal_id, body["outcome"],
+        g.store, withdrawal_id, body["outcome"],
         body.get("provider_reference"), body.get("failure_reason"),
         idem=idempotency_key(g.caller.idempotency_scope, body))
     return answered(render.withdrawal(withdrawal), replayed)
@@ -41,7 +41,7 @@ def settle_withdrawal(withdrawal_id):
 @auth.required()
 def get_withdrawal(withdrawal_id):
     """One withdrawal, for its owner or the operator."""
-    withdrawal = ledger.get_withdrawal(current_app.extensions["store"], withdrawal_id)
+    withdrawal = ledger.get_withdrawal(g.store, withdrawal_id)
     if withdrawal is None or g.caller.client_id not in (None, withdrawal["client_id"]):
         raise errors.WithdrawalNotFound(f"no withdrawal {withdrawal_id}")
     return render.withdrawal(withdrawal)
@@ -54,7 +54,7 @@ def list_withdrawals(wallet_id):
     limit, status, after = page_limit(), choice("status", STATUSES), request.args.get("after")
     before = read_kind_cursor(after, CURSOR_KIND) if after is not None else None
     readable_wallet(wallet_id)
-    page, has_more = ledger.list_withdrawals(current_app.extensions["store"], wallet_id, limit,
+    page, has_more = ledger.list_withdrawals(g.store, wallet_id, limit,
                                              status, before)
     return {"data": [render.withdrawal(w) for w in page], "has_more": has_more,
             "next_cursor": kind_cursor(page[-1], CURSOR_KIND) if has_more else None}

@@ -4,9 +4,13 @@
 - ``schema``: collections, indexes, the data model's version, ``db init``;
 - ``mongo``: ``MongoStore``, a replica set through one MongoClient;
 - ``embedded``: ``EmbeddedStore`` and its engine (mongomock, in this process);
-- ``idempotency``: keys and their recorded outcomes.
+- ``idempotency``: keys and their recorded outcomes;
+- ``tenancy``: the one layer every read and write of a tenant's books goes through.
 
-One store per process, made in ``init_app`` and kept in ``app.extensions["store"]``.
+One store per process, made in ``init_app``: the engine in ``app.extensions["storage"]``
+(storage's own and the health checks' only), every tenant's books in
+``app.extensions["store"]`` (``AcrossTenants``: background work binds itself to a tenant
+with ``.tenant(id)``); a request's own tenant is ``flask.g.store`` (app/web/auth.py).
 Nothing here imports the ledger: what a new database must hold (the system
 accounts) comes in as a ``schema.Seed``.
 """
@@ -14,7 +18,7 @@ import sys
 
 import click
 
-from app.storage import schema
+from app.storage import schema, tenancy
 from app.storage.schema import Seed
 
 __all__ = ["Seed", "init_app", "open_store"]
@@ -54,6 +58,7 @@ def _check_at_boot(app, store, seed):
 
 
 def init_app(app, seed=schema.NO_SEED):
-    store = app.extensions["store"] = open_store(app.config, seed)
+    store = app.extensions["storage"] = open_store(app.config, seed)
     if not store.in_process:
         _check_at_boot(app, store, seed)
+    app.extensions["store"] = tenancy.AcrossTenants(store)

@@ -14,22 +14,30 @@ from pymongo.errors import OperationFailure
 
 COLLECTIONS = ("clients", "wallets", "system_accounts", "operations", "transfers", "idempotency",
                "events", "meta", "holds", "webhook_endpoints", "deliveries", "limit_usage",
-               "payment_requests", "payment_request_pairs", "withdrawals", "quota_slots")
-# The data model's version, recorded in meta at initialisation. 2: double-entry (system
-# accounts, postings, held and available). No version-1 database was ever deployed.
-SCHEMA_VERSION = 2
+               "payment_requests", "payment_request_pairs", "withdrawals", "quota_slots",
+               "tenants", "api_keys", "admin_log")
+# The data model's version, recorded in meta at initialisation (docs/changelog.md). 2:
+# double-entry (system accounts, postings, held and available); 3: every document carries
+# its tenant_id. ``db init`` migrates a database of a MIGRATABLE version to this one.
+SCHEMA_VERSION = 3
+MIGRATABLE = (2,)
+STAMP_BATCH = 1000  # documents stamped with their tenant per round trip (version 2 -> 3)
 INDEX_OPTIONS_CONFLICT = 85  # an index with these keys exists with other options
 # Indexes earlier versions made that no query uses (each cost every insert); db init drops them.
 EVENTS_TTL_S = 30 * 24 * 3600  # events and deliveries are kept at least 30 days (EVENTS_TTL_S)
+# Version 3 leads the unique indexes (and the feeds read per tenant) with tenant_id.
 OBSOLETE_INDEXES = {"operations": [[("wallet_id", 1), ("created_at", 1)]],
                     "transfers": [[("from_wallet_id", 1), ("created_at", -1)]],
                     # replaced by (pending_fanout, created_at): the fan-out's order without a sort
-                    "events": [[("pending_fanout", 1)]]}
+                    "events": [[("pending_fanout", 1)], [("created_at", 1), ("_id", 1)]],
+                    "clients": [[("email_key", 1)]],
+                    "idempotency": [[("scope", 1), ("key", 1)]],
+                    "quota_slots": [[("kind", 1), ("owner", 1), ("slot", 1)]]}
 
 
 # The indexes a caller's listing reads through, led by the caller's side: the readers name them
 # (hint), so that no planner walks one that holds every caller's documents (issue 29).
-FEED_INDEX = [("created_at", ASCENDING), ("_id", ASCENDING)]  # the operator's GET /events
+FEED_INDEX = [("tenant_id", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)]  # operator's GET /events
 WALLET_FEED_INDEX = [("wallet_ids", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)]
 DELIVERIES_INDEX = [("endpoint_id", ASCENDING), ("created_at", DESCENDING)]
 
@@ -46,7 +54,8 @@ def create_indexes(collections, idempotency_ttl_s, events_ttl_s=EVENTS_TTL_S):
     Each one is listed with the query it serves in tests/test_indexes.py: an index
     no query uses only costs every insert.
     """
-    collections["clients"].create_index([("email_key", ASCENDING)], unique=True)
+    # Emails are unique per tenant.
+    collections["clients"].create_index([("tenant_id", ASCENDING), ("email_key", ASCENDING)], unique=True)
     collections["wallets"].create_index([("client_id", ASCENDING)], unique=True)
     collections["operations"].create_index(
         [("wallet_id", ASCENDING), ("seq", ASCENDING)], unique=True)
@@ -64,7 +73,7 @@ def create_indexes(collections, idempotency_ttl_s, events_ttl_s=EVENTS_TTL_S):
     collections["withdrawals"].create_index(newest_first_index("wallet_id"))
     collections["withdrawals"].create_index([("status", ASCENDING), ("updated_at", ASCENDING)])
     collections["idempotency"].create_index(
-        [("scope", ASCENDING), ("key", ASCENDING)], unique=True)
+        [("tenant_id", ASCENDING), ("scope", ASCENDING), ("key", ASCENDING)], unique=True)
     # A client's requests, newest first, as payer or as payee; the sweeper's lapsed ones; a pair's.
     for party in ("from_client_id", "to_client_id"):
         collections["payment_requests"].create_index(newest_first_index(party))
@@ -73,7 +82,14 @@ def create_indexes(collections, idempotency_ttl_s, events_ttl_s=EVENTS_TTL_S):
         [("to_wallet_id", ASCENDING), ("from_wallet_id", ASCENDING), ("status", ASCENDING)])
     # Quotas (app/ledger/quotas.py): one slot document per live thing; the index refuses a second.
     collections["quota_slots"].create_index(
-        [("kind", ASCENDING), ("owner", ASCENDING), ("slot", ASCENDING)], unique=True)
+        [("tenant_id", ASCENDING), ("kind", ASCENDING), ("owner", ASCENDING), ("slot", ASCENDING)],
+        unique=True)
+    # Tenants (app/ledger/tenants.py) are read by _id; a tenant's API keys listed oldest first;
+    # the admin log newest first, a tenant's and (the platform operator's) every tenant's.
+    collections["api_keys"].create_index([("tenant_id", ASCENDING), ("created_at", ASCENDING)])
+    collections["admin_log"].create_index(
+        [("tenant_id", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)])
+    collections["admin_log"].create_index([("at", DESCENDING), ("_id", DESCENDING)])
     # The audit's refunds in the order of the transfer they point at, and its $lookup of them.
     collections["transfers"].create_index([("refund_of", ASCENDING)])
     _ttl_index(collections["idempotency"], "created_at", idempotency_ttl_s)
@@ -125,14 +141,38 @@ NO_SEED = Seed(lambda collections: None, lambda collections: None)
 
 
 def initialise(store, idempotency_ttl_s, events_ttl_s=EVENTS_TTL_S, seed=NO_SEED):
-    """Indexes, schema version and the seed (``flask --app app db init``); idempotent."""
+    """Indexes, schema version and the seed (``flask --app app db init``); idempotent. A database
+    of a MIGRATABLE version is migrated first (resumable: run it again after an interruption)."""
+    found = store.collections["meta"].find_one({"_id": "schema"})
+    migrating = found is not None and found.get("version") in MIGRATABLE
+    if migrating:
+        stamp_tenant(store.collections)
     for name, keys_list in OBSOLETE_INDEXES.items():
         for keys in keys_list:
             if _find_index(store.collections[name], keys) is not None:
                 store.collections[name].drop_index(keys)
     create_indexes(store.collections, idempotency_ttl_s, events_ttl_s)
-    record_schema_version(store.collections["meta"])
     seed.create(store.collections)
+    if migrating:
+        store.collections["meta"].update_one({"_id": "schema", "version": found["version"]},
+                                             {"$set": {"version": SCHEMA_VERSION}})
+    record_schema_version(store.collections["meta"])
+
+
+def stamp_tenant(collections, tenant_id="default", batch=STAMP_BATCH):
+    """Version 2 -> 3: put every document that has no tenant in ``tenant_id``, ``batch`` at a
+    time (idempotent; an interrupted run is finished by the next)."""
+    for name in COLLECTIONS:
+        if name == "meta":
+            continue
+        collection = collections[name]
+        while True:
+            ids = [doc["_id"] for doc in collection.find({"tenant_id": {"$exists": False}}, {"_id": 1})
+                   .limit(batch)]
+            if not ids:
+                break
+            collection.update_many({"_id": {"$in": ids}, "tenant_id": {"$exists": False}},
+                                   {"$set": {"tenant_id": tenant_id}})
 
 
 class _Declared:
@@ -179,6 +219,9 @@ def check_initialised(store, idempotency_ttl_s, events_ttl_s=EVENTS_TTL_S, seed=
     schema = store.collections["meta"].find_one({"_id": "schema"})
     if schema is None:
         problems.append("no schema version is recorded")
+    elif schema.get("version") in MIGRATABLE:
+        problems.append(f"the database holds data model version {schema['version']!r}; this build "
+                        f"needs {SCHEMA_VERSION}: run `flask --app app db init` to migrate it")
     elif schema.get("version") != SCHEMA_VERSION:
         problems.append(f"the database holds data model version {schema.get('version')!r}; this "
                         f"build needs {SCHEMA_VERSION} (docs/changelog.md lists the versions)")

@@ -11,6 +11,7 @@ one object too)/``validation_failed``, 413 ``payload_too_large`` and 415, ``idem
 from dataclasses import dataclass, field
 
 PUBLIC, CLIENT, OPERATOR, EITHER = "public", "client", "operator", "client or operator"
+PLATFORM = "platform operator"  # OPERATOR_TOKEN only: a tenant's API key is refused (403)
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Endpoint:
     links: dict = field(default_factory=dict)   # name -> OpenAPI Link from the success response
     description: str = ""
     storage: bool = True      # reads or writes the database: 503 database_unavailable if it is gone
+    scope: str | None = None  # the API key scope it needs, when not the one scope_of derives
 
 
 JSON, HTML = "application/json", "text/html"
@@ -310,4 +312,62 @@ ENDPOINTS = (
              PUBLIC, (200, None, JSON), storage=False),
     Endpoint("GET", "/docs/", "getDocs", "Service", "Swagger UI for this document (`/docs` redirects here)",
              PUBLIC, (200, None, HTML), storage=False),
+    Endpoint("POST", "/tenants", "createTenant", "Tenants", "A new tenant with its first API key",
+             PLATFORM, (201, "TenantCreated", JSON), body="tenant_create",
+             description="The key's `secret` is shown in this answer only; its scopes are `*`. "
+                         "Service limits and the rate limit default to the deployment's "
+                         "(`TENANT_SERVICE_LIMITS`, `TENANT_RATE_LIMIT`)."),
+    Endpoint("GET", "/tenants", "listTenants", "Tenants", "Every tenant, in id order, a page at a time",
+             PLATFORM, (200, "TenantPage", JSON), query=("limit", "after"),
+             errors={400: ("validation_failed", "invalid_cursor")}),
+    Endpoint("GET", "/tenants/{tenant_id}", "getTenant", "Tenants", "One tenant",
+             PLATFORM, (200, "Tenant", JSON), errors={404: ("tenant_not_found",)}),
+    Endpoint("PATCH", "/tenants/{tenant_id}", "updateTenant", "Tenants",
+             "Rename, suspend or reactivate a tenant, or change its limits",
+             PLATFORM, (200, "Tenant", JSON), body="tenant_update", errors={404: ("tenant_not_found",)},
+             description="A suspended tenant's keys and clients may read but not change anything "
+                         "(403 `tenant_suspended`); the platform operator still may. A change reaches "
+                         "every worker within `TENANT_CACHE_S`."),
+    Endpoint("POST", "/api-keys", "createApiKey", "Tenants", "A new API key of the tenant",
+             OPERATOR, (201, "ApiKeyCreated", JSON), body="api_key_create",
+             errors={422: ("service_limit_reached",)},
+             description="The `secret` is shown in this answer only; only its hash is stored."),
+    Endpoint("GET", "/api-keys", "listApiKeys", "Tenants", "The tenant's active API keys (no secrets)",
+             OPERATOR, (200, "ApiKeyList", JSON)),
+    Endpoint("DELETE", "/api-keys/{key_id}", "revokeApiKey", "Tenants", "Revoke an API key at once",
+             OPERATOR, (200, "ApiKey", JSON), errors={404: ("api_key_not_found",)}),
+    Endpoint("GET", "/admin-log", "listAdminLog", "Tenants",
+             "Administrative actions, newest first, a page at a time",
+             OPERATOR, (200, "AdminLogPage", JSON), query=("admin_action", "limit", "after"),
+             errors={400: ("validation_failed", "invalid_cursor")},
+             description="A tenant's key (scope `audit:read`) reads its tenant's; the platform "
+                         "operator reads every tenant's, or one tenant's with `X-Tenant-ID`."),
 )
+
+# The scope an API key needs: the resource (the path's first segment) and read or write.
+_RESOURCE = {"clients": "clients", "wallets": "wallets", "transfers": "transfers",
+             "transfer-batches": "transfers", "payment-requests": "payment_requests", "holds": "holds",
+             "events": "events", "webhook-endpoints": "webhooks", "audit": "audit",
+             "withdrawals": "withdrawals", "system-accounts": "audit", "api-keys": "api_keys",
+             "admin-log": "audit"}
+_SCOPE_OF_PATH = {("POST", "/wallets/{wallet_id}/deposits"): "deposits:write",
+                  ("PUT", "/wallets/{wallet_id}/limits"): "limits:write",
+                  ("GET", "/wallets/{wallet_id}/report"): "reports:read"}
+
+
+def scope_of(endpoint):
+    """The scope an API key needs for ``endpoint``; None where no key may call it or none is needed."""
+    if endpoint.scope is not None:
+        return endpoint.scope
+    if endpoint.who in (PUBLIC, PLATFORM) and endpoint.path != "/clients":
+        return None
+    explicit = _SCOPE_OF_PATH.get((endpoint.method, endpoint.path))
+    if explicit:
+        return explicit
+    resource = _RESOURCE.get(endpoint.path.split("/")[1])
+    return None if resource is None else f"{resource}:{'read' if endpoint.method == 'GET' else 'write'}"
+
+
+BY_ROUTE = {(endpoint.method, endpoint.path): endpoint for endpoint in ENDPOINTS}
+# Every scope a key may hold ("*": all of them), from the endpoints themselves.
+SCOPES = ("*",) + tuple(sorted({scope for scope in map(scope_of, ENDPOINTS) if scope}))

@@ -121,6 +121,6 @@ def _finish_request(metrics, response):
 
 def init_app(app):
     configure_logging(app.config)
-    metrics = app.extensions["metrics"] = Metrics(app.extensions["store"])
+    metrics = app.extensions["metrics"] = Metrics(app.extensions["storage"])
     app.before_request(_start_request)
     app.after_request(lambda response: _finish_request(metrics, response))

@@ -9,13 +9,25 @@ import copy
 import json
 
 from app import errors
-from app.web.endpoints import CLIENT, ENDPOINTS, EITHER, OPERATOR, PUBLIC
+from app.ledger.admin_log import ACTIONS
+from app.web.endpoints import CLIENT, ENDPOINTS, EITHER, OPERATOR, PLATFORM, PUBLIC, scope_of
 from app.ledger.events import EVENT_TYPES
 from app.web.validation import SCHEMA_DIR
 
 COMPONENT = "#/components/schemas/"
 SECURITY = {PUBLIC: [], CLIENT: [{"clientBearer": []}], OPERATOR: [{"operatorBearer": []}],
-            EITHER: [{"clientBearer": []}, {"operatorBearer": []}]}
+            EITHER: [{"clientBearer": []}, {"operatorBearer": []}], PLATFORM: [{"operatorBearer": []}]}
+
+
+def _security(endpoint):
+    """Who may call: the schemes of ``who``, plus a tenant's API key with the endpoint's scope."""
+    security = [dict(requirement) for requirement in SECURITY[endpoint.who]]
+    scope = scope_of(endpoint)
+    if scope is not None and endpoint.who in (OPERATOR, EITHER, PUBLIC):
+        if endpoint.who == PUBLIC:
+            security.append({})  # sign-up: anyone, or a tenant's key for its tenant
+        security.append({"apiKeyBearer": [scope]})
+    return security
 INFO = {
     "title": "Wallet API",
     "version": "1.0.0",
@@ -29,7 +41,11 @@ INFO = {
         "`not_found`, a wrong method 405 `method_not_allowed` with `Allow`, and an unexpected "
         "failure a bare 500 `internal_error` that reveals nothing.\n"
         "* **Auth**: clients send the token from `POST /auth/token`; the operator sends the "
-        "`OPERATOR_TOKEN`. Another client's wallet or transfer is 404, like a missing one.\n"
+        "`OPERATOR_TOKEN`, or a tenant's API key with the scope the endpoint names. Another "
+        "client's wallet or transfer is 404, like a missing one.\n"
+        "* **Tenants**: each platform's books are apart; another tenant's id answers like one "
+        "that does not exist. The platform operator acts for a tenant with `X-Tenant-ID` "
+        "(without it, in `default`).\n"
         "* **Idempotency**: `POST /clients`, deposits, transfers, refunds, the hold POSTs, payment "
         "requests and their approval, and the withdrawal POSTs take an `Idempotency-Key`. "
         "The same key and body replay the first answer with `Idempotent-Replayed: true`; the same "
@@ -88,6 +104,16 @@ PARAMETERS = {
            "schema": {"type": "string", "examples": ["2025-11-30T23:59:59Z"]}},
     "seq": {"name": "seq", "in": "query", "description": "A journal position (0: before the first).",
             "schema": {"type": "integer", "minimum": 0, "examples": [3]}},
+    "tenant_header": {"name": "X-Tenant-ID", "in": "header",
+                      "description": "The platform operator only: act in this tenant (default: `default`). "
+                                     "From anyone else: 403 `forbidden`.",
+                      "schema": {"$ref": COMPONENT + "Common/$defs/tenant_id"}},
+    "tenant_id": {"name": "tenant_id", "in": "path", "required": True,
+                  "schema": {"$ref": COMPONENT + "Common/$defs/tenant_id"}},
+    "key_id": {"name": "key_id", "in": "path", "required": True,
+               "schema": {"$ref": COMPONENT + "Common/$defs/api_key_id"}},
+    "admin_action": {"name": "action", "in": "query", "description": "Only entries of this action.",
+                     "schema": {"enum": list(ACTIONS)}},
     "idempotency_key": {
         "name": "Idempotency-Key", "in": "header",
         "description": "Makes a retry safe: the same key and body replay the first response.",
@@ -162,8 +188,17 @@ def _error_codes(endpoint):
         shared.setdefault(422, []).append("idempotency_key_reused")
     if endpoint.who != PUBLIC:
         shared[401] = ["unauthenticated"]
-    if endpoint.who in (CLIENT, OPERATOR):
+    if endpoint.who in (CLIENT, OPERATOR, PLATFORM):
         shared[403] = ["forbidden"]
+    if endpoint.who != PUBLIC or endpoint.path == "/clients":
+        # X-Tenant-ID from the platform operator naming no tenant; from anyone else, 403
+        shared.setdefault(403, []).append("forbidden")
+        shared.setdefault(404, []).append("tenant_not_found")
+        shared[429] = ["rate_limited"]
+        if scope_of(endpoint) is not None:
+            shared[403].append("insufficient_scope")
+        if endpoint.method != "GET":
+            shared[403].append("tenant_suspended")
     if endpoint.storage:
         shared[503] = ["database_unavailable"]
     if endpoint.idempotent:  # a unit of work that writes: its commit and its wallets (app/storage/mongo.py)
@@ -210,8 +245,10 @@ def _operation(endpoint, schemas, titles):
     names = [part[1:-1] for part in endpoint.path.split("/") if part.startswith("{")]
     if endpoint.idempotent:
         names.append("idempotency_key")
+    if endpoint.who != PUBLIC or endpoint.path == "/clients":
+        names.append("tenant_header")
     operation = {"operationId": endpoint.operation_id, "tags": [endpoint.tag],
-                 "summary": endpoint.summary, "security": SECURITY[endpoint.who]}
+                 "summary": endpoint.summary, "security": _security(endpoint)}
     if endpoint.description:
         operation["description"] = endpoint.description
     parameters = [{"$ref": f"#/components/parameters/{name}"} for name in names + list(endpoint.query)]
@@ -246,8 +283,12 @@ def build_document(endpoints=ENDPOINTS, schema_dir=SCHEMA_DIR):
             "securitySchemes": {
                 "clientBearer": dict(bearer, description="A client: the `access_token` from "
                                                          "`POST /auth/token`."),
-                "operatorBearer": dict(bearer, description="The operator (the bank side): "
+                "operatorBearer": dict(bearer, description="The platform operator (the bank side): "
                                                            "`OPERATOR_TOKEN`."),
+                "apiKeyBearer": dict(bearer, description="A tenant's API key (`sk_...`, from "
+                                                         "`POST /tenants` or `POST /api-keys`): its "
+                                                         "tenant's operator, within its scopes (the "
+                                                         "roles listed; `*` holds every scope)."),
             },
         },
     }

@@ -7,6 +7,8 @@ import re
 from flask import current_app, request
 import email_validator
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 from app import errors, money
 
@@ -56,13 +58,17 @@ SchemaValidator = validators.extend(Draft202012Validator, {"pattern": _pattern})
 
 
 def load_validators(schema_dir=SCHEMA_DIR):
-    """Every schema in the folder, checked and compiled once, by file stem."""
+    """Every schema in the folder, checked and compiled once, by file stem. A request schema may
+    refer to a definition shared with the responses (``common.json#/$defs/...``)."""
     checker = format_checker()
+    shared = Registry().with_resources(
+        (path.name, Resource.from_contents(json.loads(path.read_text()), default_specification=DRAFT202012))
+        for path in sorted((schema_dir / "responses").glob("*.json")))
     compiled = {}
     for path in sorted(schema_dir.glob("*.json")):
         schema = json.loads(path.read_text())
         Draft202012Validator.check_schema(schema)
-        compiled[path.stem] = SchemaValidator(schema, format_checker=checker)
+        compiled[path.stem] = SchemaValidator(schema, format_checker=checker, registry=shared)
     return compiled
 
 
