@@ -43,7 +43,7 @@ def test_every_rule_is_broken_by_some_corruption():
     from conftest import make_app
     caught = set()
     for corrupt in CORRUPTIONS:
-        caught |= {rule for rule, _ in corrupt(build_world(make_app().extensions["store"]))}
+        caught |= {rule for rule, _ in corrupt(build_world(make_app().extensions["store"].tenant("default")))}
     assert caught == set(audit.RULES)
 
 

@@ -55,9 +55,14 @@ def pipeline_findings(collections):
 
 
 @pytest.fixture
-def embedded_store():
+def embedded_app():
     from conftest import make_app
-    return make_app().extensions["store"]
+    return make_app()
+
+
+@pytest.fixture
+def embedded_store(embedded_app):
+    return embedded_app.extensions["store"].tenant("default")
 
 
 def test_pipelines_name_exactly_the_audit_rules():
@@ -70,9 +75,9 @@ def test_pipelines_name_exactly_the_audit_rules():
         assert matched == set(check["rules"]), check["name"]
 
 
-def test_healthy_books_give_no_findings_and_the_same_totals(embedded_store):
+def test_healthy_books_give_no_findings_and_the_same_totals(embedded_app, embedded_store):
     build_world(embedded_store)
-    found, totals = pipeline_findings(embedded_store.collections)
+    found, totals = pipeline_findings(embedded_app.extensions["storage"].collections)
     report = audit.verify(embedded_store)
     assert found == set() and report.ok
     assert (totals["wallets"], totals["entries"]) == (report.wallets, report.entries) == (3, 6)
@@ -82,9 +87,9 @@ def test_healthy_books_give_no_findings_and_the_same_totals(embedded_store):
 
 
 @pytest.mark.parametrize("corrupt", CORRUPTIONS, ids=lambda corrupt: corrupt.__name__)
-def test_pipelines_find_what_the_audit_finds(embedded_store, corrupt):
+def test_pipelines_find_what_the_audit_finds(embedded_app, embedded_store, corrupt):
     expected = corrupt(build_world(embedded_store))
-    found, _ = pipeline_findings(embedded_store.collections)
+    found, _ = pipeline_findings(embedded_app.extensions["storage"].collections)
     assert found == expected
     assert {(v["rule"], v["id"]) for v in audit.verify(embedded_store).violations} == expected
 
@@ -115,10 +120,10 @@ def run_audit_js(collections, tmp_path):
 @pytest.mark.skipif(NODE is None, reason="needs node to run scripts/audit.js")
 @pytest.mark.parametrize("corrupt", [None, CORRUPTIONS[0]],
                          ids=lambda corrupt: corrupt.__name__ if corrupt else "healthy")
-def test_audit_js_reads_one_snapshot_and_reports_what_the_audit_reports(embedded_store, corrupt, tmp_path):
+def test_audit_js_reads_one_snapshot_and_reports_what_the_audit_reports(embedded_app, embedded_store, corrupt, tmp_path):
     world = build_world(embedded_store)
     expected = corrupt(world) if corrupt else set()
-    code, lines, shim = run_audit_js(embedded_store.collections, tmp_path)
+    code, lines, shim = run_audit_js(embedded_app.extensions["storage"].collections, tmp_path)
     violations = [line.split(" ", 3) for line in lines if line.startswith("VIOLATION ")]
     found = {(rule, None if subject == "null" else subject) for _, rule, subject, *_ in violations}
     assert found == expected

@@ -66,6 +66,8 @@ def test_every_documented_response_matches_a_real_one(app, api, walk):
     for path in ("/health", "/openapi.json", "/docs/"):
         walk.call("GET", path)
     walk_limits(walk, operator, ada, ada_wallet, bob_wallet)
+    walk_tenants(walk, operator, ada)
+    walk_tenant_refusals(walk, operator, ada)
     every_503 = {seen for seen in walk.documented() if seen[2] == 503}  # by the tests below
     missed = walk.documented() - walk.seen - UNREACHABLE - SEEN_ELSEWHERE - every_503
     assert not missed, f"documented but never seen: {sorted(missed)}"
@@ -274,7 +276,7 @@ def walk_withdrawals(walk, operator, ada, ada_wallet, bob):
     walk.call("GET", one, url)  # 401
     walk.call("POST", settle, url + "/settle", json={"outcome": "succeeded"}, headers=operator)  # 409
     for step in app.extensions["withdrawal_steps"].values():
-        step(app.extensions["store"], units.now(), 10)
+        step(app.extensions["store"].tenant("default"), units.now(), 10)
     settle_key = dict(operator, **{"Idempotency-Key": "settle-1"})
     walk.call("POST", settle, url + "/settle", json={"outcome": "failed"}, headers=settle_key)
     walk.call("POST", settle, url + "/settle", json={"outcome": "failed"}, headers=settle_key)
@@ -406,7 +408,7 @@ def walk_events(walk, app, operator, ada, bob):
     Api(walk.client).deposit(wallet, "1.00")  # not ada's wallet: no delivery to ada's endpoint
     walk.client.post(f"/wallets/{walk.client.get('/clients/me', headers=ada).json['wallet']['id']}/deposits",
                      json={"amount": "1.00"}, headers=operator)
-    dispatch.Dispatcher(app.extensions["store"], app.config).tick()
+    dispatch.Dispatcher(app.extensions["store"].tenant("default"), app.config).tick()
     listed = walk.call("GET", "/webhook-endpoints/{endpoint_id}/deliveries", deliveries, headers=ada).json
     assert [d["status"] for d in listed["data"]] == ["pending"], listed
     walk.call("GET", "/webhook-endpoints/{endpoint_id}/deliveries", deliveries, headers=bob)  # 404
@@ -414,7 +416,7 @@ def walk_events(walk, app, operator, ada, bob):
     template = "/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/retry"
     retry = f"{deliveries}/{listed['data'][0]['id']}/retry"
     assert walk.call("POST", template, retry, headers=ada).json["status"] == "pending"
-    app.extensions["store"].collections["deliveries"].update_one(
+    app.extensions["store"].tenant("default").collections["deliveries"].update_one(
         {"_id": listed["data"][0]["id"]}, {"$set": {"status": "delivering",
                                                     "lease_until": datetime(2999, 1, 1)}})
     walk.call("POST", template, retry, headers=ada)  # 409 delivery_in_progress
@@ -426,7 +428,7 @@ def walk_events(walk, app, operator, ada, bob):
 
 
 def test_ready_says_503_when_the_database_does_not_answer(app, walk, monkeypatch):
-    monkeypatch.setattr(app.extensions["store"], "ping", lambda: False)
+    monkeypatch.setattr(app.extensions["storage"], "ping", lambda: False)
     assert walk.call("GET", "/ready").status_code == 503
     assert ("GET", "/ready", 503) in walk.seen
 
@@ -434,7 +436,7 @@ def test_ready_says_503_when_the_database_does_not_answer(app, walk, monkeypatch
 def test_every_operation_on_storage_answers_503_when_the_database_is_gone(app, client, api, monkeypatch):
     doc = client.get("/openapi.json").json
     _, ada, ada_wallet = api.member(balance="5.00")
-    store = app.extensions["store"]
+    store = app.extensions["storage"]  # what every tenant's view runs its work on
 
     def gone(*args, **kwargs):
         raise ServerSelectionTimeoutError("no primary within the selection timeout")
@@ -447,10 +449,11 @@ def test_every_operation_on_storage_answers_503_when_the_database_is_gone(app, c
             codes = operation["responses"].get("503", {}).get("content", {})
             if "database_unavailable" not in json.dumps(codes):
                 continue
-            operator_only = operation["security"] == [{"operatorBearer": []}]
+            operator_only = {"clientBearer": []} not in operation["security"]
             body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
             url = path.replace("{wallet_id}", ada_wallet).replace("{transfer_id}", "tr_0").replace(
-                "{endpoint_id}", "we_0").replace("{delivery_id}", "dlv_0")
+                "{endpoint_id}", "we_0").replace("{delivery_id}", "dlv_0").replace(
+                "{tenant_id}", "default").replace("{key_id}", "key_0")
             url += REQUIRED_QUERY.get(path, "")
             response = walk.call(method.upper(), path, url, json=body.get("example"),
                                  headers=api.operator if operator_only else ada)
@@ -504,3 +507,63 @@ def walk_limits(walk, operator, ada, ada_wallet, bob_wallet):
     walk.call("GET", template, balance, headers=ada)  # 400
     walk.call("GET", template, "/wallets/wal_nope/balance?seq=1", headers=ada)  # 404
     walk.call("GET", template, balance + "?seq=1")  # 401
+
+
+def walk_tenants(walk, operator, ada):
+    """Tenants, API keys and the admin log, each status they document."""
+    body = {"name": "Acme", "service_limits": {"max_clients": 5, "max_api_keys": 1,
+                                               "max_webhook_endpoints": 2, "max_pending_payment_requests": 3}}
+    created = walk.call("POST", "/tenants", json=body, headers=operator).json
+    tenant_id, key = created["id"], {"Authorization": f"Bearer {created['api_key']['secret']}"}
+    walk.call("POST", "/tenants", json={"name": ""}, headers=operator)  # 400
+    walk.call("POST", "/tenants", json=body)  # 401
+    walk.call("POST", "/tenants", json=body, headers=key)  # 403: a tenant's key is not the platform
+    walk.call("POST", "/tenants", data="{}", content_type="text/plain", headers=operator)  # 415
+    walk.call("POST", "/tenants", data=TOO_LARGE, content_type="application/json", headers=operator)  # 413
+    walk.call("GET", "/tenants", headers=operator)
+    walk.call("GET", "/tenants", "/tenants?limit=0", headers=operator)  # 400
+    walk.call("GET", "/tenants/{tenant_id}", f"/tenants/{tenant_id}", headers=operator)
+    walk.call("GET", "/tenants/{tenant_id}", "/tenants/ten_000000000000000000000000", headers=operator)  # 404
+    walk.call("PATCH", "/tenants/{tenant_id}", f"/tenants/{tenant_id}", json={"name": "Acme 2"}, headers=operator)
+    walk.call("PATCH", "/tenants/{tenant_id}", f"/tenants/{tenant_id}", json={"status": "gone"}, headers=operator)
+    walk.call("PATCH", "/tenants/{tenant_id}", "/tenants/ten_000000000000000000000000", json={"name": "x"},
+              headers=operator)
+    walk.call("PATCH", "/tenants/{tenant_id}", f"/tenants/{tenant_id}", data="{}", content_type="text/plain",
+              headers=operator)
+    walk.call("PATCH", "/tenants/{tenant_id}", f"/tenants/{tenant_id}", data=TOO_LARGE,
+              content_type="application/json", headers=operator)
+    walk.call("GET", "/api-keys", headers=key)
+    walk.call("POST", "/api-keys", json={"name": "second", "scopes": ["wallets:read"]}, headers=key)  # 422: max 1
+    walk.call("DELETE", "/api-keys/{key_id}", f"/api-keys/{created['api_key']['id']}", headers=operator)  # default's: 404
+    mine = walk.call("POST", "/api-keys", json={"name": "ops", "scopes": ["api_keys:write"]}, headers=operator).json
+    walk.call("POST", "/api-keys", json={"name": "ops", "scopes": ["nope:read"]}, headers=operator)  # 400
+    walk.call("POST", "/api-keys", data="{}", content_type="text/plain", headers=operator)
+    walk.call("POST", "/api-keys", data=TOO_LARGE, content_type="application/json", headers=operator)
+    walk.call("DELETE", "/api-keys/{key_id}", f"/api-keys/{mine['id']}", headers=operator)
+    walk.call("GET", "/admin-log", headers=operator)
+    walk.call("GET", "/admin-log", "/admin-log?action=nope", headers=operator)  # 400
+    walk.call("GET", "/admin-log", headers=ada)  # 403: a client
+
+
+def walk_tenant_refusals(walk, operator, ada):
+    """What every authenticated endpoint may answer because of its tenant: a platform operator naming
+    no tenant (404), a client sending X-Tenant-ID (403), a key over its tenant's rate limit (429)."""
+    limited = walk.call("POST", "/tenants", json={"name": "Slow", "rate_limit": {"requests_per_s": 1, "burst": 1}},
+                        headers=operator).json
+    slow = {"Authorization": f"Bearer {limited['api_key']['secret']}"}
+    walk.call("GET", "/api-keys", headers=slow)  # the one request its bucket holds
+    for method, path, status in sorted(walk.documented()):
+        url = path
+        for name in ("wallet_id", "transfer_id", "request_id", "hold_id", "withdrawal_id", "endpoint_id",
+                     "delivery_id", "tenant_id", "key_id"):
+            url = url.replace("{" + name + "}", "nope")
+        url += REQUIRED_QUERY.get(path, "")
+        if status == 401:
+            walk.call(method, path, url)
+        elif status == 404:
+            walk.call(method, path, url, headers=dict(operator, **{"X-Tenant-ID": "ten_000000000000000000000000"}))
+        elif status == 403:
+            walk.call(method, path, url, headers=dict(ada, **{"X-Tenant-ID": "default"}))
+        elif status == 429:
+            response = walk.call(method, path, url, headers=slow)
+            assert response.status_code == 429 and int(response.headers["Retry-After"]) >= 1

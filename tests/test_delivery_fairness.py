@@ -59,7 +59,7 @@ def app(request, smtp):
     app = make_app(request.param, SMTP_URL=smtp.url, **CONFIG)
     yield app
     app.extensions["sweeper"][1].set()
-    store = app.extensions["store"]
+    store = app.extensions["store"].tenant("default")
     if store.engine == "mongodb":
         store._client.drop_database(app.config["MONGO_DB"])
     store.close()
@@ -67,7 +67,7 @@ def app(request, smtp):
 
 @pytest.fixture
 def dispatcher(app, slow):
-    started = dispatch.Dispatcher(app.extensions["store"], app.config, app.extensions["dispatch_steps"])
+    started = dispatch.Dispatcher(app.extensions["store"].tenant("default"), app.config, app.extensions["dispatch_steps"])
     yield started
     slow.close()  # its trickles end, so the attempts in flight end now
     started.stop(timeout_s=10)
@@ -185,7 +185,7 @@ def late(seen):
 
 
 def test_one_owners_hanging_endpoints_leave_another_owners_payout_on_time(app, smtp, slow, fast, dispatcher):
-    if ON_STANDIN and app.extensions["store"].engine == "mongodb":
+    if ON_STANDIN and app.extensions["storage"].engine == "mongodb":
         # Fails with the branch-point stand-in too: there every commit conflicts with every open
         # transaction, so the dispatcher's, sweeper's and withdrawal steps' units retry into
         # each other and miss the 3 s window in most runs; MongoDB's conflicts are per document.

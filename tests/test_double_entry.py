@@ -28,10 +28,10 @@ def test_unbalanced_postings_are_refused_and_nothing_is_written(store):
     ledger.deposit(store, wallet_id, 500)
     before = (counts(store), store.collections["wallets"].find_one({"_id": wallet_id}))
     record = {"_id": ledger.new_id("tr"), "type": "deposit", "amount_cents": 100}
-    for unbalanced in ([Posting(accounts.system_shard("bank"), -100), Posting(wallet_id, 101, "deposit")],
+    for unbalanced in ([Posting(accounts.shard_ids("bank")[0], -100), Posting(wallet_id, 101, "deposit")],
                        [Posting(wallet_id, 100, "deposit")],
-                       [Posting(accounts.system_shard("bank"), 0), Posting(wallet_id, 0, "deposit")],
-                       [Posting(accounts.system_shard("bank"), 100), Posting(wallet_id, -100, "deposit")]):
+                       [Posting(accounts.shard_ids("bank")[0], 0), Posting(wallet_id, 0, "deposit")],
+                       [Posting(accounts.shard_ids("bank")[0], 100), Posting(wallet_id, -100, "deposit")]):
         with pytest.raises(AssertionError, match="postings_must_balance|entry_sign_mismatch"):
             store.transaction(lambda tx: postings.post(tx, record, unbalanced, ledger.now()))
     assert (counts(store), store.collections["wallets"].find_one({"_id": wallet_id})) == before
@@ -171,7 +171,7 @@ def test_a_database_of_another_version_is_refused():
     schema.record_schema_version(meta)
     schema.record_schema_version(meta)  # the same version again: fine
     meta.update_one({"_id": "schema"}, {"$set": {"version": 1}})
-    with pytest.raises(RuntimeError, match=r"holds data model version 1; this build needs version 2"):
+    with pytest.raises(RuntimeError, match=r"holds data model version 1; this build needs version 3"):
         schema.record_schema_version(meta)
 
 

@@ -42,7 +42,7 @@ def dispatchers(app):
     made = []
 
     def make(**config):
-        made.append(dispatch.Dispatcher(app.extensions["store"], dict(app.config, **config),
+        made.append(dispatch.Dispatcher(app.extensions["store"].tenant("default"), dict(app.config, **config),
                                         app.extensions["dispatch_steps"]))
         return made[-1]
 
@@ -77,7 +77,7 @@ def deliveries(client, headers, endpoint):
 
 
 def test_an_event_exists_exactly_for_the_units_that_committed(app, api, monkeypatch):
-    store = app.extensions["store"]
+    store = app.extensions["store"].tenant("default")
     _, ada, ada_wallet = api.member(balance="10.00")
     _, _, bob_wallet = api.member()
     assert api.transfer(ada, ada_wallet, bob_wallet, "99.00").status_code == 422  # refused: no event
@@ -210,7 +210,7 @@ def test_retries_last_three_days_then_fail_and_five_failing_days_disable(app, cl
     start = ledger.now()
     dispatcher.clock = lambda: start
     dispatcher.tick()
-    [first] = app.extensions["store"].collections["deliveries"].find()
+    [first] = app.extensions["store"].tenant("default").collections["deliveries"].find()
     assert first["status"] == "pending" and first["attempts"][0]["status_code"] is None
     assert timedelta(seconds=15) <= first["next_attempt_at"] - start <= timedelta(seconds=30)
     dispatcher.clock = lambda: start + timedelta(days=3, seconds=1)
@@ -231,7 +231,7 @@ def test_the_client_gets_an_email_for_money_in_and_out():
         ada_body, ada, ada_wallet = api.member(balance="50.00")
         bob_body, _, bob_wallet = api.member()
         api.transfer(ada, ada_wallet, bob_wallet, "12.34")
-        dispatch.Dispatcher(app.extensions["store"], app.config).tick()
+        dispatch.Dispatcher(app.extensions["store"].tenant("default"), app.config).tick()
         deadline = time.monotonic() + 5
         while len(smtp.messages) < 3 and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -308,7 +308,7 @@ def test_make_run_starts_the_dispatcher_thread_on_the_embedded_engine():
         assert dispatcher.running()
         Api(app.test_client()).member(balance="1.00")
         deadline = time.monotonic() + 5
-        while app.extensions["store"].collections["events"].find_one({"pending_fanout": True}):
+        while app.extensions["store"].tenant("default").collections["events"].find_one({"pending_fanout": True}):
             assert time.monotonic() < deadline
             time.sleep(0.01)
     finally:

@@ -59,7 +59,7 @@ class World:
 def world():
     world = World()
     yield world
-    check_ledger(world.app.extensions["store"])  # whatever ran, the books are still whole
+    check_ledger(world.app.extensions["store"].tenant("default"))  # whatever ran, the books are still whole
 
 
 def amounts():
@@ -171,7 +171,7 @@ class Scenario(STATEFUL.as_state_machine()):
         self.tokens = {}  # wallet id -> Authorization, from log-ins
 
     def teardown(self):
-        check_ledger(self.world.app.extensions["store"])
+        check_ledger(self.world.app.extensions["store"].tenant("default"))
 
     def before_call(self, case):
         use_real_ids(case, self.world)

@@ -11,7 +11,7 @@ import os
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from app.web.endpoints import ENDPOINTS, OPERATOR, PUBLIC
+from app.web.endpoints import ENDPOINTS, OPERATOR, PLATFORM, PUBLIC
 from tests import fuzz_report
 from tests.conftest import Api, make_app
 from tests.contract import Document
@@ -66,7 +66,7 @@ def world():
     app = make_app()
     api = Api(app.test_client())
     _, headers, wallet_id = api.member(balance="100.00")
-    callers = {PUBLIC: {}, OPERATOR: api.operator}
+    callers = {PUBLIC: {}, OPERATOR: api.operator, PLATFORM: api.operator}
     return app, Document(app.extensions["openapi"]), wallet_id, lambda who: callers.get(who, headers)
 
 

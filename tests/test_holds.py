@@ -47,7 +47,7 @@ def test_a_hold_moves_available_to_held_and_leaves_the_balance(escrow, store):
 
 def test_default_expiry_is_seven_days(escrow):
     api, ada, ada_wallet, _, bob_wallet = escrow
-    hold = ledger.get_hold(api.client.application.extensions["store"],
+    hold = ledger.get_hold(api.client.application.extensions["store"].tenant("default"),
                            place(api, ada, ada_wallet, bob_wallet, "1.00").json["id"])
     assert hold["expires_at"] - hold["created_at"] == timedelta(days=7)
 
@@ -272,7 +272,7 @@ def test_the_sweeper_thread_runs_in_the_server_process_when_configured():
     from tests.conftest import make_app
     app = make_app(SWEEPER_THREAD=True, SWEEP_INTERVAL_S=0.05)
     thread, stop = app.extensions["sweeper"]
-    store = app.extensions["store"]
+    store = app.extensions["store"].tenant("default")
     (client_a, a), (_, b) = [(r["client"]["_id"], r["wallet"]["_id"]) for r, _ in (
         ledger.create_client(store, f"{n}@example.com", n, "hash") for n in ("a", "b"))]
     ledger.deposit(store, a, 1000)

@@ -28,7 +28,7 @@ def test_a_record_expires_after_the_ttl(later):
     _, headers, wallet_id = api.member()
     _, _, other_id = api.member()
     assert _refused(api, headers, wallet_id, other_id, "k1").json["code"] == "insufficient_funds"
-    records = app.extensions["store"].collections["idempotency"]
+    records = app.extensions["store"].tenant("default").collections["idempotency"]
     assert records.count_documents({}) == 1
     later(59)
     assert _refused(api, headers, wallet_id, other_id, "k1", "6.00").json["code"] == "idempotency_key_reused"
@@ -53,7 +53,7 @@ def test_a_retry_after_many_keyed_refusals_replays_the_first_transfer(engine):
     TTL: past the bound (embedded engine only) a keyed request is 503 and does nothing."""
     app = make_app(engine, IDEMPOTENCY_MAX_PER_SCOPE=BOUND)
     try:
-        api, store = Api(app.test_client()), app.extensions["store"]
+        api, store = Api(app.test_client()), app.extensions["store"].tenant("default")
         _, headers, wallet_id = api.member(balance="2.00")  # enough to pay twice
         _, _, other_id = api.member()
         first = api.transfer(headers, wallet_id, other_id, "1.00", **{"Idempotency-Key": "order-0001"})
@@ -82,9 +82,9 @@ def test_a_retry_after_many_keyed_refusals_replays_the_first_transfer(engine):
             _refused(api, headers, wallet_id, other_id, f"k{n}") for n in range(len(refused)))] == [
             "true"] * len(refused)
     finally:
-        if app.extensions["store"].engine == "mongodb":
-            app.extensions["store"]._client.drop_database(app.config["MONGO_DB"])
-        app.extensions["store"].close()
+        if app.extensions["storage"].engine == "mongodb":
+            app.extensions["storage"]._client.drop_database(app.config["MONGO_DB"])
+        app.extensions["storage"].close()
 
 
 def test_room_comes_back_as_keys_expire_and_retry_after_says_when(later):

@@ -7,14 +7,16 @@ from app.storage.embedded import EmbeddedStore
 # (collection, keys) -> the query that uses the index. An index with no entry here is
 # one no query uses: it costs every insert and buys nothing (issue 12, defect 7).
 QUERIES = {
-    ("clients", (("email_key", 1),)): "sign-up's uniqueness and log-in: clients.find_one({email_key})",
+    ("clients", (("tenant_id", 1), ("email_key", 1))): "sign-up's uniqueness (per tenant) and log-in: "
+    "clients.find_one({tenant_id, email_key})",
     ("wallets", (("client_id", 1),)): "GET /clients/me: wallets.find_one({client_id}); one per client",
     ("operations", (("wallet_id", 1), ("seq", 1))): "statements and GET .../operations: "
     "find({wallet_id, seq: {$lt}}).sort(seq); the audit's $sort + $group of the journal by wallet "
     "(hinted), its read of one wallet's entries, and the one seq per entry it relies on (unique)",
     ("operations", (("transfer_id", 1),)): "the audit's leg walk: find({transfer_id: {$gt: ''}})"
     ".sort(transfer_id), and its point lookup of entries with transfer_id null",
-    ("idempotency", (("scope", 1), ("key", 1))): "every keyed POST: idempotency.find_one({scope, key})",
+    ("idempotency", (("tenant_id", 1), ("scope", 1), ("key", 1))): "every keyed POST: "
+    "idempotency.find_one({tenant_id, scope, key}); one record per key (unique)",
     ("idempotency", (("created_at", 1),)): "none: the TTL monitor expires keys by it",
     ("limit_usage", (("expires_at", 1),)): "none: the TTL monitor drops a day's usage 35 days after it",
     ("holds", (("from_wallet_id", 1), ("status", 1), ("expires_at", 1))): "a payer's due holds: "
@@ -33,7 +35,7 @@ QUERIES = {
     "at its pair's limit: that pair's lapsed pending requests, expired first",
     ("transfers", (("refund_of", 1),)): "the audit's refund walk: find({refund_of: {$gt: ''}, "
     "type: 'refund'}).sort(refund_of); audit_pipelines.json's $lookup of a transfer's refunds",
-    ("events", (("created_at", 1), ("_id", 1))): "GET /events as the operator: "
+    ("events", (("tenant_id", 1), ("created_at", 1), ("_id", 1))): "GET /events as a tenant's operator: "
     "find({created_at: {$gte: cursor, $lt: horizon}, after the cursor}).sort(created_at, _id), hinted",
     ("events", (("wallet_ids", 1), ("created_at", 1), ("_id", 1))): "GET /events as a client: "
     "the same, with wallet_ids: its wallet (multikey; hinted, so no plan walks every caller's events)",
@@ -50,8 +52,14 @@ QUERIES = {
     ("deliveries", (("created_at", 1),)): "none: the TTL monitor expires deliveries by it",
     ("webhook_endpoints", (("owner", 1), ("created_at", 1))): "GET /webhook-endpoints: "
     "find({owner, status}).sort(created_at)",
-    ("quota_slots", (("kind", 1), ("owner", 1), ("slot", 1))): "a quota's next slot: "
-    "find({kind, owner}).sort(slot, -1).limit(1); its free ones; at most one document per slot (unique)",
+    ("quota_slots", (("tenant_id", 1), ("kind", 1), ("owner", 1), ("slot", 1))): "a quota's free "
+    "slots: find({tenant_id, kind, owner, slot}); at most one document per slot (unique)",
+    ("api_keys", (("tenant_id", 1), ("created_at", 1))): "GET /api-keys: find({tenant_id, status})"
+    ".sort(created_at)",
+    ("admin_log", (("tenant_id", 1), ("at", -1), ("_id", -1))): "GET /admin-log by a tenant: "
+    "find({tenant_id, ...}).sort(at, _id) newest first",
+    ("admin_log", (("at", -1), ("_id", -1))): "GET /admin-log by the platform operator: every "
+    "tenant's, newest first",
     ("withdrawals", (("wallet_id", 1), ("created_at", -1), ("_id", -1))): "GET /wallets/{id}/withdrawals "
     "newest first (hinted); the audit's held rule: a wallet's pending and processing withdrawals",
     ("withdrawals", (("status", 1), ("updated_at", 1))): "the background steps: pending withdrawals to "

@@ -94,7 +94,7 @@ def test_max_balance_caps_deposits_and_transfers_in(api, client, pair):
     assert wallet_state(client, api, alice_wallet) == ("100.00", 1)
     assert api.transfer(alice, alice_wallet, bob_wallet, "20.00").status_code == 201
     assert wallet_state(client, api, bob_wallet) == ("50.00", 2)
-    check_ledger(client.application.extensions["store"])
+    check_ledger(client.application.extensions["store"].tenant("default"))
 
 
 def test_daily_out_amount_and_count(api, client, pair):
@@ -143,7 +143,7 @@ def test_concurrent_debits_never_pass_the_daily_limit(app, api, pair):
     assert sorted(codes) == [201] * 5 + [422] * 43
     assert wallet_state(app.test_client(), api, alice_wallet) == ("50.00", 6)
     assert wallet_state(app.test_client(), api, bob_wallet) == ("50.00", 5)
-    check_ledger(app.extensions["store"])
+    check_ledger(app.extensions["store"].tenant("default"))
 
 
 def test_the_day_rolls_over_at_midnight_utc(api, client, pair, monkeypatch):
@@ -253,7 +253,7 @@ def test_a_hold_counts_when_placed_and_is_given_back_when_voided(api, client, pa
     voided = client.post(f"/holds/{placed.json['id']}/void", headers=bob)
     assert voided.status_code == 200 and usage(client, alice, alice_wallet) == ("15.00", 1)
     assert wallet_state(client, api, alice_wallet) == ("85.00", 2)
-    check_ledger(client.application.extensions["store"])
+    check_ledger(client.application.extensions["store"].tenant("default"))
 
 
 def test_an_expired_hold_gives_its_amount_back(api, client, store, pair, monkeypatch):

@@ -85,7 +85,7 @@ class _World:
         _, _, self.carol_wallet = api.member()
         assert api.transfer(self.ada, ada_wallet, self.carol_wallet, "1.00").status_code == 201
         if others:
-            self.app.extensions["store"].collections["events"].insert_many(
+            self.app.extensions["store"].tenant("default").collections["events"].insert_many(
                 list(_others_events(self.bob_wallet, self.carol_wallet, others)))
         self.feed_s, self.pay_s = [], []
 
@@ -102,7 +102,7 @@ class _World:
             self.pay_s.append(_median_s(self.pay, times))
 
     def close(self):
-        store = self.app.extensions["store"]
+        store = self.app.extensions["store"].tenant("default")
         if store.engine == "mongodb":
             store._client.drop_database(self.app.config["MONGO_DB"])
         store.close()
@@ -169,7 +169,7 @@ def _scenes(api, app):
         asked = api.client.post("/payment-requests", headers=payee, json={
             "to_wallet_id": payee_wallet, "from_wallet_id": payer_wallet, "amount": "1.00"})
         assert asked.status_code == 201
-    _deliveries(app.extensions["store"])
+    _deliveries(app.extensions["store"].tenant("default"))
     return ada, ada_wallet
 
 
@@ -219,7 +219,7 @@ def test_no_listing_of_a_client_reads_another_clients_documents(examined, hints)
     ada, ada_wallet = _scenes(api, app)
     me = api.client.get("/clients/me", headers=ada).json
     endpoint = api.client.get("/webhook-endpoints", headers=ada).json["data"][0]["id"]
-    others = _others(app.extensions["store"], (ada_wallet, me["id"], endpoint))
+    others = _others(app.extensions["store"].tenant("default"), (ada_wallet, me["id"], endpoint))
     assert len(others) > 30
     first_events = api.client.get("/events?limit=2", headers=ada).json["next_cursor"]
     for path in ("/events", "/events?type=transfer.posted", f"/events?after={first_events}",

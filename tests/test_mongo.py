@@ -42,14 +42,14 @@ def mongo_apps():
 
     yield make
     for app in apps:
-        client = app.extensions["store"]._client
+        client = app.extensions["storage"]._client
         client.drop_database(database_name)
         client.close()
 
 
 @pytest.fixture
 def store(mongo_apps):
-    return mongo_apps().extensions["store"]
+    return mongo_apps().extensions["store"].tenant("default")
 
 
 def open_wallets(store, count, cents):
@@ -146,10 +146,10 @@ def test_thirty_two_threads_on_one_hot_wallet_conflict_retry_and_keep_the_books(
 
 
 def test_past_the_request_timeout_a_hot_wallet_is_wallet_busy_and_the_books_stay_whole(mongo_apps):
-    store = mongo_apps().extensions["store"]
+    store = mongo_apps().extensions["store"].tenant("default")
     senders = open_wallets(store, 32, 10_000)
     [(_, hot)] = open_wallets(store, 1, 0)
-    hurried = mongo_apps(REQUEST_TIMEOUT_MS=40).extensions["store"]
+    hurried = mongo_apps(REQUEST_TIMEOUT_MS=40).extensions["store"].tenant("default")
     start, outcomes = threading.Barrier(32), collections.Counter()
 
     def send(owner, wallet_id):
@@ -172,7 +172,7 @@ def test_past_the_request_timeout_a_hot_wallet_is_wallet_busy_and_the_books_stay
 
 def test_duplicates_racing_on_two_connections_move_money_once(mongo_apps):
     first, second = mongo_apps(), mongo_apps()
-    assert first.extensions["store"]._client is not second.extensions["store"]._client
+    assert first.extensions["storage"]._client is not second.extensions["storage"]._client
     api = Api(first.test_client())
     _, alice, alice_wallet = api.member(balance="100.00")
     _, _, bob_wallet = api.member()
@@ -191,7 +191,7 @@ def test_duplicates_racing_on_two_connections_move_money_once(mongo_apps):
     assert len({transfer_id for _, transfer_id, _ in results}) == 1
     assert [replayed for _, _, replayed in results].count(None) == 1, "one original, 15 replays"
     assert api.balance(alice, alice_wallet) == "75.00"
-    check_ledger(first.extensions["store"])
+    check_ledger(first.extensions["store"].tenant("default"))
 
 
 def snapshot_totals(tx):
@@ -203,7 +203,7 @@ def snapshot_totals(tx):
 
 
 def test_invariant_storm_on_two_connections_holds_at_every_snapshot(mongo_apps):
-    stores = [mongo_apps().extensions["store"] for _ in range(2)]
+    stores = [mongo_apps().extensions["store"].tenant("default") for _ in range(2)]
     wallets = open_wallets(stores[0], 6, 1_000)
     stop, snapshots = threading.Event(), []
 
@@ -310,14 +310,14 @@ def test_the_server_summarises_the_journal_in_the_snapshot_and_the_audit_flags_t
 
 def test_a_changed_idempotency_ttl_is_applied_by_db_init_and_start_up_still_works(mongo_apps):
     first = mongo_apps()  # db init made the TTL index with the default lifetime
-    database = first.extensions["store"].collections["idempotency"].database
+    database = first.extensions["storage"].collections["idempotency"].database
     second = make_app("mongodb", MONGO_DB=database.name, IDEMPOTENCY_TTL_S=7200)  # runs init
     try:
-        indexes = second.extensions["store"].collections["idempotency"].list_indexes()
+        indexes = second.extensions["storage"].collections["idempotency"].list_indexes()
         (ttl,) = [index for index in indexes if dict(index["key"]) == {"created_at": 1}]
         assert ttl["expireAfterSeconds"] == 7200
     finally:
-        second.extensions["store"]._client.close()
+        second.extensions["storage"]._client.close()
 
 
 def test_boot_on_an_uninitialised_database_refuses_and_names_what_is_missing():

@@ -86,7 +86,7 @@ def test_problem_responses_name_their_codes(document):
     assert codes["properties"]["code"]["enum"] == [
         "idempotency_key_reused", "wallet_not_found", "accounts_must_be_different", "insufficient_funds",
         "limit_exceeded"]
-    assert set(transfer) == {"201", "400", "401", "403", "404", "413", "415", "422", "503"}
+    assert set(transfer) == {"201", "400", "401", "403", "404", "413", "415", "422", "429", "503"}
     assert "503" not in document["paths"]["/health"]["get"]["responses"]
     assert document["paths"]["/wallets/{wallet_id}"]["get"]["security"] == [
         {"clientBearer": []}, {"operatorBearer": []}]

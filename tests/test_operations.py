@@ -19,7 +19,7 @@ def test_ready_when_the_database_answers(client):
 
 
 def test_not_ready_when_it_does_not(app, client, monkeypatch):
-    monkeypatch.setattr(app.extensions["store"], "ping", lambda: False)
+    monkeypatch.setattr(app.extensions["storage"], "ping", lambda: False)
     response = client.get("/ready")
     assert response.status_code == 503 and response.content_type == "application/problem+json"
     assert response.json["code"] == "not_ready"
@@ -70,7 +70,7 @@ def test_retries_and_conflicts_are_read_from_the_store_at_scrape_time(app, clien
     samples = scrape(client)
     assert samples[("wallet_transaction_retries_total", ())] == 0
     assert samples[("wallet_write_conflicts_total", (("account_class", "wallet"),))] == 0
-    store = app.extensions["store"]
+    store = app.extensions["storage"]
     store.transaction_retries = 7
     store.write_conflicts.update(wallet=5, system=2)
     samples = scrape(client)

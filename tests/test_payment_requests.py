@@ -202,7 +202,7 @@ def test_concurrent_requests_never_pass_the_limit():
     app, api, pair = limited(3)
     statuses = run_at_once(10, lambda i: ask(Api(app.test_client()), pair).status_code)
     assert sorted(statuses) == [201] * 3 + [422] * 7
-    (counter,) = app.extensions["store"].collections["payment_request_pairs"].find()
+    (counter,) = app.extensions["store"].tenant("default").collections["payment_request_pairs"].find()
     assert counter["pending"] == 3
 
 

@@ -50,7 +50,7 @@ def test_a_stranger_gets_404_on_every_read_of_a_wallet_and_a_hold(trio):
     assert api.client.post(f"/wallets/{eve_wallet}/deposits", json={"amount": "1.00"},
                            headers=eve).status_code == 403
     assert wallet(api, ada, ada_wallet) == ("99.00", "10.00", "89.00")
-    assert_books(api.client.application.extensions["store"])
+    assert_books(api.client.application.extensions["store"].tenant("default"))
 
 
 # --- holds: boundaries and races --------------------------------------------------------

@@ -166,14 +166,15 @@ def test_from_equal_to_is_an_empty_period(api, client, clock):
     assert facts["operations"] == [] and facts["opening_balance"] == facts["closing_balance"]
 
 
-def test_a_statement_is_fixed_when_the_request_starts(api, client, store, monkeypatch):
+def test_a_statement_is_fixed_when_the_request_starts(app, api, client, monkeypatch):
     monkeypatch.setattr(statements, "BATCH_SIZE", 2)
     _, headers, wallet_id = api.member()
     for i in range(1, 11):
         api.deposit(wallet_id, f"{i}.00")
     reads = []
-    real_read = store.read
-    monkeypatch.setattr(store, "read", lambda work: reads.append(1) or real_read(work))
+    engine = app.extensions["storage"]  # each request reads through its own tenant's view of it
+    real_read = engine.read
+    monkeypatch.setattr(engine, "read", lambda work: reads.append(1) or real_read(work))
     response = client.get(f"/wallets/{wallet_id}/report?format=csv", headers=headers)
     chunks = iter(response.response)
     first = next(chunks)

@@ -40,7 +40,7 @@ def payouts(api):
 def sweep_at(app, seconds):
     """Run the payout steps as of ``seconds`` from now (a clock the test controls)."""
     moment = units.now() + timedelta(seconds=seconds)
-    return {name: step(app.extensions["store"], moment, 10)
+    return {name: step(app.extensions["store"].tenant("default"), moment, 10)
             for name, step in app.extensions["withdrawal_steps"].items()}
 
 
@@ -73,8 +73,8 @@ def test_a_withdrawal_is_held_at_once(seller):
         "provider": app.config["WITHDRAWAL_PROVIDER"], "provider_reference": None,
         "failure_reason": None, "destination": {"type": "bank_account", "account": "DE89370400440532013000"}}
     assert wallet(api, sam_wallet) == ("100.00", "30.00", "70.00")
-    assert events(app.extensions["store"], body["id"]) == ["withdrawal.created"]
-    check_ledger(app.extensions["store"])
+    assert events(app.extensions["store"].tenant("default"), body["id"]) == ["withdrawal.created"]
+    check_ledger(app.extensions["store"].tenant("default"))
 
 
 @pytest.mark.parametrize("change, code", [
@@ -99,7 +99,7 @@ def test_refused_withdrawals_change_nothing(seller, change, code):
     response = api.client.post("/withdrawals", json=body, headers=sam)
     assert (response.status_code, response.json["code"]) == code
     assert wallet(api, sam_wallet) == ("100.00", "0.00", "100.00")
-    assert app.extensions["store"].collections["withdrawals"].count_documents({}) == 0
+    assert app.extensions["store"].tenant("default").collections["withdrawals"].count_documents({}) == 0
 
 
 def test_the_operator_cannot_withdraw_and_a_retry_never_flips(seller):
@@ -131,13 +131,13 @@ def test_sandbox_success_end_to_end(sandbox):
     assert wallet(api, sam_wallet) == ("70.00", "0.00", "70.00")
     assert journal(api, sam_wallet) == [("deposit", "100.00"), ("withdrawal", "-30.00")]
     assert payouts(api) == "30.00"
-    assert events(app.extensions["store"], wd["id"]) == [
+    assert events(app.extensions["store"].tenant("default"), wd["id"]) == [
         "withdrawal.created", "withdrawal.processing", "withdrawal.succeeded"]
-    succeeded = app.extensions["store"].collections["events"].find_one({"type": "withdrawal.succeeded"})
+    succeeded = app.extensions["store"].tenant("default").collections["events"].find_one({"type": "withdrawal.succeeded"})
     assert (succeeded["data"]["transfer"]["type"], succeeded["data"]["transfer"]["amount"]) == (
         "withdrawal", "30.00")
     assert sweep_at(app, 60) == {"withdrawals_submitted": 0, "withdrawals_settled": 0}
-    check_ledger(app.extensions["store"])
+    check_ledger(app.extensions["store"].tenant("default"))
 
 
 def test_sandbox_failure_releases_the_money(sandbox):
@@ -150,9 +150,9 @@ def test_sandbox_failure_releases_the_money(sandbox):
     assert wallet(api, sam_wallet) == ("100.00", "0.00", "100.00")
     assert journal(api, sam_wallet) == [("deposit", "100.00")]
     assert payouts(api) == "0.00"
-    assert events(app.extensions["store"], wd["id"]) == [
+    assert events(app.extensions["store"].tenant("default"), wd["id"]) == [
         "withdrawal.created", "withdrawal.processing", "withdrawal.failed"]
-    check_ledger(app.extensions["store"])
+    check_ledger(app.extensions["store"].tenant("default"))
 
 
 def test_sandbox_return_comes_back_as_its_own_entry(sandbox):
@@ -169,10 +169,10 @@ def test_sandbox_return_comes_back_as_its_own_entry(sandbox):
     assert journal(api, sam_wallet) == [("deposit", "100.00"), ("withdrawal", "-30.00"),
                                         ("withdrawal_return", "30.00")]
     assert payouts(api) == "0.00"
-    assert events(app.extensions["store"], wd["id"]) == [
+    assert events(app.extensions["store"].tenant("default"), wd["id"]) == [
         "withdrawal.created", "withdrawal.processing", "withdrawal.succeeded", "withdrawal.returned"]
     assert sweep_at(app, 60)["withdrawals_settled"] == 0
-    check_ledger(app.extensions["store"])
+    check_ledger(app.extensions["store"].tenant("default"))
 
 
 @pytest.fixture
@@ -212,7 +212,7 @@ def test_manual_settle_walks_the_state_machine(manual):
     assert settle(api, "wd_nope", "failed").json["code"] == "withdrawal_not_found"
     assert api.client.post(f"/withdrawals/{wd}/settle", json={"outcome": "failed"},
                            headers=sam).status_code == 403
-    check_ledger(app.extensions["store"])
+    check_ledger(app.extensions["store"].tenant("default"))
 
 
 def test_manual_failure_keeps_the_reason_and_a_refusal_is_replayed(manual):
@@ -224,7 +224,7 @@ def test_manual_failure_keeps_the_reason_and_a_refusal_is_replayed(manual):
     failed = settle(api, wd, "failed", failure_reason="account_closed", key="f-2").json
     assert (failed["status"], failed["failure_reason"]) == ("failed", "account_closed")
     assert wallet(api, sam_wallet) == ("100.00", "0.00", "100.00")
-    check_ledger(app.extensions["store"])
+    check_ledger(app.extensions["store"].tenant("default"))
 
 
 class RecordingProvider:
@@ -246,7 +246,7 @@ class RecordingProvider:
 
 def test_a_crash_between_the_provider_call_and_its_record_never_pays_twice(manual, monkeypatch):
     app, api, sam, sam_wallet = manual
-    store = app.extensions["store"]
+    store = app.extensions["store"].tenant("default")
     wd = withdraw(api, sam, sam_wallet, "40.00").json["id"]
     provider = RecordingProvider()
     real_record = withdrawals._record
@@ -271,7 +271,7 @@ def test_a_crash_between_the_provider_call_and_its_record_never_pays_twice(manua
 
 def test_two_recorders_of_one_step_apply_it_once(manual):
     app, api, sam, sam_wallet = manual
-    store = app.extensions["store"]
+    store = app.extensions["store"].tenant("default")
     wd = withdraw(api, sam, sam_wallet, "40.00").json["id"]
     moment = units.now()
     assert withdrawals._record(store, wd, "processing", moment, reference="r") is not None
@@ -282,7 +282,7 @@ def test_two_recorders_of_one_step_apply_it_once(manual):
 
 def test_concurrent_withdrawals_never_take_available_below_zero(manual):
     app, api, sam, sam_wallet = manual
-    store = app.extensions["store"]
+    store = app.extensions["store"].tenant("default")
     client_id = store.collections["wallets"].find_one({"_id": sam_wallet})["client_id"]
     results, barrier = [], threading.Barrier(8)
 
@@ -338,14 +338,14 @@ def test_the_events_dispatcher_drives_withdrawals(sandbox):
     """The payout steps are registered with the dispatcher: its ticks submit and settle."""
     app, api, sam, sam_wallet = sandbox
     wd = withdraw(api, sam, sam_wallet, "30.00").json["id"]
-    dispatcher = dispatch.Dispatcher(app.extensions["store"], app.config, app.extensions["dispatch_steps"])
+    dispatcher = dispatch.Dispatcher(app.extensions["store"].tenant("default"), app.config, app.extensions["dispatch_steps"])
     start = units.now()
     dispatcher.clock = lambda: start
     dispatcher.tick()
-    assert ledger.get_withdrawal(app.extensions["store"], wd)["status"] == "processing"
+    assert ledger.get_withdrawal(app.extensions["store"].tenant("default"), wd)["status"] == "processing"
     dispatcher.clock = lambda: start + timedelta(seconds=3)
     dispatcher.tick()
-    assert ledger.get_withdrawal(app.extensions["store"], wd)["status"] == "succeeded"
+    assert ledger.get_withdrawal(app.extensions["store"].tenant("default"), wd)["status"] == "succeeded"
     assert wallet(api, sam_wallet) == ("70.00", "0.00", "70.00")
 
 
@@ -363,10 +363,10 @@ def test_limits_count_a_withdrawal_when_it_is_held_and_give_it_back_when_it_fail
     sweep_at(app, 0)
     settle(api, first, "failed")
     assert withdraw(api, sam, sam_wallet, "20.00").status_code == 201  # the failure gave it back
-    second = ledger.list_withdrawals(app.extensions["store"], sam_wallet, 1)[0][0]["_id"]
+    second = ledger.list_withdrawals(app.extensions["store"].tenant("default"), sam_wallet, 1)[0][0]["_id"]
     sweep_at(app, 0)
     assert settle(api, second, "succeeded").status_code == 200  # counted once, at creation
     assert withdraw(api, sam, sam_wallet, "30.01").json["code"] == "limit_exceeded"
     assert settle(api, second, "returned").status_code == 200
     assert wallet(api, sam_wallet) == ("100.00", "0.00", "100.00")
-    check_ledger(app.extensions["store"])
+    check_ledger(app.extensions["store"].tenant("default"))

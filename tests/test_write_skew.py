@@ -146,7 +146,7 @@ class Unit:
 def spied():
     """An embedded app whose every committed unit of work is checked when it commits."""
     app = make_app()
-    store, problems = app.extensions["store"], []
+    store, problems = app.extensions["store"].tenant("default"), []
     unique_keys = {}
     for name, keys, options in schema.declared_indexes(3600):
         if options.get("unique"):
@@ -170,7 +170,7 @@ def test_no_unit_of_work_decides_on_a_document_it_does_not_write(spied):
     client = app.test_client()
     walk = test_contract.Walk(client, client.get("/openapi.json").json)
     test_contract.test_every_documented_response_matches_a_real_one(app, Api(client), walk)
-    store = app.extensions["store"]
+    store = app.extensions["store"].tenant("default")
     sweeper.sweep(store)
     dispatcher = dispatch.Dispatcher(store, app.config, app.extensions["dispatch_steps"])
     dispatcher.tick()
@@ -186,5 +186,5 @@ def test_the_check_finds_a_count_read_then_an_insert(spied):
         if tx.webhook_endpoints.count_documents({"owner": "x"}) < 16:
             tx.webhook_endpoints.insert_one({"_id": "we_x", "owner": "x"})
 
-    app.extensions["store"].transaction(counted)
+    app.extensions["store"].tenant("default").transaction(counted)
     assert problems == ["webhook_endpoints.count_documents({'owner': 'x'}) decides on a count"]

@@ -11,9 +11,9 @@ def create(collections):
 
 
 def check(collections):
+    accounts.check_system_accounts(collections["system_accounts"])
     if collections["tenants"].find_one({"_id": tenants.DEFAULT_TENANT}) is None:
         raise RuntimeError("the default tenant is missing")
-    accounts.check_system_accounts(collections["system_accounts"])
 
 
 SEED = Seed(create=create, check=check)

@@ -45,7 +45,8 @@ def create_tenant(across, name, service_limits, rate_limit):
                   "rate_limit": rate_limit, "version": 0, "created_at": moment, "updated_at": moment}
         tx.tenants.insert_one(tenant)
         tx.system_accounts.insert_many(accounts.new_system_shards(tenant_id, moment))
-        key, secret = api_keys.insert_key(tx, "initial key", ["*"], moment, most=None)
+        key, secret = api_keys.insert_key(tx, "initial key", ["*"], moment,
+                                          most=service_limits["max_api_keys"])
         admin_log.append(tx, "tenant.created", {"type": "tenant", "id": tenant_id},
                          after=public_fields(tenant))
         return tenant, key, secret

@@ -119,6 +119,10 @@ class TenantCollection:
     def index_information(self):
         return self._collection.index_information()
 
+    def drop_index(self, index):
+        """An index is the schema's, not a tenant's documents (tests drop one to corrupt)."""
+        return self._collection.drop_index(index)
+
 
 class PlatformCollection:
     """A collection as background work sees it: every tenant's documents are read; an insert
@@ -178,6 +182,12 @@ class _Bound:
     transaction_retries = property(lambda self: self._store.transaction_retries)
     write_conflicts = property(lambda self: self._store.write_conflicts)
 
+    @property
+    def collections(self):
+        """Each collection outside any unit of work, through this view's layer (tests, ``db``
+        tools): a tenant's confined, across tenants as background work sees them."""
+        return {name: self._collection(name, collection) for name, collection in self._store.collections.items()}
+
     def _wrap(self, view):
         wrapped = Collections({name: self._collection(name, getattr(view, name))
                                for name in self._store.collections},
@@ -200,6 +210,10 @@ class _Bound:
 
     def ping(self):
         return self._store.ping()
+
+    def close(self):
+        """Close the engine beneath (tests that made an app of their own)."""
+        self._store.close()
 
 
 class TenantStore(_Bound):

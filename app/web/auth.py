@@ -213,10 +213,10 @@ def optional(view):
             bind(Caller(PUBLIC, DEFAULT_TENANT))
         else:
             across = current_app.extensions["store"]
-            caller = bind(current_app.extensions["auth"].caller_for(across, request.headers.get("Authorization")))
-            if not caller.is_operator:
-                raise errors.Forbidden("sign-up is for the public or a tenant's operator")
-            check_scope(caller)
+            caller = current_app.extensions["auth"].caller_for(across, request.headers.get("Authorization"))
+            if caller.kind == CLIENT:  # a client signing someone up is the public, in its tenant
+                caller = Caller(PUBLIC, caller.tenant_id)
+            check_scope(bind(caller))
         return view(*args, **kwargs)
     return wrapper
 

@@ -194,7 +194,8 @@ def _error_codes(endpoint):
         # X-Tenant-ID from the platform operator naming no tenant; from anyone else, 403
         shared.setdefault(403, []).append("forbidden")
         shared.setdefault(404, []).append("tenant_not_found")
-        shared[429] = ["rate_limited"]
+        if endpoint.who != PLATFORM:  # the platform operator is never rate limited
+            shared[429] = ["rate_limited"]
         if scope_of(endpoint) is not None:
             shared[403].append("insufficient_scope")
         if endpoint.method != "GET":
