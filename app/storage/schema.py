@@ -159,10 +159,10 @@ def initialise(store, idempotency_ttl_s, events_ttl_s=EVENTS_TTL_S, seed=NO_SEED
     record_schema_version(store.collections["meta"])
 
 
-def stamp_tenant(collections, tenant_id="default", batch=STAMP_BATCH):
-    """Version 2 -> 3: put every document that has no tenant in ``tenant_id``, ``batch`` at a
-    time (idempotent; an interrupted run is finished by the next)."""
-    for name in COLLECTIONS:
+def stamp_tenant(collections, tenant_id="default", batch=STAMP_BATCH, names=COLLECTIONS):
+    """Version 2 -> 3: put every document of ``names`` that has no tenant in ``tenant_id``,
+    ``batch`` at a time (idempotent; an interrupted run is finished by the next)."""
+    for name in names:
         if name == "meta":
             continue
         collection = collections[name]
