@@ -168,6 +168,7 @@ def api_key(doc, secret=None):
 
 
 def admin_log_entry(doc):
-    return {"id": doc["_id"], "at": timestamp(doc["at"]), "actor": doc["actor"], "tenant_id": doc["tenant_id"],
+    return {"id": doc["_id"], "at": timestamp(doc["at"]), "actor": doc["actor"],
+            "tenant_id": doc["tenant_id"],
             "action": doc["action"], "target": doc["target"], "before": doc.get("before"),
             "after": doc.get("after"), "request_id": doc.get("request_id")}

@@ -100,7 +100,8 @@ def test_http_audit_reports_totals_and_violations(client, store):
     assert client.get("/audit", headers=OPERATOR).json == {
         "ok": True, "wallets": 0, "entries": 0, "total_deposited": "0.00", "total_held": "0.00",
         "accounts_sum": "0.00", "system_accounts": {"bank": "0.00", "payouts": "0.00"},
-        "violation_count": 0, "violations": []}
+        "violation_count": 0, "violations": [],
+        "tenants": [{"tenant_id": "default", "ok": True, "accounts_sum": "0.00", "violation_count": 0}]}
     world = build_world(store)
     balance_changed(world)
     body = client.get("/audit", headers=OPERATOR).json

@@ -524,8 +524,10 @@ def walk_tenants(walk, operator, ada):
     walk.call("GET", "/tenants", "/tenants?limit=0", headers=operator)  # 400
     walk.call("GET", "/tenants/{tenant_id}", f"/tenants/{tenant_id}", headers=operator)
     walk.call("GET", "/tenants/{tenant_id}", "/tenants/ten_000000000000000000000000", headers=operator)  # 404
-    walk.call("PATCH", "/tenants/{tenant_id}", f"/tenants/{tenant_id}", json={"name": "Acme 2"}, headers=operator)
-    walk.call("PATCH", "/tenants/{tenant_id}", f"/tenants/{tenant_id}", json={"status": "gone"}, headers=operator)
+    walk.call("PATCH", "/tenants/{tenant_id}", f"/tenants/{tenant_id}",
+              json={"name": "Acme 2"}, headers=operator)
+    walk.call("PATCH", "/tenants/{tenant_id}", f"/tenants/{tenant_id}",
+              json={"status": "gone"}, headers=operator)
     walk.call("PATCH", "/tenants/{tenant_id}", "/tenants/ten_000000000000000000000000", json={"name": "x"},
               headers=operator)
     walk.call("PATCH", "/tenants/{tenant_id}", f"/tenants/{tenant_id}", data="{}", content_type="text/plain",
@@ -533,9 +535,12 @@ def walk_tenants(walk, operator, ada):
     walk.call("PATCH", "/tenants/{tenant_id}", f"/tenants/{tenant_id}", data=TOO_LARGE,
               content_type="application/json", headers=operator)
     walk.call("GET", "/api-keys", headers=key)
-    walk.call("POST", "/api-keys", json={"name": "second", "scopes": ["wallets:read"]}, headers=key)  # 422: max 1
-    walk.call("DELETE", "/api-keys/{key_id}", f"/api-keys/{created['api_key']['id']}", headers=operator)  # default's: 404
-    mine = walk.call("POST", "/api-keys", json={"name": "ops", "scopes": ["api_keys:write"]}, headers=operator).json
+    walk.call("POST", "/api-keys", json={"name": "second",
+              "scopes": ["wallets:read"]}, headers=key)  # 422: max 1
+    walk.call("DELETE", "/api-keys/{key_id}",
+              f"/api-keys/{created['api_key']['id']}", headers=operator)  # default's: 404
+    mine = walk.call("POST", "/api-keys", json={"name": "ops",
+                     "scopes": ["api_keys:write"]}, headers=operator).json
     walk.call("POST", "/api-keys", json={"name": "ops", "scopes": ["nope:read"]}, headers=operator)  # 400
     walk.call("POST", "/api-keys", data="{}", content_type="text/plain", headers=operator)
     walk.call("POST", "/api-keys", data=TOO_LARGE, content_type="application/json", headers=operator)
@@ -548,7 +553,8 @@ def walk_tenants(walk, operator, ada):
 def walk_tenant_refusals(walk, operator, ada):
     """What every authenticated endpoint may answer because of its tenant: a platform operator naming
     no tenant (404), a client sending X-Tenant-ID (403), a key over its tenant's rate limit (429)."""
-    limited = walk.call("POST", "/tenants", json={"name": "Slow", "rate_limit": {"requests_per_s": 1, "burst": 1}},
+    slow_limit = {"requests_per_s": 1, "burst": 1}
+    limited = walk.call("POST", "/tenants", json={"name": "Slow", "rate_limit": slow_limit},
                         headers=operator).json
     slow = {"Authorization": f"Bearer {limited['api_key']['secret']}"}
     walk.call("GET", "/api-keys", headers=slow)  # the one request its bucket holds
@@ -561,7 +567,8 @@ def walk_tenant_refusals(walk, operator, ada):
         if status == 401:
             walk.call(method, path, url)
         elif status == 404:
-            walk.call(method, path, url, headers=dict(operator, **{"X-Tenant-ID": "ten_000000000000000000000000"}))
+            walk.call(method, path, url, headers=dict(
+                operator, **{"X-Tenant-ID": "ten_000000000000000000000000"}))
         elif status == 403:
             walk.call(method, path, url, headers=dict(ada, **{"X-Tenant-ID": "default"}))
         elif status == 429:

@@ -67,7 +67,8 @@ def app(request, smtp):
 
 @pytest.fixture
 def dispatcher(app, slow):
-    started = dispatch.Dispatcher(app.extensions["store"].tenant("default"), app.config, app.extensions["dispatch_steps"])
+    started = dispatch.Dispatcher(app.extensions["store"].tenant(
+        "default"), app.config, app.extensions["dispatch_steps"])
     yield started
     slow.close()  # its trickles end, so the attempts in flight end now
     started.stop(timeout_s=10)

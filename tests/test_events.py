@@ -308,7 +308,8 @@ def test_make_run_starts_the_dispatcher_thread_on_the_embedded_engine():
         assert dispatcher.running()
         Api(app.test_client()).member(balance="1.00")
         deadline = time.monotonic() + 5
-        while app.extensions["store"].tenant("default").collections["events"].find_one({"pending_fanout": True}):
+        events = app.extensions["store"].tenant("default").collections["events"]
+        while events.find_one({"pending_fanout": True}):
             assert time.monotonic() < deadline
             time.sleep(0.01)
     finally:

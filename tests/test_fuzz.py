@@ -211,7 +211,7 @@ def test_linked_calls_keep_the_contract():
 @pytest.mark.parametrize("breakage, expected", [
     ("extra_field", "Response violates schema"),
     ("crash", "Server error"),
-    ("teapot", "Documented: 200, 401, 404"),
+    ("teapot", "Documented: 200, 401, 403, 404, 429"),
     ("plain_text", "Undocumented Content-Type"),
 ])
 def test_the_checks_catch_a_broken_server(monkeypatch, breakage, expected):

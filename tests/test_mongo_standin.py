@@ -92,8 +92,9 @@ def test_the_audit_endpoint_and_the_console_say_so(app, client, monkeypatch):
         raise errors.SnapshotTooOld("window passed")
 
     monkeypatch.setattr(audit, "verify", too_old)
+    monkeypatch.setattr(audit, "verify_platform", too_old)
     response = client.get("/audit", headers=Api.operator)
     assert (response.status_code, response.json["code"]) == (503, "snapshot_too_old")
-    monkeypatch.setattr(app.extensions["store"].tenant("default"), "in_process", False)
+    monkeypatch.setattr(app.extensions["storage"], "in_process", False)
     result = app.test_cli_runner().invoke(args=["ledger", "verify"])
     assert result.exit_code == 3 and "window passed" in result.output

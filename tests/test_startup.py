@@ -187,5 +187,5 @@ def test_a_changed_ttl_is_a_warning_at_boot_and_sends_no_collmod(replica_set, ca
 
 
 def test_the_embedded_engine_still_initialises_itself():
-    store = create_app({"MONGO_URI": None}).extensions["store"].tenant("default")
+    store = create_app({"MONGO_URI": None}).extensions["storage"]
     assert schema.check_initialised(store, 24 * 3600, seed=seed.SEED) == ([], [])

@@ -45,7 +45,8 @@ def two(app, client):
     for tenant in (a, b):
         tenant.wallet, tenant.headers = tenant.signup("ada@example.com")  # the same email in both
         tenant.other_wallet, tenant.other_headers = tenant.signup("bob@example.com")
-    assert client.post(f"/wallets/{a.wallet}/deposits", json={"amount": "100.00"}, headers=a.key).status_code == 201
+    assert client.post(f"/wallets/{a.wallet}/deposits",
+                       json={"amount": "100.00"}, headers=a.key).status_code == 201
     return a, b
 
 
@@ -64,7 +65,8 @@ def test_a_tenant_is_created_with_a_key_shown_once(client):
 def test_without_tenant_context_everything_is_the_default_tenant(client, api, store):
     body, headers, wallet_id = api.member(balance="5.00")
     assert store.read(lambda db: db.wallets.find_one({"_id": wallet_id}))["tenant_id"] == DEFAULT_TENANT
-    assert client.get(f"/wallets/{wallet_id}", headers=dict(OPERATOR, **{"X-Tenant-ID": "default"})).status_code == 200
+    assert client.get(f"/wallets/{wallet_id}", headers=dict(OPERATOR,
+                      **{"X-Tenant-ID": "default"})).status_code == 200
 
 
 def test_emails_are_unique_per_tenant_and_tokens_carry_their_tenant(client, two):
@@ -99,7 +101,8 @@ def test_another_tenants_ids_answer_like_ids_that_do_not_exist(client, two, app)
                                        "amount": "1.00"}, headers=a.headers).json
     transfer = client.post("/transfers", json={"from_wallet_id": a.wallet, "to_wallet_id": a.other_wallet,
                                                "amount": "2.00"}, headers=a.headers).json
-    request = client.post("/payment-requests", json={"to_wallet_id": a.other_wallet, "from_wallet_id": a.wallet,
+    request = client.post("/payment-requests", json={"to_wallet_id": a.other_wallet,
+                                                     "from_wallet_id": a.wallet,
                                                      "amount": "3.00"}, headers=a.other_headers).json
     withdrawal = client.post("/withdrawals", json={"wallet_id": a.wallet, "amount": "4.00", "destination": {
         "type": "bank_account", "account": "DE89370400440532013000"}}, headers=a.headers).json
@@ -116,20 +119,22 @@ def test_another_tenants_ids_answer_like_ids_that_do_not_exist(client, two, app)
         for method, path, url in every_route_on(doc, ids):
             response = client.open(url, method=method, json=body, headers=caller)
             tried += 1
-            assert response.status_code in (400, 403, 404, 422), (method, url, response.status_code, response.json)
+            assert response.status_code in (400, 403, 404, 422), (method, url,
+                                                                  response.status_code, response.json)
             if response.status_code == 403:  # only where this kind of caller may never call
                 assert response.json["code"] == "forbidden", (method, url, response.json)
             if response.status_code == 422:
                 assert response.json["code"] in ("wallet_not_found",), (method, url, response.json)
     # B pays A's wallet: the receiver does not exist for B.
-    paid = client.post("/transfers", json={"from_wallet_id": b.wallet, "to_wallet_id": a.wallet, "amount": "0.01"},
+    paid = client.post("/transfers", json={"from_wallet_id": b.wallet, "to_wallet_id": a.wallet,
+                                           "amount": "0.01"},
                        headers=b.headers)
     assert (paid.status_code, paid.json["code"]) == (422, "wallet_not_found")
     assert tried > 60
     after = [client.get(f"/wallets/{w}", headers=a.key).json for w in (a.wallet, a.other_wallet)]
     assert [(w["balance"], w["held"], w["version"]) for w in after] == \
         [(w["balance"], w["held"], w["version"]) for w in before]
-    assert client.get(f"/api-keys", headers=a.key).status_code == 200  # A's key was not revoked by B
+    assert client.get("/api-keys", headers=a.key).status_code == 200  # A's key was not revoked by B
     assert client.get(f"/transfers/{transfer['id']}", headers=a.platform).status_code == 200
 
 
@@ -161,13 +166,15 @@ def test_only_the_platform_operator_may_name_a_tenant(client, two):
 
 def test_a_suspended_tenant_reads_but_changes_nothing(client, two):
     a, b = two
-    assert client.patch(f"/tenants/{a.id}", json={"status": "suspended"}, headers=OPERATOR).json["status"] == "suspended"
+    assert client.patch(f"/tenants/{a.id}", json={"status": "suspended"},
+                        headers=OPERATOR).json["status"] == "suspended"
     for caller in (a.key, a.headers):
         refused = client.post("/transfers", json={"from_wallet_id": a.wallet, "to_wallet_id": a.other_wallet,
                                                   "amount": "1.00"}, headers=caller)
         assert (refused.status_code, refused.json["code"]) == (403, "tenant_suspended")
         assert client.get(f"/wallets/{a.wallet}", headers=caller).status_code == 200
-    assert client.post(f"/wallets/{a.wallet}/deposits", json={"amount": "1.00"}, headers=a.platform).status_code == 201
+    assert client.post(f"/wallets/{a.wallet}/deposits", json={"amount": "1.00"},
+                       headers=a.platform).status_code == 201
     ok = client.post("/transfers", json={"from_wallet_id": b.wallet, "to_wallet_id": b.other_wallet,
                                          "amount": "0.00"}, headers=b.headers)
     assert ok.json.get("code") != "tenant_suspended"  # B is not touched
@@ -182,7 +189,7 @@ def test_each_service_limit_holds_under_8_concurrent_creators(client, app, limit
     most = 3
     app.config["WEBHOOK_ALLOW_PRIVATE"] = True
     tenant = Tenant(client, "Capped", service_limits=dict(LIMITS, **{limit: most}))
-    payer_wallet = payee_headers = None
+    payer_wallet = None
     payee_wallets = []
     if limit == "max_pending_payment_requests":
         payer_wallet, _ = tenant.signup("payer@example.com")
@@ -198,7 +205,8 @@ def test_each_service_limit_holds_under_8_concurrent_creators(client, app, limit
         if limit == "max_api_keys":
             return fresh.post("/api-keys", json={"name": f"k{n}", "scopes": ["*"]}, headers=tenant.key)
         if limit == "max_webhook_endpoints":
-            return fresh.post("/webhook-endpoints", json={"url": f"https://127.0.0.1:9/h{n}"}, headers=tenant.key)
+            return fresh.post("/webhook-endpoints", json={"url": f"https://127.0.0.1:9/h{n}"},
+                              headers=tenant.key)
         wallet, headers = payee_wallets[n]
         return fresh.post("/payment-requests", json={"to_wallet_id": wallet, "from_wallet_id": payer_wallet,
                                                      "amount": "1.00"}, headers=headers)
@@ -232,7 +240,8 @@ def test_each_admin_action_is_in_the_log_without_secrets(client, two):
     withdrawal = client.post("/withdrawals", json={"wallet_id": a.wallet, "amount": "4.00", "destination": {
         "type": "bank_account", "account": "DE89370400440532013000"}}, headers=a.headers).json
     client.patch(f"/tenants/{a.id}", json={"name": "A2"}, headers=OPERATOR)
-    settled = client.post(f"/withdrawals/{withdrawal['id']}/settle", json={"outcome": "failed", "reason": "x"},
+    settled = client.post(f"/withdrawals/{withdrawal['id']}/settle",
+                          json={"outcome": "failed", "reason": "x"},
                           headers=a.key)
     log = client.get("/admin-log?limit=100", headers=a.key).json["data"]
     actions = {entry["action"] for entry in log}
@@ -267,7 +276,7 @@ def test_each_tenants_books_sum_to_zero_and_the_platform_audits_all(client, two,
     # A bug that moves a tenant's money onto another's books is caught, naming the tenant.
     store = app.extensions["store"].tenant(a.id)
     store.collections["system_accounts"].update_one({"_id": accounts.shard_ids("bank", a.id)[0]},
-                                                   {"$inc": {"balance_cents": 1}})
+                                                    {"$inc": {"balance_cents": 1}})
     broken = client.get("/audit", headers=OPERATOR).json
     assert not broken["ok"] and {v["tenant_id"] for v in broken["violations"]} == {a.id}
     assert check_ledger(app.extensions["store"].tenant(b.id)) == 700
@@ -278,12 +287,13 @@ def test_the_layer_refuses_to_cross_tenants(app):
     with pytest.raises(TenantViolation):
         store.transaction(lambda tx: tx.wallets.insert_one({"_id": "wal_x", "tenant_id": "default"}))
     with pytest.raises(TenantViolation):
-        store.transaction(lambda tx: tx.wallets.find_one_and_update({"_id": "wal_x"}, {"$set": {"tenant_id": "b"}}))
+        store.transaction(lambda tx: tx.wallets.find_one_and_update(
+            {"_id": "wal_x"}, {"$set": {"tenant_id": "b"}}))
     with pytest.raises(TenantViolation):
         store.read(lambda db: db.wallets.find_one({"tenant_id": "default"}))
     with pytest.raises(TenantViolation):
-        store.read(lambda db: list(db.transfers.aggregate([{"$lookup": {"from": "wallets", "as": "w",
-                                                                         "localField": "x", "foreignField": "y"}}])))
+        lookup = {"from": "wallets", "as": "w", "localField": "x", "foreignField": "y"}
+        store.read(lambda db: list(db.transfers.aggregate([{"$lookup": lookup}])))
     with pytest.raises(AttributeError):
         store.read(lambda db: db.wallets.database)
     across = app.extensions["store"]

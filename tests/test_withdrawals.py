@@ -133,7 +133,8 @@ def test_sandbox_success_end_to_end(sandbox):
     assert payouts(api) == "30.00"
     assert events(app.extensions["store"].tenant("default"), wd["id"]) == [
         "withdrawal.created", "withdrawal.processing", "withdrawal.succeeded"]
-    succeeded = app.extensions["store"].tenant("default").collections["events"].find_one({"type": "withdrawal.succeeded"})
+    succeeded = app.extensions["store"].tenant("default").collections["events"].find_one({
+        "type": "withdrawal.succeeded"})
     assert (succeeded["data"]["transfer"]["type"], succeeded["data"]["transfer"]["amount"]) == (
         "withdrawal", "30.00")
     assert sweep_at(app, 60) == {"withdrawals_submitted": 0, "withdrawals_settled": 0}
@@ -338,7 +339,8 @@ def test_the_events_dispatcher_drives_withdrawals(sandbox):
     """The payout steps are registered with the dispatcher: its ticks submit and settle."""
     app, api, sam, sam_wallet = sandbox
     wd = withdraw(api, sam, sam_wallet, "30.00").json["id"]
-    dispatcher = dispatch.Dispatcher(app.extensions["store"].tenant("default"), app.config, app.extensions["dispatch_steps"])
+    dispatcher = dispatch.Dispatcher(app.extensions["store"].tenant(
+        "default"), app.config, app.extensions["dispatch_steps"])
     start = units.now()
     dispatcher.clock = lambda: start
     dispatcher.tick()

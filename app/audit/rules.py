@@ -118,7 +118,8 @@ def verify(store, batch_size=BATCH_SIZE, max_listed=MAX_LISTED):
 def verify_platform(across, batch_size=BATCH_SIZE, max_listed=MAX_LISTED):
     """Every tenant's books, each checked on its own (its own snapshot: tenants share no money);
     returns (one Report adding them up, violations naming their tenant, [(tenant id, Report)])."""
-    tenant_ids = across.read(lambda db: [doc["_id"] for doc in db.tenants.find({}, {"_id": 1}).sort("_id", 1)])
+    tenant_ids = across.read(lambda db: [doc["_id"]
+                             for doc in db.tenants.find({}, {"_id": 1}).sort("_id", 1)])
     total, each = Report(max_listed=max_listed), []
     for tenant_id in tenant_ids:
         report = verify(across.tenant(tenant_id), batch_size, max_listed)
@@ -132,7 +133,8 @@ def verify_platform(across, batch_size=BATCH_SIZE, max_listed=MAX_LISTED):
             total.system_balances[name] += cents
         total.violation_count += report.violation_count
         room = max_listed - len(total.violations)
-        total.violations.extend(dict(violation, tenant_id=tenant_id) for violation in report.violations[:room])
+        total.violations.extend(dict(violation, tenant_id=tenant_id)
+                                for violation in report.violations[:room])
     return total, each
 
 

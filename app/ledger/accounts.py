@@ -66,7 +66,8 @@ def ensure_system_accounts(collection):
     for name in SYSTEM_ACCOUNTS:
         for shard_id in shard_ids(name):
             collection.update_one({"_id": shard_id}, {"$setOnInsert": {
-                "tenant_id": DEFAULT_TENANT, "kind": "system", "name": name, "currency": CURRENCY, "balance_cents": 0,
+                "tenant_id": DEFAULT_TENANT, "kind": "system", "name": name, "currency": CURRENCY,
+                "balance_cents": 0,
                 "held_cents": 0, "created_at": moment, "updated_at": moment}}, upsert=True)
     check_system_accounts(collection)
 

@@ -15,7 +15,6 @@ overrides them. ``postings.post`` enforces them on every client-wallet posting:
 """
 from datetime import datetime, time, timedelta
 
-from pymongo import ReturnDocument
 
 from app import errors
 from app.ledger import admin_log, units

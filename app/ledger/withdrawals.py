@@ -122,6 +122,7 @@ def _move_money(tx, withdrawal, moment):
 def settle(store, withdrawal_id, outcome, reference=None, failure_reason=None, idem=None):
     """The operator's word on how a withdrawal ended; returns (withdrawal, replayed)."""
     assert outcome in SETTLE_OUTCOMES, outcome
+
     def work(tx):
         withdrawal = step(tx, withdrawal_id, outcome, units.now(), reference, failure_reason)
         admin_log.append(tx, "withdrawal.settled", {"type": "withdrawal", "id": withdrawal_id},

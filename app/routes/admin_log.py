@@ -20,6 +20,7 @@ def list_entries():
     before = read_kind_cursor(after, CURSOR_KIND) if after is not None else None
     every_tenant = g.caller.is_platform and request.headers.get(TENANT_HEADER) is None
     found, has_more = admin_log.list_entries(g.platform if every_tenant else g.store, action, before, limit)
-    cursor = kind_cursor({"created_at": found[-1]["at"], "_id": found[-1]["_id"]}, CURSOR_KIND) if found else after
+    cursor = kind_cursor({"created_at": found[-1]["at"], "_id": found[-1]
+                         ["_id"]}, CURSOR_KIND) if found else after
     return {"data": [render.admin_log_entry(doc) for doc in found], "has_more": has_more,
             "next_cursor": cursor}

@@ -16,6 +16,7 @@ def run_audit():
     if g.caller.is_platform and request.headers.get(TENANT_HEADER) is None:
         report, each = audit.verify_platform(g.platform, batch_size)
         return dict(render.audit(report), tenants=[
-            {"tenant_id": tenant_id, "ok": one.ok, "accounts_sum": render.format_cents(one.accounts_sum_cents),
+            {"tenant_id": tenant_id, "ok": one.ok,
+             "accounts_sum": render.format_cents(one.accounts_sum_cents),
              "violation_count": one.violation_count} for tenant_id, one in each])
     return render.audit(audit.verify(g.store, batch_size))

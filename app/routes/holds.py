@@ -1,5 +1,5 @@
 """Holds: reserve money now, capture it (in parts) or release it later."""
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, g, request
 
 from app import errors, ledger, render
 from app.web import auth

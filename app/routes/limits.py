@@ -1,5 +1,5 @@
 """A wallet's limits: what they are, what is used today, and the operator setting them."""
-from flask import Blueprint, current_app, g
+from flask import Blueprint, g
 
 from app import render
 from app.web import auth

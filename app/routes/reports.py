@@ -2,7 +2,7 @@
 balance as of a moment or a journal position, cut the same way."""
 from datetime import datetime, timedelta, timezone
 
-from flask import Blueprint, Response, current_app, g, request, stream_with_context
+from flask import Blueprint, Response, g, request, stream_with_context
 
 import reports
 from app import errors, render

@@ -1,5 +1,5 @@
 """The system accounts (bank, payouts), for the operator."""
-from flask import Blueprint, current_app, g
+from flask import Blueprint, g
 
 from app import ledger, render
 from app.web import auth

@@ -1,5 +1,5 @@
 """Transfers between wallets."""
-from flask import Blueprint, current_app, g
+from flask import Blueprint, g
 
 from app import errors, ledger, render
 from app.web import auth

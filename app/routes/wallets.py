@@ -2,7 +2,7 @@
 import base64
 import binascii
 
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, g, request
 
 from app import errors, ledger, render
 from app.web import auth

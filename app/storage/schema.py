@@ -37,7 +37,8 @@ OBSOLETE_INDEXES = {"operations": [[("wallet_id", 1), ("created_at", 1)]],
 
 # The indexes a caller's listing reads through, led by the caller's side: the readers name them
 # (hint), so that no planner walks one that holds every caller's documents (issue 29).
-FEED_INDEX = [("tenant_id", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)]  # operator's GET /events
+FEED_INDEX = [("tenant_id", ASCENDING), ("created_at", ASCENDING),
+              ("_id", ASCENDING)]  # operator's GET /events
 WALLET_FEED_INDEX = [("wallet_ids", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)]
 DELIVERIES_INDEX = [("endpoint_id", ASCENDING), ("created_at", DESCENDING)]
 

@@ -186,7 +186,8 @@ class _Bound:
     def collections(self):
         """Each collection outside any unit of work, through this view's layer (tests, ``db``
         tools): a tenant's confined, across tenants as background work sees them."""
-        return {name: self._collection(name, collection) for name, collection in self._store.collections.items()}
+        return {name: self._collection(name, collection)
+                for name, collection in self._store.collections.items()}
 
     def _wrap(self, view):
         wrapped = Collections({name: self._collection(name, getattr(view, name))

@@ -226,7 +226,7 @@ def public_in(tenant_id):
     a read: a suspended tenant's clients may still log in and read."""
     g.caller = Caller(PUBLIC, tenant_id)
     g.store = current_app.extensions["store"].tenant(tenant_id, {"actor": g.caller.actor,
-                                                                  "request_id": g.get("request_id")})
+                                                                 "request_id": g.get("request_id")})
 
 
 def init_app(app):

@@ -28,6 +28,8 @@ def _security(endpoint):
             security.append({})  # sign-up: anyone, or a tenant's key for its tenant
         security.append({"apiKeyBearer": [scope]})
     return security
+
+
 INFO = {
     "title": "Wallet API",
     "version": "1.0.0",
