@@ -120,8 +120,8 @@ def run_audit_js(collections, tmp_path):
 @pytest.mark.skipif(NODE is None, reason="needs node to run scripts/audit.js")
 @pytest.mark.parametrize("corrupt", [None, CORRUPTIONS[0]],
                          ids=lambda corrupt: corrupt.__name__ if corrupt else "healthy")
-def test_audit_js_reads_one_snapshot_and_reports_what_the_audit_reports(embedded_app, embedded_store, corrupt,
-                                                                       tmp_path):
+def test_audit_js_reads_one_snapshot_and_reports_what_the_audit_reports(
+        embedded_app, embedded_store, corrupt, tmp_path):
     world = build_world(embedded_store)
     expected = corrupt(world) if corrupt else set()
     code, lines, shim = run_audit_js(embedded_app.extensions["storage"].collections, tmp_path)

@@ -42,7 +42,9 @@ def connect(config, collection_names):
     """A MongoStore on MONGO_URI; refuses a server that is not a replica set member."""
     uri = config["MONGO_URI"]
     client = MongoClient(uri, w="majority", readPreference="primary", tz_aware=False,
-                         serverSelectionTimeoutMS=config["SERVER_SELECTION_TIMEOUT_MS"])
+                         serverSelectionTimeoutMS=config["SERVER_SELECTION_TIMEOUT_MS"],
+                         # pymongo CommandListeners (tests and benchmarks count what is sent)
+                         event_listeners=config.get("MONGO_EVENT_LISTENERS") or [])
     hello = client.admin.command("hello")
     if "setName" not in hello:
         client.close()
