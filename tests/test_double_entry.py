@@ -1,5 +1,4 @@
 """The double-entry model: postings that balance, system accounts, held and available money."""
-import json
 import pathlib
 import subprocess
 import sys
@@ -10,7 +9,7 @@ import pytest
 
 from app import audit, errors, ledger
 from app.storage import schema
-from app.ledger import accounts, entry_types, postings
+from app.ledger import accounts, postings
 from app.ledger.postings import Posting
 from conftest import Api, check_ledger
 
@@ -204,15 +203,3 @@ def test_the_ledger_imports_no_flask():
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
-
-
-def test_entry_types_are_one_table():
-    schema = json.loads((ROOT / "schemas" / "responses" / "operation.json").read_text())
-    assert schema["$defs"]["entry"]["properties"]["type"]["enum"] == list(entry_types.ENTRY_TYPES)
-    spec = json.loads((ROOT / "scripts" / "audit_pipelines.json").read_text())
-    (entries,) = [check for check in spec["checks"] if check["name"] == "entries"]
-    expression = entries["pipeline"][2]["$project"]["entry_type_known"]
-    assert expression == {"$eq": [{"$or": [
-        {"$and": [{"$eq": ["$type", t.name]},
-                  {("$gt" if t.sign == entry_types.CREDIT else "$lt"): ["$amount_cents", 0]}]}
-        for t in entry_types.ENTRY_TYPES.values()]}, False]}

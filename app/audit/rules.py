@@ -13,8 +13,10 @@ system accounts are a few shard documents, read whole. Everything runs inside
 ``store.snapshot``, so a live system is audited at one point in time (see
 docs/operations.md, "Audit", and docs/mongodb.md, "Audit", for the time it takes).
 
-``scripts/audit_pipelines.json`` states the same rules as aggregation pipelines
-for the mongo shell; ``tests/test_audit_pipelines.py`` keeps the two in step.
+``app.audit.pipelines`` states the same rules as aggregation pipelines for the
+mongo shell (``python -m app.audit.pipelines > scripts/audit_pipelines.json``);
+``tests/test_audit_pipelines.py`` runs both on every corruption and fails when the file
+is stale.
 """
 from collections import Counter
 from dataclasses import dataclass, field

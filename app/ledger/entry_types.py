@@ -1,9 +1,12 @@
 """The one table of journal entry types: each type's sign and the balance it touches.
 
-The ledger writes entries only of these types, the audit (Python, GET /audit and
-scripts/audit_pipelines.json), the statements and schemas/responses/operation.json
-are read from or tested against this table (tests/test_entry_types.py). A new
-type (the refund, capture and withdrawal issues add theirs) joins here first.
+The ledger writes entries only of these types, and everything else reads this table: the
+audit (``app.audit.rules`` and the mongosh pipelines ``app.audit.pipelines`` generates into
+scripts/audit_pipelines.json) and the response schemas (operation.json and statement.json
+say ``"x-values": "entry_types"``, which app/web/validation.py fills in when they load, for
+the validator and the OpenAPI document alike). A new type is one row here, then
+``python -m app.audit.pipelines > scripts/audit_pipelines.json``; tests/test_one_table.py
+shows a new row reaching them all.
 """
 from dataclasses import dataclass
 
