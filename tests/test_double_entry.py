@@ -1,4 +1,5 @@
 """The double-entry model: postings that balance, system accounts, held and available money."""
+import ast
 import pathlib
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import pytest
 from app import audit, errors, ledger
 from app.storage import schema
 from app.ledger import accounts, postings
+from app.ledger.invariants import EntrySignMismatch, UnbalancedPostings
 from app.ledger.postings import Posting
 from conftest import Api, check_ledger
 
@@ -31,10 +33,48 @@ def test_unbalanced_postings_are_refused_and_nothing_is_written(store):
                        [Posting(wallet_id, 100, "deposit")],
                        [Posting(accounts.system_shard("bank"), 0), Posting(wallet_id, 0, "deposit")],
                        [Posting(accounts.system_shard("bank"), 100), Posting(wallet_id, -100, "deposit")]):
-        with pytest.raises(AssertionError, match="postings_must_balance|entry_sign_mismatch"):
+        with pytest.raises((UnbalancedPostings, EntrySignMismatch)):
             store.transaction(lambda tx: postings.post(tx, record, unbalanced, ledger.now()))
     assert (counts(store), store.collections["wallets"].find_one({"_id": wallet_id})) == before
     check_ledger(store)
+
+
+UNDER_O = """
+import sys
+from app import ledger
+from app.ledger import accounts, postings
+from app.ledger.invariants import UnbalancedPostings
+from app.ledger.postings import Posting
+from tests.conftest import make_app
+
+assert sys.flags.optimize and not __debug__, "not under python -O"
+store = make_app().extensions["store"]
+result, _ = ledger.create_client(store, "a@example.com", "A", "hash")
+wallet_id = result["wallet"]["_id"]
+record = {"_id": ledger.new_id("tr"), "type": "deposit", "amount_cents": 100}
+unbalanced = [Posting(accounts.system_shard("bank"), -100), Posting(wallet_id, 101, "deposit")]
+try:
+    store.transaction(lambda tx: postings.post(tx, record, unbalanced, ledger.now()))
+except UnbalancedPostings as refusal:
+    print("refused", refusal.rule, store.collections["transfers"].count_documents({}),
+          store.collections["wallets"].find_one({"_id": wallet_id})["balance_cents"])
+"""
+
+
+def test_unbalanced_postings_are_refused_under_python_O():
+    """python -O strips every assert: the refusal is a named exception, so it stays."""
+    done = subprocess.run([sys.executable, "-O", "-c", UNDER_O], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["refused", "postings_must_balance", "0", "0"]
+
+
+def test_the_app_has_no_assert_statements():
+    """An assert is gone under -O: rules are named exceptions (app/ledger/invariants.py)."""
+    found = [f"{path.relative_to(ROOT)}:{node.lineno}"
+             for path in sorted((ROOT / "app").rglob("*.py")) + sorted((ROOT / "reports").rglob("*.py"))
+             for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Assert)]
+    assert found == []
 
 
 def test_a_deposit_is_a_transfer_from_the_bank(store):

@@ -10,6 +10,8 @@ shows a new row reaching them all.
 """
 from dataclasses import dataclass
 
+from app.ledger.invariants import EntrySignMismatch, UnknownEntryType, require
+
 CREDIT, DEBIT = 1, -1
 
 
@@ -38,8 +40,8 @@ LEGS_OF = {"transfer": ("transfer_out", "transfer_in"), "refund": ("refund_out",
 
 
 def check(name, amount_cents):
-    """Assert an entry of ``name`` may carry ``amount_cents``: the type exists and the sign fits."""
+    """Refuse an entry of ``name`` with ``amount_cents`` unless the type exists and the sign fits."""
     entry_type = ENTRY_TYPES.get(name)
-    assert entry_type is not None, f"entry_type_unknown: {name!r} is not in ENTRY_TYPES"
-    assert amount_cents != 0 and (amount_cents > 0) == (entry_type.sign == CREDIT), (
-        f"entry_sign_mismatch: a {name} entry cannot carry {amount_cents} cents")
+    require(entry_type is not None, UnknownEntryType, f"{name!r} is not in ENTRY_TYPES")
+    require(amount_cents != 0 and (amount_cents > 0) == (entry_type.sign == CREDIT), EntrySignMismatch,
+            f"a {name} entry cannot carry {amount_cents} cents")
