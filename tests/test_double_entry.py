@@ -13,7 +13,7 @@ from app.storage import schema
 from app.ledger import accounts, postings
 from app.ledger.invariants import EntrySignMismatch, UnbalancedPostings
 from app.ledger.postings import Posting
-from conftest import Api, check_ledger
+from tests.conftest import Api, check_ledger
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

@@ -8,7 +8,7 @@ import pytest
 from app import errors, ledger
 from app.ledger import postings
 from app.ledger.invariants import ArgumentOutOfRange
-from conftest import check_ledger
+from tests.conftest import check_ledger
 
 
 def open_wallets(store, count, cents):

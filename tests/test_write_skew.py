@@ -20,8 +20,8 @@ from mongomock.filtering import filter_applies
 from app.events import dispatch
 from app.ledger import sweeper
 from app.storage import schema
-from conftest import Api, make_app
-import test_contract
+from tests.conftest import Api, make_app
+from tests import test_contract
 
 IMMUTABLE = {
     "wallets": {"_id", "client_id", "currency", "kind", "created_at"},
