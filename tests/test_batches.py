@@ -8,7 +8,7 @@ import pytest
 from app import errors, ledger
 from app.ledger import batches, events
 from app.web.validation import SCHEMA_DIR
-from conftest import ON_STANDIN, check_ledger
+from tests.conftest import ON_STANDIN, check_ledger
 
 
 @pytest.fixture

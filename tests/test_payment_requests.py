@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from app.ledger import payment_requests, units
-from conftest import Api, check_ledger, make_app, run_at_once
+from tests.conftest import Api, check_ledger, make_app, run_at_once
 
 NOBODY = "pr_000000000000000000000000"
 

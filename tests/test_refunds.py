@@ -3,7 +3,7 @@
 import pytest
 
 from app import ledger
-from conftest import check_ledger, run_at_once
+from tests.conftest import check_ledger, run_at_once
 
 
 @pytest.fixture

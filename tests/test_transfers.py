@@ -1,6 +1,6 @@
 import pytest
 
-from conftest import check_ledger
+from tests.conftest import check_ledger
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ A read is secured when the unit writes the same document; or reads only fields t
 never change once written (IMMUTABLE); or reads a collection whose documents never
 change (APPEND_ONLY); or finds nothing and then inserts what it looked for under a
 unique index (the insert, not the read, decides). ADVISORY lists the reads that only
-pick a candidate that a unique insert then decides. docs/architecture.md's table of
+pick a candidate that a unique insert then decides. docs/design.md's table of
 units of work states the same, unit by unit.
 """
 import pytest
@@ -20,8 +20,8 @@ from mongomock.filtering import filter_applies
 from app.events import dispatch
 from app.ledger import sweeper
 from app.storage import schema
-from conftest import Api, make_app
-import test_contract
+from tests.conftest import Api, make_app
+from tests import test_contract
 
 IMMUTABLE = {
     "wallets": {"_id", "client_id", "currency", "kind", "created_at"},

@@ -13,8 +13,10 @@ system accounts are a few shard documents, read whole. Everything runs inside
 ``store.snapshot``, so a live system is audited at one point in time (see
 docs/operations.md, "Audit", and docs/mongodb.md, "Audit", for the time it takes).
 
-``scripts/audit_pipelines.json`` states the same rules as aggregation pipelines
-for the mongo shell; ``tests/test_audit_pipelines.py`` keeps the two in step.
+``app.audit.pipelines`` states the same rules as aggregation pipelines for the
+mongo shell (``python -m app.audit.pipelines > scripts/audit_pipelines.json``);
+``tests/test_audit_pipelines.py`` runs both on every corruption and fails when the file
+is stale.
 """
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from itertools import groupby
 from app.audit import journal as audit_journal
 from app.ledger import accounts
 from app.ledger.entry_types import CREDIT, ENTRY_TYPES, LEGS_OF
+from app.ledger.invariants import UnknownAuditRule, require
 
 RULES = {
     "balance_equals_last_entry": "a wallet's balance equals balance_after of its last entry (0 if none)",
@@ -82,7 +85,7 @@ class Report:
         return self.violation_count == 0
 
     def flag(self, rule, subject_id, detail):
-        assert rule in RULES, rule
+        require(rule in RULES, UnknownAuditRule, f"{rule!r} is not in RULES")
         self.violation_count += 1
         if len(self.violations) < self.max_listed:
             self.violations.append({"rule": rule, "id": subject_id, "detail": detail})

@@ -15,6 +15,8 @@ of its shards.
 """
 import random
 
+from app.ledger.invariants import (ArgumentOutOfRange, HeldUnderflow, SystemAccountMissing,
+                                   UnknownSystemAccount, require)
 from app.ledger.units import new_id, now
 
 SYSTEM_ACCOUNTS = ("bank", "payouts")
@@ -33,14 +35,14 @@ def shard_ids(name):
 
 def system_shard(name):
     """One of the account's shards, at random: concurrent postings rarely meet on one document."""
-    assert name in SYSTEM_ACCOUNTS, name
+    require(name in SYSTEM_ACCOUNTS, UnknownSystemAccount, f"{name!r} is not in SYSTEM_ACCOUNTS")
     return f"{SYSTEM_PREFIX}{name}_{random.randrange(SHARDS):02d}"
 
 
 def move_system(tx, shard_id, amount_cents, moment):
     shard = tx.system_accounts.find_one_and_update(
         {"_id": shard_id}, {"$inc": {"balance_cents": amount_cents}, "$set": {"updated_at": moment}})
-    assert shard is not None, f"system_account_missing: {shard_id} (run `flask --app app db init`)"
+    require(shard is not None, SystemAccountMissing, f"{shard_id} (run `flask --app app db init`)")
 
 
 def ensure_system_accounts(collection):
@@ -103,7 +105,7 @@ def reserve(tx, wallet_id, amount_cents, moment, guard=None):
 
     The guard is in the filter, so two reservations can never both spend the same money.
     """
-    assert amount_cents > 0, amount_cents
+    require(amount_cents > 0, ArgumentOutOfRange, f"{amount_cents} cents is not above zero")
     return tx.wallets.find_one_and_update(
         dict({"_id": wallet_id, "available_cents": {"$gte": amount_cents}}, **(guard or {})),
         {"$inc": {"held_cents": amount_cents, "available_cents": -amount_cents},
@@ -112,10 +114,10 @@ def reserve(tx, wallet_id, amount_cents, moment, guard=None):
 
 def release(tx, wallet_id, amount_cents, moment):
     """Give ``amount_cents`` of held money back to available (a void, an expiry, a capture)."""
-    assert amount_cents > 0, amount_cents
+    require(amount_cents > 0, ArgumentOutOfRange, f"{amount_cents} cents is not above zero")
     wallet = tx.wallets.find_one_and_update(
         {"_id": wallet_id, "held_cents": {"$gte": amount_cents}},
         {"$inc": {"held_cents": -amount_cents, "available_cents": amount_cents},
          "$set": {"updated_at": moment}})
-    assert wallet is not None, f"held_underflow: wallet {wallet_id} holds less than {amount_cents}"
+    require(wallet is not None, HeldUnderflow, f"wallet {wallet_id} holds less than {amount_cents} cents")
     return wallet

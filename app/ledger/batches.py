@@ -13,6 +13,7 @@ Every item goes through ``transfers.post_transfer``, the code of ``POST /transfe
 """
 from app import errors
 from app.ledger import units
+from app.ledger.invariants import ArgumentOutOfRange, require
 from app.ledger.transfers import post_transfer, wallet_owners
 from app.ledger.units import Rollback, new_id, run, success
 
@@ -36,7 +37,8 @@ class _Redo(Exception):
 
 def create_batch(store, client_id, mode, items, idem=None):
     """Post ``items`` ({from_wallet_id, to_wallet_id, amount_cents, details, ref}); (batch, replayed)."""
-    assert mode in MODES and 0 < len(items) <= MAX_ITEMS, (mode, len(items))
+    require(mode in MODES and 0 < len(items) <= MAX_ITEMS, ArgumentOutOfRange,
+            f"mode {mode!r} with {len(items)} items")
     failed = {}  # index -> refusal, for items dropped by a redo
     while True:
         try:

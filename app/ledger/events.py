@@ -18,6 +18,7 @@ from datetime import timedelta
 
 from pymongo import ASCENDING
 
+from app.ledger.invariants import UnknownEventType, require
 from app.ledger.units import now
 from app.storage import schema
 
@@ -31,7 +32,8 @@ class EventType:
     transfer_field: str | None = None  # data path ("a.b") to the posted transfer's id: e-mailed
 
 
-# The one table of event types. Holds, payment requests, refunds and withdrawals add theirs here.
+# The one table of event types. The schemas (event.json, delivery.json, the webhook endpoint's)
+# and the OpenAPI document say "x-values": "event_types" and read it when they load.
 EVENT_TYPES = {event.name: event for event in (
     EventType("deposit.posted", "the operator topped a wallet up (data: the deposit)", "transfer_id"),
     EventType("transfer.posted", "money moved between two wallets (data: the transfer)", "id"),
@@ -72,7 +74,7 @@ def _event_id():
 
 def emit(tx, event_type, wallet_ids, data, moment):
     """Append one event: ``data`` is the object as the API shows it (app/render.py)."""
-    assert event_type in EVENT_TYPES, f"event_type_unknown: {event_type!r} is not in EVENT_TYPES"
+    require(event_type in EVENT_TYPES, UnknownEventType, f"{event_type!r} is not in EVENT_TYPES")
     event = {"_id": _event_id(), "type": event_type, "created_at": moment,
              "wallet_ids": sorted({w for w in wallet_ids if w}), "data": data,
              "pending_fanout": True}  # unset by the dispatcher once its deliveries exist

@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from app import errors, render
 from app.ledger import accounts, events, expiry, limits, pages
+from app.ledger.invariants import ArgumentOutOfRange, amount_in_range, require
 from app.ledger.postings import Posting, post
 from app.ledger import units
 from app.ledger.transfers import wallet_owners
@@ -35,8 +36,8 @@ def ok(result):
 def create_hold(store, client_id, from_wallet_id, to_wallet_id, amount_cents, details=None,
                 expires_in_s=DEFAULT_EXPIRES_IN_S, idem=None):
     """Reserve money of the client's wallet for another wallet; returns (hold, replayed)."""
-    assert 0 < amount_cents <= MAX_AMOUNT_CENTS, amount_cents
-    assert 1 <= expires_in_s <= MAX_EXPIRES_IN_S, expires_in_s
+    amount_in_range(amount_cents, MAX_AMOUNT_CENTS)
+    require(1 <= expires_in_s <= MAX_EXPIRES_IN_S, ArgumentOutOfRange, f"expires_in_s {expires_in_s}")
 
     def work(tx):
         if from_wallet_id == to_wallet_id:

@@ -17,6 +17,7 @@ from pymongo.errors import DuplicateKeyError
 
 from app import errors, render
 from app.ledger import events, pages, units
+from app.ledger.invariants import PendingCountLost, require
 from app.ledger.transfers import pay
 from app.ledger.units import new_id, run, success
 
@@ -142,7 +143,7 @@ def _give_slot(tx, request):
     pair = tx.payment_request_pairs.find_one_and_update(
         {"_id": _pair_id(request["to_wallet_id"], request["from_wallet_id"]), "pending": {"$gt": 0}},
         {"$inc": {"pending": -1}})
-    assert pair is not None, f"pending_count_lost: no slot to give back for {request['_id']}"
+    require(pair is not None, PendingCountLost, f"no slot to give back for {request['_id']}")
 
 
 def _announce(tx, request, moment):

@@ -1,10 +1,10 @@
 """The one writer of money: a transfer record and its postings, which must sum to zero.
 
-No other code changes ``balance_cents``. ``post`` refuses (AssertionError naming the
-rule, as medici refuses an unbalanced journal) any set of postings that does not
-balance, before anything is written. Client wallets are debited only if their
-available money covers the debit, a guard in the update filter itself; system
-accounts are not guarded (the bank goes negative as money comes in).
+No other code changes ``balance_cents``. ``post`` refuses (UnbalancedPostings, a
+LedgerInvariantError that ``python -O`` keeps, as medici refuses an unbalanced journal)
+any set of postings that does not balance, before anything is written. Client
+wallets are debited only if their available money covers the debit, a guard in the
+update filter itself; system accounts are not guarded (the bank goes negative as money comes in).
 
 Limits (app/ledger/limits.py) are enforced here too, for every client wallet:
 per_transfer_max and max_balance as clauses of the same update filter, the daily
@@ -24,6 +24,7 @@ from pymongo import ReturnDocument
 
 from app import errors
 from app.ledger import accounts, entry_types, expiry, limits
+from app.ledger.invariants import UnbalancedPostings, require
 from app.ledger.units import new_id
 
 
@@ -50,7 +51,7 @@ def post(tx, transfer, postings, moment):
     Raises InsufficientFunds (nothing written) when a client wallet's available money
     is short, LimitExceeded when a posting would pass one of the wallet's limits.
     """
-    _assert_balanced(postings)
+    check_balanced(postings)
     wallets = [p for p in postings if not accounts.is_system(p.account_id)]
     ordered = ([p for p in wallets if p.amount_cents < 0]
                + [p for p in postings if accounts.is_system(p.account_id)]
@@ -78,15 +79,15 @@ def post(tx, transfer, postings, moment):
     return Posted(record, after, by_account)
 
 
-def _assert_balanced(postings):
-    assert len(postings) >= 2, "postings_must_balance: a movement needs two postings or more"
-    assert sum(p.amount_cents for p in postings) == 0, (
-        f"postings_must_balance: {[(p.account_id, p.amount_cents) for p in postings]} "
-        "do not sum to zero")
-    assert all(isinstance(p.amount_cents, int) and p.amount_cents != 0 for p in postings), (
-        "postings_must_balance: every posting moves a whole, non-zero number of cents")
+def check_balanced(postings):
+    """Raise UnbalancedPostings (or an entry type's refusal) unless ``postings`` may be posted."""
+    require(len(postings) >= 2, UnbalancedPostings, "a movement needs two postings or more")
+    require(sum(p.amount_cents for p in postings) == 0, UnbalancedPostings,
+            f"{[(p.account_id, p.amount_cents) for p in postings]} do not sum to zero")
+    require(all(isinstance(p.amount_cents, int) and p.amount_cents != 0 for p in postings),
+            UnbalancedPostings, "every posting moves a whole, non-zero number of cents")
     touched = [p.account_id for p in postings]
-    assert len(set(touched)) == len(touched), f"postings_must_balance: {touched} repeats an account"
+    require(len(set(touched)) == len(touched), UnbalancedPostings, f"{touched} repeats an account")
     for p in postings:
         if not accounts.is_system(p.account_id):
             entry_types.check(p.entry_type, p.amount_cents)

@@ -4,6 +4,7 @@ from pymongo import DESCENDING
 from app import errors, render
 from app.ledger import accounts, events, expiry
 from app.ledger.entry_types import LEGS_OF
+from app.ledger.invariants import amount_in_range
 from app.ledger.postings import Posting, post
 from app.ledger import units
 from app.ledger.units import new_id, run, success
@@ -12,7 +13,7 @@ from app.money import MAX_AMOUNT_CENTS
 
 def deposit(store, wallet_id, amount_cents, details=None, idem=None):
     """Credit a wallet from the bank system account; returns (journal entry, replayed)."""
-    assert 0 < amount_cents <= MAX_AMOUNT_CENTS, amount_cents
+    amount_in_range(amount_cents, MAX_AMOUNT_CENTS)
 
     def work(tx):
         wallet = tx.wallets.find_one({"_id": wallet_id}, {"client_id": 1})
@@ -35,7 +36,7 @@ def deposit(store, wallet_id, amount_cents, details=None, idem=None):
 
 def transfer(store, client_id, from_wallet_id, to_wallet_id, amount_cents, details=None, idem=None):
     """Move money from the client's wallet to another; returns (transfer, replayed)."""
-    assert 0 < amount_cents <= MAX_AMOUNT_CENTS, amount_cents
+    amount_in_range(amount_cents, MAX_AMOUNT_CENTS)
     return run(store, idem, lambda tx: success(
         pay(tx, client_id, from_wallet_id, to_wallet_id, amount_cents, details, units.now())))
 
@@ -64,7 +65,7 @@ def post_transfer(tx, owners, from_wallet_id, to_wallet_id, amount_cents, detail
     ReceiverNotFound before any write, InsufficientFunds (or any refusal of ``post``)
     from the posting itself. Shared by single transfers and batches.
     """
-    assert 0 < amount_cents <= MAX_AMOUNT_CENTS, amount_cents
+    amount_in_range(amount_cents, MAX_AMOUNT_CENTS)
     if from_wallet_id == to_wallet_id:
         raise errors.AccountsMustBeDifferent("from_wallet_id and to_wallet_id are the same wallet")
     if to_wallet_id not in owners:

@@ -20,6 +20,7 @@ from pymongo import ReturnDocument
 
 from app import errors, render
 from app.ledger import accounts, events, expiry, limits, pages, units
+from app.ledger.invariants import ArgumentOutOfRange, amount_in_range, require
 from app.ledger.postings import Posting, post
 from app.ledger.units import new_id, run
 from app.money import MAX_AMOUNT_CENTS
@@ -40,7 +41,7 @@ def ok(result):
 def create_withdrawal(store, client_id, wallet_id, amount_cents, destination, provider,
                       details=None, idem=None):
     """Reserve the amount in the client's wallet for a payout; returns (withdrawal, replayed)."""
-    assert 0 < amount_cents <= MAX_AMOUNT_CENTS, amount_cents
+    amount_in_range(amount_cents, MAX_AMOUNT_CENTS)
 
     def work(tx):
         wallet = tx.wallets.find_one({"_id": wallet_id}, {"client_id": 1})
@@ -121,7 +122,7 @@ def _move_money(tx, withdrawal, moment):
 
 def settle(store, withdrawal_id, outcome, reference=None, failure_reason=None, idem=None):
     """The operator's word on how a withdrawal ended; returns (withdrawal, replayed)."""
-    assert outcome in SETTLE_OUTCOMES, outcome
+    require(outcome in SETTLE_OUTCOMES, ArgumentOutOfRange, f"outcome {outcome!r}")
     return run(store, idem, lambda tx: ok(
         step(tx, withdrawal_id, outcome, units.now(), reference, failure_reason)))
 

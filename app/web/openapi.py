@@ -1,17 +1,16 @@
 """The OpenAPI 3.1 document, built once at start-up.
 
 Its schemas are the JSON Schema files themselves: ``schemas/*.json`` (request bodies, the
-same files the validator loads) and ``schemas/responses/*.json``, each embedded under its
+same files the validator loads) and ``schemas/responses/*.json``, read as the validator reads
+them (the ledger's tables of entry and event types filled in), each embedded under its
 ``title`` with its ``$ref``s pointed into ``components``. The operations come from the table
 in ``app/web/endpoints.py``; the error examples are rendered by the error classes themselves.
 """
 import copy
-import json
 
 from app import errors
 from app.web.endpoints import CLIENT, ENDPOINTS, EITHER, OPERATOR, PUBLIC
-from app.ledger.events import EVENT_TYPES
-from app.web.validation import SCHEMA_DIR
+from app.web.validation import SCHEMA_DIR, inject_tables, read_schemas, tables
 
 COMPONENT = "#/components/schemas/"
 SECURITY = {PUBLIC: [], CLIENT: [{"clientBearer": []}], OPERATOR: [{"operatorBearer": []}],
@@ -58,7 +57,7 @@ PARAMETERS = {
     "delivery_id": {"name": "delivery_id", "in": "path", "required": True,
                     "schema": {"$ref": COMPONENT + "Common/$defs/delivery_id"}},
     "type": {"name": "type", "in": "query", "description": "Only events of this type.",
-             "schema": {"enum": list(EVENT_TYPES)}},
+             "schema": {"x-values": "event_types"}},  # filled in by build_document
     "hold_id": {"name": "hold_id", "in": "path", "required": True,
                 "schema": {"$ref": COMPONENT + "Common/$defs/hold_id"}},
     "status": {"name": "status", "in": "query",
@@ -116,8 +115,7 @@ def _point_refs(node, name, titles):
 
 def load_schemas(schema_dir=SCHEMA_DIR):
     """Request and response schema files as components, keyed by title."""
-    files = sorted(schema_dir.glob("*.json")) + sorted((schema_dir / "responses").glob("*.json"))
-    raw = {path.name: json.loads(path.read_text()) for path in files}
+    raw = read_schemas(schema_dir)
     titles = {file_name: schema["title"] for file_name, schema in raw.items()}
     components = {}
     for file_name, schema in raw.items():
@@ -241,7 +239,7 @@ def build_document(endpoints=ENDPOINTS, schema_dir=SCHEMA_DIR):
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "parameters": PARAMETERS,
+            "parameters": inject_tables(PARAMETERS, tables()),
             "headers": HEADERS,
             "securitySchemes": {
                 "clientBearer": dict(bearer, description="A client: the `access_token` from "
