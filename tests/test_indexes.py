@@ -17,6 +17,8 @@ QUERIES = {
     ("idempotency", (("scope", 1), ("key", 1))): "every keyed POST: idempotency.find_one({scope, key})",
     ("idempotency", (("created_at", 1),)): "none: the TTL monitor expires keys by it",
     ("limit_usage", (("expires_at", 1),)): "none: the TTL monitor drops a day's usage 35 days after it",
+    ("console_sessions", (("expires_at", 1),)): "none: the TTL monitor drops a console session once it "
+    "expired (the console reads one by _id and checks expires_at itself)",
     ("holds", (("from_wallet_id", 1), ("status", 1), ("expires_at", 1))): "a payer's due holds: "
     "expiry before a debit, wallet reads, the audit's held rule",
     ("holds", (("status", 1), ("expires_at", 1))): "the sweeper: holds pending past expires_at",
