@@ -101,7 +101,7 @@ def test_a_changed_ttl_is_a_warning_at_boot_not_a_refusal(monkeypatch):
         if list(keys) == [("created_at", 1)]:  # idempotency 3600 s; events, deliveries 30 days
             index = dict(index, expireAfterSeconds=3600 if collection.name == "idempotency"
                          else schema.EVENTS_TTL_S)
-        if list(keys) == [("expires_at", 1)] and collection.name == "limit_usage":
+        if list(keys) == [("expires_at", 1)] and collection.name in ("limit_usage", "console_sessions"):
             index = dict(index, expireAfterSeconds=0)  # expires at the date the field holds
         return index
 
