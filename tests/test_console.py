@@ -263,7 +263,8 @@ def test_limits_are_set_and_removed_through_the_apis_rules(api, client, console)
     response, _ = console.submit(page, f"{page}/limits", dict(fields, max_balance="", daily_out_count="x"))
     assert response.status_code == 400 and "/daily_out_count" in response.text
     response, _ = console.submit(page, f"{page}/limits", dict(fields, max_balance=""))
-    assert client.get(f"/wallets/{wallet_id}/limits", headers=api.operator).json["limits"]["max_balance"] is None
+    limits = client.get(f"/wallets/{wallet_id}/limits", headers=api.operator).json["limits"]
+    assert limits["max_balance"] is None
 
 
 def test_manual_withdrawals_are_settled_from_the_queue(app, api, client, console):
@@ -313,7 +314,8 @@ def test_failed_deliveries_are_listed_per_endpoint_and_retried(app, api, client,
                            headers=api.operator).json
     _, _, wallet_id = api.member(balance="1.00")
     hand_over(app)
-    [delivery] = client.get(f"/webhook-endpoints/{endpoint['id']}/deliveries", headers=api.operator).json["data"]
+    listing = f"/webhook-endpoints/{endpoint['id']}/deliveries"
+    [delivery] = client.get(listing, headers=api.operator).json["data"]
     assert delivery["status"] == "failed"
     assert 'id="count-failed-deliveries">1<' in console.page("/console/").text
     page = console.page("/console/deliveries").text
@@ -321,9 +323,10 @@ def test_failed_deliveries_are_listed_per_endpoint_and_retried(app, api, client,
     response, _ = console.submit("/console/deliveries",
                                  f"/console/deliveries/{endpoint['id']}/{delivery['id']}/retry", {})
     assert response.status_code == 303 and response.headers["Location"].endswith("notice=retried")
-    [again] = client.get(f"/webhook-endpoints/{endpoint['id']}/deliveries", headers=api.operator).json["data"]
+    [again] = client.get(listing, headers=api.operator).json["data"]
     assert again["status"] == "pending" and again["next_attempt_at"] is not None
-    response, _ = console.submit("/console/deliveries", f"/console/deliveries/{endpoint['id']}/dlv_nope/retry", {})
+    response, _ = console.submit("/console/deliveries",
+                                 f"/console/deliveries/{endpoint['id']}/dlv_nope/retry", {})
     assert response.status_code == 404 and "delivery_not_found" in response.text
 
 
@@ -364,7 +367,7 @@ def test_the_overview_shows_the_audit_system_accounts_and_holds_expiring_today(a
     assert 'id="count-holds-expiring">0<' in page
     left_today_s = (backoffice.end_of_day(ledger.now()) - ledger.now()).total_seconds()
     for expires_in_s in (60, 2 * 24 * 3600):  # today (unless today ends within the minute), in 2 days
-        client.post("/holds", json={"from_wallet_id": ada_wallet, "to_wallet_id": bob_wallet, "amount": "1.00",
-                                    "expires_in_s": expires_in_s}, headers=ada)
+        client.post("/holds", json={"from_wallet_id": ada_wallet, "to_wallet_id": bob_wallet,
+                                    "amount": "1.00", "expires_in_s": expires_in_s}, headers=ada)
     expected = 1 if left_today_s > 90 else 0
     assert f'id="count-holds-expiring">{expected}<' in console.page("/console/").text
