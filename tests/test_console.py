@@ -7,7 +7,7 @@ import pytest
 from app import ledger
 from app.events import dispatch
 from app.ledger import backoffice
-from tests.conftest import ENGINES, OPERATOR_TOKEN, Api, check_ledger, make_app
+from tests.conftest import ENGINES, OPERATOR_TOKEN, check_ledger, make_app
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 KEY = re.compile(r'name="idempotency_key" value="([^"]+)"')
@@ -148,7 +148,8 @@ def test_a_session_ends_when_its_secret_is_no_longer_the_operator_token(app):
     operator = {"type": "platform", "id": "operator"}
     assert auth.caller_for_session(operator, auth.credential_mark(OPERATOR_TOKEN)).is_operator
     assert auth.caller_for_session(operator, auth.credential_mark("an old token")) is None
-    assert auth.caller_for_session({"type": "client", "id": "cli_x"}, auth.credential_mark(OPERATOR_TOKEN)) is None
+    client = {"type": "client", "id": "cli_x"}
+    assert auth.caller_for_session(client, auth.credential_mark(OPERATOR_TOKEN)) is None
 
 
 # Headers, escaping, refusals as pages
