@@ -100,7 +100,6 @@ class Auth:
             raise errors.Unauthenticated("the token is invalid or has expired")
         return Caller(subject)
 
-
     def credential_mark(self, secret):
         """A keyed hash of a secret a session was opened with: kept instead of the secret, it ties
         the session to that secret (rotating OPERATOR_TOKEN ends the sessions opened with it)."""
