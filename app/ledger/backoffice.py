@@ -91,4 +91,3 @@ def find(store, query):
 def wallet_of_client(store, client_id):
     """The client's wallet document (one per client), or None."""
     return store.read(lambda db: db.wallets.find_one({"client_id": client_id}, {"_id": 1}))
-
