@@ -20,7 +20,6 @@ HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
 OPEN_ENDPOINTS = ("console.sign_in", "console.sign_in_submit", "console.static")
 
 
-
 def set_cookie(response, name, value, max_age_s=None):
     """HttpOnly, SameSite=Strict, Secure when the request came over https, scoped to /console."""
     response.set_cookie(name, value, max_age=max_age_s, path=COOKIE_PATH, secure=request.is_secure,
