@@ -45,9 +45,9 @@ def set_limits(wallet_id):
 def settle(withdrawal_id):
     """The operator's word on a manual withdrawal: succeeded, failed or returned."""
     body = forms.settle_body()
-    withdrawal, replayed = ledger.settle(store(), withdrawal_id, body["outcome"], body.get("provider_reference"),
-                                body.get("failure_reason"),
-                                idem=forms.idempotency_key(g.caller.idempotency_scope, body))
+    withdrawal, replayed = ledger.settle(
+        store(), withdrawal_id, body["outcome"], body.get("provider_reference"), body.get("failure_reason"),
+        idem=forms.idempotency_key(g.caller.idempotency_scope, body))
     shown = "settle_replayed" if replayed else "settled"
     if forms.field("from") == "wallet":  # the wallet page's "returned" button goes back there
         return redirect(url_for("console.wallet", wallet_id=withdrawal["wallet_id"], notice=shown), 303)
