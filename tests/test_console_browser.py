@@ -199,14 +199,18 @@ def test_an_operator_walks_through_the_console(server, tmp_path):
                 settled = api.get(f"/withdrawals/{withdrawal['id']}", headers=operator).json()
                 assert (settled["status"], settled["provider_reference"]) == ("succeeded", "BANK-2026-0042")
 
-                # The deposit's webhook failed (500, and RETRY_FOR_S 0); retry it: delivered.
+                # The first event's webhook failed (500, and RETRY_FOR_S 0): retry it, delivered.
                 assert receiver.wait_for(lambda seen: any(status == 500 for _, _, status in seen))
-                failed_id = receiver.requests[0][0]
+                failed_id = next(message_id for message_id, _, status in receiver.requests if status == 500)
+                listing = f"/webhook-endpoints/{hook['id']}/deliveries"
+                assert until(lambda: [d for d in api.get(listing, headers=operator).json()["data"]
+                                      if d["status"] == "failed"])
                 page.click("nav a:text('Deliveries')")
                 expect(page.locator("main")).to_contain_text(receiver.url)
+                rows = page.locator("tr[id^=dlv-]")
+                expect(rows).to_have_count(1)
                 walk.shot("deliveries")
-                row = page.locator("tr", has_text="deposit.posted")
-                row.locator("button:text('Retry now')").click()
+                rows.locator("button:text('Retry now')").click()
                 expect(page.locator(".notice")).to_contain_text("Delivery due again")
                 assert receiver.wait_for(lambda seen: any(
                     message_id == failed_id and status == 200 for message_id, _, status in seen))
