@@ -98,3 +98,8 @@ class Config:
     # {"max_balance": "1000.00", "daily_out_amount": "500.00"}. None by default.
     # Read (and checked: a bad one stops the start) by app/factory.py.
     DEFAULT_LIMITS = os.environ.get("DEFAULT_LIMITS") or "{}"
+    # The operators' console (/console/, docs/features/console.md): how long a session lasts
+    # (absolute, from sign-in), and how often one address may try a secret at sign-in.
+    CONSOLE_SESSION_S = _int("CONSOLE_SESSION_S", 8 * 3600)
+    CONSOLE_SIGN_IN_PER_MINUTE = _float("CONSOLE_SIGN_IN_PER_MINUTE", 6.0)
+    CONSOLE_SIGN_IN_BURST = _int("CONSOLE_SIGN_IN_BURST", 5)

@@ -135,3 +135,8 @@ TooManyWebhookEndpoints = _error("TooManyWebhookEndpoints", 409, "too_many_webho
                                  "The caller has as many webhook endpoints as allowed")
 WebhookUrlNotAllowed = _error("WebhookUrlNotAllowed", 422, "webhook_url_not_allowed",
                               "The webhook URL is not allowed")
+# The operators' console (app/console): a form without its session's CSRF token, and sign-in
+# attempts past the rate one address is allowed.
+CsrfRefused = _error("CsrfRefused", 403, "csrf_refused",
+                     "The form has expired or did not come from this console")
+RateLimited = _error("RateLimited", 429, "rate_limited", "Too many attempts; retry later")

@@ -17,6 +17,8 @@ QUERIES = {
     ("idempotency", (("scope", 1), ("key", 1))): "every keyed POST: idempotency.find_one({scope, key})",
     ("idempotency", (("created_at", 1),)): "none: the TTL monitor expires keys by it",
     ("limit_usage", (("expires_at", 1),)): "none: the TTL monitor drops a day's usage 35 days after it",
+    ("console_sessions", (("expires_at", 1),)): "none: the TTL monitor drops a console session once it "
+    "expired (the console reads one by _id and checks expires_at itself)",
     ("holds", (("from_wallet_id", 1), ("status", 1), ("expires_at", 1))): "a payer's due holds: "
     "expiry before a debit, wallet reads, the audit's held rule",
     ("holds", (("status", 1), ("expires_at", 1))): "the sweeper: holds pending past expires_at",
@@ -99,7 +101,7 @@ def test_a_changed_ttl_is_a_warning_at_boot_not_a_refusal(monkeypatch):
         if list(keys) == [("created_at", 1)]:  # idempotency 3600 s; events, deliveries 30 days
             index = dict(index, expireAfterSeconds=3600 if collection.name == "idempotency"
                          else schema.EVENTS_TTL_S)
-        if list(keys) == [("expires_at", 1)] and collection.name == "limit_usage":
+        if list(keys) == [("expires_at", 1)] and collection.name in ("limit_usage", "console_sessions"):
             index = dict(index, expireAfterSeconds=0)  # expires at the date the field holds
         return index
 

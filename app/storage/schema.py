@@ -14,7 +14,8 @@ from pymongo.errors import OperationFailure
 
 COLLECTIONS = ("clients", "wallets", "system_accounts", "operations", "transfers", "idempotency",
                "events", "meta", "holds", "webhook_endpoints", "deliveries", "limit_usage",
-               "payment_requests", "payment_request_pairs", "withdrawals", "quota_slots")
+               "payment_requests", "payment_request_pairs", "withdrawals", "quota_slots",
+               "console_sessions")
 # The data model's version, recorded in meta at initialisation. 2: double-entry (system
 # accounts, postings, held and available). No version-1 database was ever deployed.
 SCHEMA_VERSION = 2
@@ -80,6 +81,8 @@ def create_indexes(collections, idempotency_ttl_s, events_ttl_s=EVENTS_TTL_S):
     _event_indexes(collections, events_ttl_s)
     # A wallet's daily usage (app/ledger/limits.py) is keyed by _id; each expires on its own date.
     _ttl_index(collections["limit_usage"], "expires_at", 0)
+    # Console sessions (app/console/sessions.py) are keyed by _id; each expires at its own time.
+    _ttl_index(collections["console_sessions"], "expires_at", 0)
 
 
 def _event_indexes(collections, events_ttl_s):

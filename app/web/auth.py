@@ -1,11 +1,16 @@
 """Who is calling: password hashes, client bearer tokens, the operator token.
 
+Every secret a caller presents (an API request's bearer token, a secret pasted into the
+console's sign-in) is resolved by one function, ``Auth.caller_for_secret``: the place where
+tenant API keys (issue 25) join the operator token and client tokens.
+
 Client tokens are signed (itsdangerous, HMAC-SHA256 with SECRET_KEY) and expire
 after TOKEN_LIFETIME_S: checking one costs no database read, and any worker
 can check any token. The price: a token cannot be revoked before it expires,
 except by rotating SECRET_KEY, which ends every session.
 """
 import functools
+import hashlib
 import hmac
 from dataclasses import dataclass
 
@@ -31,6 +36,20 @@ class Caller:
     def may_read_wallet(self, wallet):
         return self.is_operator or wallet["client_id"] == self.client_id
 
+    @property
+    def actor(self):
+        """Who acts, as a session or a log records it: never a secret."""
+        return {"type": "platform", "id": "operator"} if self.is_operator else \
+            {"type": "client", "id": self.client_id}
+
+    def has_scope(self, scope):
+        """Whether the caller may do what ``scope`` (``resource:action``) names as an operator.
+
+        Today only the operator token holds every scope; tenant API keys (issue 25) will hold
+        the scopes they were made with. A client token holds none: it acts on its own wallet only.
+        """
+        return self.is_operator
+
 
 OPERATOR = Caller(None)
 
@@ -41,6 +60,7 @@ class Auth:
     def __init__(self, secret_key, operator_token, lifetime_s, hash_method):
         self._tokens = URLSafeTimedSerializer(secret_key, salt="access-token")
         self._operator_token = operator_token.encode()
+        self._mark_key = hmac.new(secret_key.encode(), b"credential-mark", hashlib.sha256).digest()
         self.lifetime_s = lifetime_s
         self._hash_method = hash_method
         # Checked against when the email is unknown, so both 401s take as long.
@@ -60,7 +80,14 @@ class Auth:
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise errors.Unauthenticated("send Authorization: Bearer <token>")
-        token = token.strip()
+        return self.caller_for_secret(token.strip())
+
+    def caller_for_secret(self, token):
+        """The Caller a presented secret stands for; Unauthenticated (no hint why) if none.
+
+        TODO(issue 25): tenant API keys are looked up here (by the hash of the secret), so the
+        API's bearer auth and the console's sign-in learn them in one place.
+        """
         if hmac.compare_digest(token.encode(), self._operator_token):
             return OPERATOR
         try:
@@ -72,6 +99,21 @@ class Auth:
             # Never issued here; and a subject of None would otherwise be the operator.
             raise errors.Unauthenticated("the token is invalid or has expired")
         return Caller(subject)
+
+    def credential_mark(self, secret):
+        """A keyed hash of a secret a session was opened with: kept instead of the secret, it ties
+        the session to that secret (rotating OPERATOR_TOKEN ends the sessions opened with it)."""
+        return hmac.new(self._mark_key, secret.encode(), hashlib.sha256).hexdigest()
+
+    def caller_for_session(self, actor, mark):
+        """The Caller a console session still stands for, or None when its credential is gone.
+
+        TODO(issue 25): an ``api_key`` actor is the key of that id while it is not revoked.
+        """
+        if actor == OPERATOR.actor and hmac.compare_digest(
+                mark, self.credential_mark(self._operator_token.decode())):
+            return OPERATOR
+        return None
 
 
 def required(*, operator=True, client=True):
