@@ -35,6 +35,7 @@ class Posting:
     amount_cents: int
     entry_type: str | None = None       # the journal entry type, for a client wallet
     counterparty: str | None = None     # the other wallet, named on the entry
+    owner: str | None = None            # a debit: the client the wallet must belong to (a guard)
 
 
 class Posted(NamedTuple):
@@ -46,9 +47,11 @@ class Posted(NamedTuple):
 def post(tx, transfer, postings, moment):
     """Apply ``postings`` and write ``transfer`` with them; return what was written (Posted).
 
-    ``transfer`` is the record without postings (``_id``, ``type``, amounts, parties).
-    Raises InsufficientFunds (nothing written) when a client wallet's available money
-    is short, LimitExceeded when a posting would pass one of the wallet's limits.
+    ``transfer`` is the record without postings (``_id``, ``type``, amounts, wallets); its
+    ``from_client_id`` and ``to_client_id`` are taken from the wallets as written, so no
+    read of their owners comes first. Raises InsufficientFunds (nothing written) when a
+    client wallet's available money is short, LimitExceeded when a posting would pass one
+    of the wallet's limits, WalletNotFound when a debit's wallet is not its ``owner``'s.
     """
     _assert_balanced(postings)
     wallets = [p for p in postings if not accounts.is_system(p.account_id)]
@@ -69,7 +72,10 @@ def post(tx, transfer, postings, moment):
         after[posting.account_id] = wallet
         entries.append(_entry(wallet, posting, transfer, moment))
     by_account = {entry["wallet_id"]: entry for entry in entries}
-    record = dict(transfer, status="posted", created_at=moment, postings=[
+    owners = {side: after[transfer[f"{side}_wallet_id"]]["client_id"] for side in ("from", "to")
+              if transfer.get(f"{side}_wallet_id") in after}
+    record = dict(transfer, **{f"{side}_client_id": owner for side, owner in owners.items()})
+    record.update(status="posted", created_at=moment, postings=[
         {"account_id": p.account_id, "amount_cents": p.amount_cents,
          "entry_id": by_account[p.account_id]["_id"] if p.account_id in by_account else None}
         for p in postings])
@@ -99,6 +105,8 @@ def _move_wallet(tx, posting, moment, counted=False, returning=False):
     withdrawal). ``returning``: a credit that gives back money that left (no max_balance)."""
     amount = posting.amount_cents
     wallet_filter = {"_id": posting.account_id}
+    if posting.owner is not None:
+        wallet_filter["client_id"] = posting.owner
     if amount < 0:
         wallet_filter["available_cents"] = {"$gte": -amount}
         if not counted:
@@ -127,7 +135,10 @@ def _move_wallet(tx, posting, moment, counted=False, returning=False):
 
 def _refusal(tx, posting):
     """Why the guarded update of ``posting`` matched nothing (read only after it failed)."""
-    wallet = tx.wallets.find_one({"_id": posting.account_id}, {"limits": 1, "balance_cents": 1})
+    wallet = tx.wallets.find_one({"_id": posting.account_id},
+                                 {"limits": 1, "balance_cents": 1, "client_id": 1})
+    if posting.owner is not None and (wallet is None or wallet["client_id"] != posting.owner):
+        return errors.WalletNotFound(f"you have no wallet {posting.account_id}")
     if wallet is not None and (broken := limits.refusal(wallet, posting.amount_cents)):
         return broken
     if posting.amount_cents < 0:

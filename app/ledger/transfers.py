@@ -15,17 +15,17 @@ def deposit(store, wallet_id, amount_cents, details=None, idem=None):
     assert 0 < amount_cents <= MAX_AMOUNT_CENTS, amount_cents
 
     def work(tx):
-        wallet = tx.wallets.find_one({"_id": wallet_id}, {"client_id": 1})
-        if wallet is None:
-            raise errors.WalletNotFound(f"no wallet {wallet_id}")
+        # No read of the wallet first: its credit finds it, and names its owner on the record.
         record = {"_id": new_id("tr"), "type": "deposit", "from_wallet_id": None,
-                  "to_wallet_id": wallet_id, "from_client_id": None,
-                  "to_client_id": wallet["client_id"], "amount_cents": amount_cents,
-                  "details": details}
+                  "to_wallet_id": wallet_id, "from_client_id": None, "to_client_id": None,
+                  "amount_cents": amount_cents, "details": details}
         moment = units.now()
-        posted = post(tx, record, [
-            Posting(accounts.system_shard("bank"), -amount_cents),
-            Posting(wallet_id, amount_cents, "deposit")], moment)
+        try:
+            posted = post(tx, record, [
+                Posting(accounts.system_shard("bank"), -amount_cents),
+                Posting(wallet_id, amount_cents, "deposit")], moment)
+        except errors.ReceiverNotFound:
+            raise errors.WalletNotFound(f"no wallet {wallet_id}") from None
         entry = posted.entries[wallet_id]
         events.emit(tx, "deposit.posted", [wallet_id], render.deposit(entry), moment)
         return success(entry)
@@ -41,14 +41,30 @@ def transfer(store, client_id, from_wallet_id, to_wallet_id, amount_cents, detai
 
 
 def pay(tx, client_id, from_wallet_id, to_wallet_id, amount_cents, details, moment):
-    """Inside a unit: the client's wallet pays another (POST /transfers, an approved request)."""
-    # Inside the unit, after the key's lookup: a reused key is reported as reused.
+    """Inside a unit: the client's wallet pays another (POST /transfers, an approved request).
+
+    No read comes first: the ownership of the sender is a clause of its debit's filter, and
+    the receiver's credit finds it. Only a refused debit reads, to say why (WalletNotFound,
+    ReceiverNotFound, then InsufficientFunds or LimitExceeded, in that order).
+    """
     if from_wallet_id == to_wallet_id:
         raise errors.AccountsMustBeDifferent("from_wallet_id and to_wallet_id are the same wallet")
-    owners = wallet_owners(tx, [from_wallet_id, to_wallet_id])
-    if owners.get(from_wallet_id) != client_id:
-        raise errors.WalletNotFound(f"you have no wallet {from_wallet_id}")
-    return post_transfer(tx, owners, from_wallet_id, to_wallet_id, amount_cents, details, moment)
+    record = _record(from_wallet_id, to_wallet_id, amount_cents, details)
+    try:
+        return post_between(tx, record, moment, owner=client_id)
+    except (errors.InsufficientFunds, errors.LimitExceeded):
+        if tx.wallets.find_one({"_id": to_wallet_id}, {"_id": 1}) is None:
+            raise errors.ReceiverNotFound(f"no wallet {to_wallet_id}") from None
+        raise
+
+
+def _record(from_wallet_id, to_wallet_id, amount_cents, details, owners=None):
+    """A transfer record before it is posted (``post`` names both owners from their wallets)."""
+    owners = owners or {}
+    return {"_id": new_id("tr"), "type": "transfer", "from_wallet_id": from_wallet_id,
+            "to_wallet_id": to_wallet_id, "from_client_id": owners.get(from_wallet_id),
+            "to_client_id": owners.get(to_wallet_id), "amount_cents": amount_cents,
+            "details": details, "refunded_cents": 0, "refunds": []}
 
 
 def wallet_owners(tx, wallet_ids):
@@ -69,18 +85,16 @@ def post_transfer(tx, owners, from_wallet_id, to_wallet_id, amount_cents, detail
         raise errors.AccountsMustBeDifferent("from_wallet_id and to_wallet_id are the same wallet")
     if to_wallet_id not in owners:
         raise errors.ReceiverNotFound(f"no wallet {to_wallet_id}")
-    record = {"_id": new_id("tr"), "type": "transfer", "from_wallet_id": from_wallet_id,
-              "to_wallet_id": to_wallet_id, "from_client_id": owners[from_wallet_id],
-              "to_client_id": owners[to_wallet_id], "amount_cents": amount_cents,
-              "details": details, "refunded_cents": 0, "refunds": []}
-    return post_between(tx, record, moment)
+    return post_between(tx, _record(from_wallet_id, to_wallet_id, amount_cents, details, owners), moment)
 
 
-def post_between(tx, record, moment):
-    """Post a wallet-to-wallet record (a transfer or a refund) and its event; return it as stored."""
+def post_between(tx, record, moment, owner=None):
+    """Post a wallet-to-wallet record (a transfer or a refund) and its event; return it as stored.
+
+    ``owner``: the client the sender must belong to, checked in its debit's filter."""
     debit_type, credit_type = LEGS_OF[record["type"]]
     sender, receiver, amount = record["from_wallet_id"], record["to_wallet_id"], record["amount_cents"]
-    posted = post(tx, record, [Posting(sender, -amount, debit_type, receiver),
+    posted = post(tx, record, [Posting(sender, -amount, debit_type, receiver, owner),
                                Posting(receiver, amount, credit_type, sender)], moment)
     events.emit(tx, f"{record['type']}.posted", [sender, receiver], render.transfer(posted.transfer),
                 moment)
