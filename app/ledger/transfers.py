@@ -4,7 +4,7 @@ from pymongo import DESCENDING
 from app import errors, render
 from app.ledger import accounts, events, expiry
 from app.ledger.entry_types import LEGS_OF
-from app.ledger.postings import Posting, post
+from app.ledger.postings import Posting, post, post_many
 from app.ledger import units
 from app.ledger.units import new_id, run, success
 from app.money import MAX_AMOUNT_CENTS
@@ -80,24 +80,47 @@ def post_transfer(tx, owners, from_wallet_id, to_wallet_id, amount_cents, detail
     ReceiverNotFound before any write, InsufficientFunds (or any refusal of ``post``)
     from the posting itself. Shared by single transfers and batches.
     """
+    check_parties(owners, from_wallet_id, to_wallet_id, amount_cents)
+    return post_between(tx, _record(from_wallet_id, to_wallet_id, amount_cents, details, owners), moment)
+
+
+def check_parties(owners, from_wallet_id, to_wallet_id, amount_cents):
+    """The refusals of a transfer that need no write: AccountsMustBeDifferent, ReceiverNotFound."""
     assert 0 < amount_cents <= MAX_AMOUNT_CENTS, amount_cents
     if from_wallet_id == to_wallet_id:
         raise errors.AccountsMustBeDifferent("from_wallet_id and to_wallet_id are the same wallet")
     if to_wallet_id not in owners:
         raise errors.ReceiverNotFound(f"no wallet {to_wallet_id}")
-    return post_between(tx, _record(from_wallet_id, to_wallet_id, amount_cents, details, owners), moment)
+
+
+def post_transfers(tx, owners, items, moment):
+    """Transfers that passed ``check_parties`` (dicts of from_wallet_id, to_wallet_id,
+    amount_cents, details), posted at once (``postings.post_many``): one write per wallet and
+    per collection. Each as stored, in order; TotalRefused when they cannot all be posted."""
+    records = [_record(item["from_wallet_id"], item["to_wallet_id"], item["amount_cents"],
+                       item.get("details"), owners) for item in items]
+    posted = post_many(tx, [(record, _postings(record)) for record in records], moment)
+    tx.events.insert_many([
+        events.new_event("transfer.posted", [p.transfer["from_wallet_id"], p.transfer["to_wallet_id"]],
+                         render.transfer(p.transfer), moment) for p in posted])
+    return [p.transfer for p in posted]
+
+
+def _postings(record, owner=None):
+    """The two postings of a wallet-to-wallet record (a transfer or a refund)."""
+    debit_type, credit_type = LEGS_OF[record["type"]]
+    sender, receiver, amount = record["from_wallet_id"], record["to_wallet_id"], record["amount_cents"]
+    return [Posting(sender, -amount, debit_type, receiver, owner),
+            Posting(receiver, amount, credit_type, sender)]
 
 
 def post_between(tx, record, moment, owner=None):
     """Post a wallet-to-wallet record (a transfer or a refund) and its event; return it as stored.
 
     ``owner``: the client the sender must belong to, checked in its debit's filter."""
-    debit_type, credit_type = LEGS_OF[record["type"]]
-    sender, receiver, amount = record["from_wallet_id"], record["to_wallet_id"], record["amount_cents"]
-    posted = post(tx, record, [Posting(sender, -amount, debit_type, receiver, owner),
-                               Posting(receiver, amount, credit_type, sender)], moment)
-    events.emit(tx, f"{record['type']}.posted", [sender, receiver], render.transfer(posted.transfer),
-                moment)
+    posted = post(tx, record, _postings(record, owner), moment)
+    events.emit(tx, f"{record['type']}.posted", [record["from_wallet_id"], record["to_wallet_id"]],
+                render.transfer(posted.transfer), moment)
     return posted.transfer
 
 
