@@ -9,12 +9,16 @@ MongoDB: no compensating entries) and its outcome, the failing item's code and
 savepoint taken before it; where the engine cannot (MongoDB, once the item has
 written), the unit is aborted and run again without that item (docs/batches.md).
 
-Every item goes through ``transfers.post_transfer``, the code of ``POST /transfers``.
+Items are first posted at once (``transfers.post_transfers``: one guarded write per wallet,
+one insert per collection). When a guard of the totals refuses (``TotalRefused``) the unit
+is undone and run again item by item, each through ``transfers.post_transfer``, the code of
+``POST /transfers``, which says which item is refused and why.
 """
 from app import errors
 from app.ledger import units
 from app.ledger.invariants import ArgumentOutOfRange, require
-from app.ledger.transfers import post_transfer, wallet_owners
+from app.ledger.postings import TotalRefused
+from app.ledger.transfers import check_parties, post_transfer, post_transfers, wallet_owners
 from app.ledger.units import Rollback, new_id, run, success
 
 MODES = ("atomic", "independent")
@@ -40,19 +44,24 @@ def create_batch(store, client_id, mode, items, idem=None):
     require(mode in MODES and 0 < len(items) <= MAX_ITEMS, ArgumentOutOfRange,
             f"mode {mode!r} with {len(items)} items")
     failed = {}  # index -> refusal, for items dropped by a redo
+    at_once = True
     while True:
         try:
-            return run(store, idem, lambda tx: _work(tx, client_id, mode, items, failed))
+            return run(store, idem, lambda tx: _work(tx, client_id, mode, items, failed, at_once))
         except _Redo as redo:
             failed[redo.index] = redo.error
+        except TotalRefused:
+            at_once = False
 
 
-def _work(tx, client_id, mode, items, failed):
+def _work(tx, client_id, mode, items, failed, at_once):
     owners = wallet_owners(tx, [w for item in items for w in (item["from_wallet_id"], item["to_wallet_id"])])
     foreign = sorted({i["from_wallet_id"] for i in items if owners.get(i["from_wallet_id"]) != client_id})
     if foreign:
         raise errors.WalletNotFound(f"you have no wallet {', '.join(foreign)}")
     moment = units.now()
+    if at_once:
+        return _at_once(tx, mode, items, owners, moment)
     outcomes = dict(failed)
     for index, item in enumerate(items):
         if index in outcomes:
@@ -67,6 +76,22 @@ def _work(tx, client_id, mode, items, failed):
             if not tx.rollback_to(mark):
                 raise _Redo(index, error) from None
             outcomes[index] = error
+    return success(_batch(mode, items, outcomes, moment))
+
+
+def _at_once(tx, mode, items, owners, moment):
+    """Every item that passes ``check_parties`` posted at once (TotalRefused if they cannot be)."""
+    outcomes, passed = {}, []
+    for index, item in enumerate(items):
+        try:
+            check_parties(owners, item["from_wallet_id"], item["to_wallet_id"], item["amount_cents"])
+            passed.append(index)
+        except ITEM_REFUSALS as error:
+            if mode == "atomic":
+                raise Rollback(success(_batch(mode, items, {index: error}, moment, BATCH_FAILED)))
+            outcomes[index] = error
+    if passed:
+        outcomes.update(zip(passed, post_transfers(tx, owners, [items[i] for i in passed], moment)))
     return success(_batch(mode, items, outcomes, moment))
 
 

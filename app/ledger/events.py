@@ -74,12 +74,17 @@ def _event_id():
 
 def emit(tx, event_type, wallet_ids, data, moment):
     """Append one event: ``data`` is the object as the API shows it (app/render.py)."""
-    require(event_type in EVENT_TYPES, UnknownEventType, f"{event_type!r} is not in EVENT_TYPES")
-    event = {"_id": _event_id(), "type": event_type, "created_at": moment,
-             "wallet_ids": sorted({w for w in wallet_ids if w}), "data": data,
-             "pending_fanout": True}  # unset by the dispatcher once its deliveries exist
+    event = new_event(event_type, wallet_ids, data, moment)
     tx.events.insert_one(event)
     return event
+
+
+def new_event(event_type, wallet_ids, data, moment):
+    """An event to append (``emit``, or a batch's one ``insert_many`` of its unit)."""
+    require(event_type in EVENT_TYPES, UnknownEventType, f"{event_type!r} is not in EVENT_TYPES")
+    return {"_id": _event_id(), "type": event_type, "created_at": moment,
+            "wallet_ids": sorted({w for w in wallet_ids if w}), "data": data,
+            "pending_fanout": True}  # unset by the dispatcher once its deliveries exist
 
 
 def horizon(settle_ms):

@@ -36,6 +36,7 @@ class Posting:
     amount_cents: int
     entry_type: str | None = None       # the journal entry type, for a client wallet
     counterparty: str | None = None     # the other wallet, named on the entry
+    owner: str | None = None            # a debit: the client the wallet must belong to (a guard)
 
 
 class Posted(NamedTuple):
@@ -47,9 +48,11 @@ class Posted(NamedTuple):
 def post(tx, transfer, postings, moment):
     """Apply ``postings`` and write ``transfer`` with them; return what was written (Posted).
 
-    ``transfer`` is the record without postings (``_id``, ``type``, amounts, parties).
-    Raises InsufficientFunds (nothing written) when a client wallet's available money
-    is short, LimitExceeded when a posting would pass one of the wallet's limits.
+    ``transfer`` is the record without postings (``_id``, ``type``, amounts, wallets); its
+    ``from_client_id`` and ``to_client_id`` are taken from the wallets as written, so no
+    read of their owners comes first. Raises InsufficientFunds (nothing written) when a
+    client wallet's available money is short, LimitExceeded when a posting would pass one
+    of the wallet's limits, WalletNotFound when a debit's wallet is not its ``owner``'s.
     """
     check_balanced(postings)
     wallets = [p for p in postings if not accounts.is_system(p.account_id)]
@@ -69,14 +72,99 @@ def post(tx, transfer, postings, moment):
                               returning=transfer.get("type") == "withdrawal_return")
         after[posting.account_id] = wallet
         entries.append(_entry(wallet, posting, transfer, moment))
+    record = _posted_record(transfer, postings, after, entries, moment)
+    tx.operations.insert_many(entries)
+    tx.transfers.insert_one(record)
+    return Posted(record, after, {entry["wallet_id"]: entry for entry in entries})
+
+
+class TotalRefused(Exception):
+    """``post_many`` could not post its movements at once: post them one by one instead."""
+
+
+def post_many(tx, movements, moment):
+    """Post wallet-to-wallet ``movements`` [(transfer, postings)] with one guarded ``$inc`` per
+    wallet for all its postings, and one insert per collection; the Posted of each, in order.
+
+    The same as posting them one by one, in order, when no wallet is both debited and
+    credited: then every running sum lies between 0 and the total, so each guard (available
+    money, per_transfer_max against the largest debit, max_balance, the daily out limits)
+    that holds for the total holds at each step. TotalRefused (the unit must be undone: a
+    wallet may have been written) when a guard of a total refuses, or when a wallet is on
+    both sides; posted one by one, the movements then say which is refused and why.
+    """
+    by_account = {}
+    for transfer, postings in movements:
+        check_balanced(postings)
+        for posting in postings:
+            by_account.setdefault(posting.account_id, []).append(posting)
+    signs = {account: {p.amount_cents > 0 for p in ps} for account, ps in by_account.items()}
+    if any(len(sign) > 1 or accounts.is_system(account) for account, sign in signs.items()):
+        raise TotalRefused("a wallet is debited and credited, or a system account is moved")
+    # Debits first, as in ``post``: a refusal comes before the credits are written.
+    ordered = sorted(by_account, key=lambda account: True in signs[account])
+    running = {account: _move_total(tx, account, by_account[account], moment) for account in ordered}
+    entries = [[_entry(running[p.account_id].step(p.amount_cents), p, transfer, moment) for p in postings]
+               for transfer, postings in movements]
+    records = [_posted_record(transfer, postings, running, its_entries, moment)
+               for (transfer, postings), its_entries in zip(movements, entries)]
+    tx.operations.insert_many([entry for its_entries in entries for entry in its_entries])
+    tx.transfers.insert_many(records)
+    return [Posted(record, {}, {entry["wallet_id"]: entry for entry in its_entries})
+            for record, its_entries in zip(records, entries)]
+
+
+def _move_total(tx, account_id, postings, moment):
+    """``$inc`` one wallet by all its ``postings`` at once; a view of it before them that
+    ``_entry`` steps through (``_Running``). TotalRefused if a guard of the total refuses."""
+    total = sum(p.amount_cents for p in postings)
+    wallet_filter = {"_id": account_id}
+    if postings[0].owner is not None:
+        wallet_filter["client_id"] = postings[0].owner
+    if total < 0:
+        wallet_filter["available_cents"] = {"$gte": -total}
+        wallet_filter.update(limits.debit_guard(max(-p.amount_cents for p in postings)))
+    else:
+        wallet_filter.update(limits.credit_guard(total))
+    wallet = tx.wallets.find_one_and_update(
+        wallet_filter, {"$inc": {"balance_cents": total, "available_cents": total,
+                                 "version": len(postings)}, "$set": {"updated_at": moment}},
+        return_document=ReturnDocument.AFTER)
+    if wallet is None:
+        raise TotalRefused(f"wallet {account_id} refused {total} cents at once")
+    if total < 0:
+        try:
+            limits.charge_out(tx, wallet, -total, moment, count=len(postings))
+        except errors.LimitExceeded:
+            raise TotalRefused(f"wallet {account_id}'s daily out limits refused the total") from None
+    return _Running(wallet, total, len(postings))
+
+
+class _Running(dict):
+    """A wallet moved by several postings at once, read as it was after each in turn: every
+    ``_entry`` made from it takes the next ``version`` and ``balance_cents``."""
+
+    def __init__(self, wallet, total, count):
+        super().__init__(wallet)
+        self._version, self._balance = wallet["version"] - count, wallet["balance_cents"] - total
+
+    def step(self, amount_cents):
+        self._version += 1
+        self._balance += amount_cents
+        return dict(self, version=self._version, balance_cents=self._balance)
+
+
+def _posted_record(transfer, postings, after, entries, moment):
+    """The transfer as stored: its owners from the wallets as written, its postings and entries."""
     by_account = {entry["wallet_id"]: entry for entry in entries}
-    record = dict(transfer, status="posted", created_at=moment, postings=[
+    owners = {side: after[transfer[f"{side}_wallet_id"]]["client_id"] for side in ("from", "to")
+              if transfer.get(f"{side}_wallet_id") in after}
+    record = dict(transfer, **{f"{side}_client_id": owner for side, owner in owners.items()})
+    record.update(status="posted", created_at=moment, postings=[
         {"account_id": p.account_id, "amount_cents": p.amount_cents,
          "entry_id": by_account[p.account_id]["_id"] if p.account_id in by_account else None}
         for p in postings])
-    tx.operations.insert_many(entries)
-    tx.transfers.insert_one(record)
-    return Posted(record, after, by_account)
+    return record
 
 
 def check_balanced(postings):
@@ -100,6 +188,8 @@ def _move_wallet(tx, posting, moment, counted=False, returning=False):
     withdrawal). ``returning``: a credit that gives back money that left (no max_balance)."""
     amount = posting.amount_cents
     wallet_filter = {"_id": posting.account_id}
+    if posting.owner is not None:
+        wallet_filter["client_id"] = posting.owner
     if amount < 0:
         wallet_filter["available_cents"] = {"$gte": -amount}
         if not counted:
@@ -128,7 +218,10 @@ def _move_wallet(tx, posting, moment, counted=False, returning=False):
 
 def _refusal(tx, posting):
     """Why the guarded update of ``posting`` matched nothing (read only after it failed)."""
-    wallet = tx.wallets.find_one({"_id": posting.account_id}, {"limits": 1, "balance_cents": 1})
+    wallet = tx.wallets.find_one({"_id": posting.account_id},
+                                 {"limits": 1, "balance_cents": 1, "client_id": 1})
+    if posting.owner is not None and (wallet is None or wallet["client_id"] != posting.owner):
+        return errors.WalletNotFound(f"you have no wallet {posting.account_id}")
     if wallet is not None and (broken := limits.refusal(wallet, posting.amount_cents)):
         return broken
     if posting.amount_cents < 0:

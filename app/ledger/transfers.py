@@ -5,7 +5,7 @@ from app import errors, render
 from app.ledger import accounts, events, expiry
 from app.ledger.entry_types import LEGS_OF
 from app.ledger.invariants import amount_in_range
-from app.ledger.postings import Posting, post
+from app.ledger.postings import Posting, post, post_many
 from app.ledger import units
 from app.ledger.units import new_id, run, success
 from app.money import MAX_AMOUNT_CENTS
@@ -16,17 +16,17 @@ def deposit(store, wallet_id, amount_cents, details=None, idem=None):
     amount_in_range(amount_cents, MAX_AMOUNT_CENTS)
 
     def work(tx):
-        wallet = tx.wallets.find_one({"_id": wallet_id}, {"client_id": 1})
-        if wallet is None:
-            raise errors.WalletNotFound(f"no wallet {wallet_id}")
+        # No read of the wallet first: its credit finds it, and names its owner on the record.
         record = {"_id": new_id("tr"), "type": "deposit", "from_wallet_id": None,
-                  "to_wallet_id": wallet_id, "from_client_id": None,
-                  "to_client_id": wallet["client_id"], "amount_cents": amount_cents,
-                  "details": details}
+                  "to_wallet_id": wallet_id, "from_client_id": None, "to_client_id": None,
+                  "amount_cents": amount_cents, "details": details}
         moment = units.now()
-        posted = post(tx, record, [
-            Posting(accounts.system_shard("bank"), -amount_cents),
-            Posting(wallet_id, amount_cents, "deposit")], moment)
+        try:
+            posted = post(tx, record, [
+                Posting(accounts.system_shard("bank"), -amount_cents),
+                Posting(wallet_id, amount_cents, "deposit")], moment)
+        except errors.ReceiverNotFound:
+            raise errors.WalletNotFound(f"no wallet {wallet_id}") from None
         entry = posted.entries[wallet_id]
         events.emit(tx, "deposit.posted", [wallet_id], render.deposit(entry), moment)
         return success(entry)
@@ -42,14 +42,30 @@ def transfer(store, client_id, from_wallet_id, to_wallet_id, amount_cents, detai
 
 
 def pay(tx, client_id, from_wallet_id, to_wallet_id, amount_cents, details, moment):
-    """Inside a unit: the client's wallet pays another (POST /transfers, an approved request)."""
-    # Inside the unit, after the key's lookup: a reused key is reported as reused.
+    """Inside a unit: the client's wallet pays another (POST /transfers, an approved request).
+
+    No read comes first: the ownership of the sender is a clause of its debit's filter, and
+    the receiver's credit finds it. Only a refused debit reads, to say why (WalletNotFound,
+    ReceiverNotFound, then InsufficientFunds or LimitExceeded, in that order).
+    """
     if from_wallet_id == to_wallet_id:
         raise errors.AccountsMustBeDifferent("from_wallet_id and to_wallet_id are the same wallet")
-    owners = wallet_owners(tx, [from_wallet_id, to_wallet_id])
-    if owners.get(from_wallet_id) != client_id:
-        raise errors.WalletNotFound(f"you have no wallet {from_wallet_id}")
-    return post_transfer(tx, owners, from_wallet_id, to_wallet_id, amount_cents, details, moment)
+    record = _record(from_wallet_id, to_wallet_id, amount_cents, details)
+    try:
+        return post_between(tx, record, moment, owner=client_id)
+    except (errors.InsufficientFunds, errors.LimitExceeded):
+        if tx.wallets.find_one({"_id": to_wallet_id}, {"_id": 1}) is None:
+            raise errors.ReceiverNotFound(f"no wallet {to_wallet_id}") from None
+        raise
+
+
+def _record(from_wallet_id, to_wallet_id, amount_cents, details, owners=None):
+    """A transfer record before it is posted (``post`` names both owners from their wallets)."""
+    owners = owners or {}
+    return {"_id": new_id("tr"), "type": "transfer", "from_wallet_id": from_wallet_id,
+            "to_wallet_id": to_wallet_id, "from_client_id": owners.get(from_wallet_id),
+            "to_client_id": owners.get(to_wallet_id), "amount_cents": amount_cents,
+            "details": details, "refunded_cents": 0, "refunds": []}
 
 
 def wallet_owners(tx, wallet_ids):
@@ -65,26 +81,47 @@ def post_transfer(tx, owners, from_wallet_id, to_wallet_id, amount_cents, detail
     ReceiverNotFound before any write, InsufficientFunds (or any refusal of ``post``)
     from the posting itself. Shared by single transfers and batches.
     """
+    check_parties(owners, from_wallet_id, to_wallet_id, amount_cents)
+    return post_between(tx, _record(from_wallet_id, to_wallet_id, amount_cents, details, owners), moment)
+
+
+def check_parties(owners, from_wallet_id, to_wallet_id, amount_cents):
+    """The refusals of a transfer that need no write: AccountsMustBeDifferent, ReceiverNotFound."""
     amount_in_range(amount_cents, MAX_AMOUNT_CENTS)
     if from_wallet_id == to_wallet_id:
         raise errors.AccountsMustBeDifferent("from_wallet_id and to_wallet_id are the same wallet")
     if to_wallet_id not in owners:
         raise errors.ReceiverNotFound(f"no wallet {to_wallet_id}")
-    record = {"_id": new_id("tr"), "type": "transfer", "from_wallet_id": from_wallet_id,
-              "to_wallet_id": to_wallet_id, "from_client_id": owners[from_wallet_id],
-              "to_client_id": owners[to_wallet_id], "amount_cents": amount_cents,
-              "details": details, "refunded_cents": 0, "refunds": []}
-    return post_between(tx, record, moment)
 
 
-def post_between(tx, record, moment):
-    """Post a wallet-to-wallet record (a transfer or a refund) and its event; return it as stored."""
+def post_transfers(tx, owners, items, moment):
+    """Transfers that passed ``check_parties`` (dicts of from_wallet_id, to_wallet_id,
+    amount_cents, details), posted at once (``postings.post_many``): one write per wallet and
+    per collection. Each as stored, in order; TotalRefused when they cannot all be posted."""
+    records = [_record(item["from_wallet_id"], item["to_wallet_id"], item["amount_cents"],
+                       item.get("details"), owners) for item in items]
+    posted = post_many(tx, [(record, _postings(record)) for record in records], moment)
+    tx.events.insert_many([
+        events.new_event("transfer.posted", [p.transfer["from_wallet_id"], p.transfer["to_wallet_id"]],
+                         render.transfer(p.transfer), moment) for p in posted])
+    return [p.transfer for p in posted]
+
+
+def _postings(record, owner=None):
+    """The two postings of a wallet-to-wallet record (a transfer or a refund)."""
     debit_type, credit_type = LEGS_OF[record["type"]]
     sender, receiver, amount = record["from_wallet_id"], record["to_wallet_id"], record["amount_cents"]
-    posted = post(tx, record, [Posting(sender, -amount, debit_type, receiver),
-                               Posting(receiver, amount, credit_type, sender)], moment)
-    events.emit(tx, f"{record['type']}.posted", [sender, receiver], render.transfer(posted.transfer),
-                moment)
+    return [Posting(sender, -amount, debit_type, receiver, owner),
+            Posting(receiver, amount, credit_type, sender)]
+
+
+def post_between(tx, record, moment, owner=None):
+    """Post a wallet-to-wallet record (a transfer or a refund) and its event; return it as stored.
+
+    ``owner``: the client the sender must belong to, checked in its debit's filter."""
+    posted = post(tx, record, _postings(record, owner), moment)
+    events.emit(tx, f"{record['type']}.posted", [record["from_wallet_id"], record["to_wallet_id"]],
+                render.transfer(posted.transfer), moment)
     return posted.transfer
 
 
