@@ -282,21 +282,21 @@ def refunded_cents_changed(w):
 
 def refund_points_at_a_ghost(w):
     refund = w.refund_t2(60)
-    w.db["transfers"].update_one({"_id": refund["_id"]}, {"$set": {"refund_of": "tr_ghost"}})
+    w.db["transfers"].update_one({"_id": refund["_id"]}, {"$set": {"links.refund_of": "tr_ghost"}})
     return {("refund_reverses_transfer", refund["_id"]), ("refunds_within_transfer", w.t2)}
 
 
 def refund_not_reversed(w):
     """The refund a->b points at t1, which went a->b too: the same direction, not reversed."""
     refund = w.refund_t2(60)
-    w.db["transfers"].update_one({"_id": refund["_id"]}, {"$set": {"refund_of": w.t1}})
+    w.db["transfers"].update_one({"_id": refund["_id"]}, {"$set": {"links.refund_of": w.t1}})
     return {("refund_reverses_transfer", refund["_id"]), ("refunds_within_transfer", w.t2),
             ("refunds_within_transfer", w.t1)}
 
 
 def refund_of_a_deposit(w):
     refund = w.refund_t2(60)
-    w.db["transfers"].update_one({"_id": refund["_id"]}, {"$set": {"refund_of": w.da}})
+    w.db["transfers"].update_one({"_id": refund["_id"]}, {"$set": {"links.refund_of": w.da}})
     return {("refund_reverses_transfer", refund["_id"]), ("refunds_within_transfer", w.t2)}
 
 

@@ -95,7 +95,7 @@ LEG_FIELDS = ("_id", "wallet_id", "amount_cents", "type", "counterparty_wallet_i
 TRANSFER_FIELDS = ("_id", "type", "amount_cents", "from_wallet_id", "to_wallet_id", "postings")
 ORIGINAL_FIELDS = ("_id", "type", "amount_cents", "from_wallet_id", "to_wallet_id", "refunded_cents")
 HOLD_FIELDS = ("_id", "status", "amount_cents", "captured_cents", "released_cents", "remaining_cents")
-REFUND_FIELDS = ("_id", "amount_cents", "from_wallet_id", "to_wallet_id", "refund_of")
+REFUND_FIELDS = ("_id", "amount_cents", "from_wallet_id", "to_wallet_id", "links")
 
 
 def verify(store, batch_size=BATCH_SIZE, max_listed=MAX_LISTED):
@@ -307,9 +307,10 @@ def _check_refunds(db, report, batch_size):
     """Merge the transfers with the refunds sorted by the transfer they point at."""
     originals = db.transfers.find({"type": {"$ne": "refund"}}, ORIGINAL_FIELDS).sort(
         "_id", 1).batch_size(batch_size)
-    # Bounded to string ids, so the scan of the refund_of index skips every non-refund (null).
-    refunds = db.transfers.find({"refund_of": {"$gt": ""}, "type": "refund"}, REFUND_FIELDS).sort(
-        "refund_of", 1).batch_size(batch_size)
+    # Bounded to string ids, so the scan of the links.refund_of index skips every non-refund (null).
+    refunds = (dict(doc, refund_of=(doc.get("links") or {}).get("refund_of")) for doc in db.transfers.find(
+        {"links.refund_of": {"$gt": ""}, "type": "refund"}, REFUND_FIELDS).sort(
+        "links.refund_of", 1).batch_size(batch_size))
     for original, run in _merge(originals, refunds, "_id", "refund_of"):
         total = 0
         for refund in run:

@@ -51,6 +51,7 @@ def _work(tx, client_id, mode, items, failed):
     if foreign:
         raise errors.WalletNotFound(f"you have no wallet {', '.join(foreign)}")
     moment = units.now()
+    batch_id = new_id("trb")  # each posted item's transfer and entries name their batch
     outcomes = dict(failed)
     for index, item in enumerate(items):
         if index in outcomes:
@@ -58,19 +59,21 @@ def _work(tx, client_id, mode, items, failed):
         mark = tx.savepoint()
         try:
             outcomes[index] = post_transfer(tx, owners, item["from_wallet_id"], item["to_wallet_id"],
-                                            item["amount_cents"], item.get("details"), moment)
+                                            item["amount_cents"], item.get("details"), moment,
+                                            {"batch_id": batch_id}, item.get("metadata"))
         except ITEM_REFUSALS as error:
             if mode == "atomic":
-                raise Rollback(success(_batch(mode, items, {index: error}, moment, BATCH_FAILED)))
+                raise Rollback(success(_batch(batch_id, mode, items, {index: error}, moment,
+                                              BATCH_FAILED)))
             if not tx.rollback_to(mark):
                 raise _Redo(index, error) from None
             outcomes[index] = error
-    return success(_batch(mode, items, outcomes, moment))
+    return success(_batch(batch_id, mode, items, outcomes, moment))
 
 
-def _batch(mode, items, outcomes, moment, otherwise=None):
+def _batch(batch_id, mode, items, outcomes, moment, otherwise=None):
     """The batch as recorded: a result per item, in request order."""
-    return {"_id": new_id("trb"), "mode": mode, "created_at": moment,
+    return {"_id": batch_id, "mode": mode, "created_at": moment,
             "results": [_result(index, item, outcomes.get(index), otherwise)
                         for index, item in enumerate(items)]}
 

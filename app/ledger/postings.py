@@ -43,10 +43,14 @@ class Posted(NamedTuple):
     entries: dict    # wallet id -> its new journal entry
 
 
-def post(tx, transfer, postings, moment):
+def post(tx, transfer, postings, moment, counted=False, returning=False):
     """Apply ``postings`` and write ``transfer`` with them; return what was written (Posted).
 
-    ``transfer`` is the record without postings (``_id``, ``type``, amounts, parties).
+    ``transfer`` is the record without postings (``_id``, ``type``, amounts, parties, and
+    ``links``: what caused it, e.g. ``{"hold_id": ...}``, copied onto every entry as it is).
+    ``counted``: its debits were checked and counted against the out limits when the money
+    was reserved (a hold's capture, a withdrawal). ``returning``: its credits give back money
+    that left (a returned withdrawal), never refused by max_balance.
     Raises InsufficientFunds (nothing written) when a client wallet's available money
     is short, LimitExceeded when a posting would pass one of the wallet's limits.
     """
@@ -60,12 +64,7 @@ def post(tx, transfer, postings, moment):
         if accounts.is_system(posting.account_id):
             accounts.move_system(tx, posting.account_id, posting.amount_cents, moment)
             continue
-        # A hold's capture (and a withdrawal's) was counted against the payer's out limits when
-        # the money was reserved; a returned withdrawal is the wallet's own money coming back,
-        # never refused by max_balance (it would be stuck with the provider's answer unrecorded).
-        wallet = _move_wallet(tx, posting, moment,
-                              counted="hold_id" in transfer or transfer.get("type") == "withdrawal",
-                              returning=transfer.get("type") == "withdrawal_return")
+        wallet = _move_wallet(tx, posting, moment, counted=counted, returning=returning)
         after[posting.account_id] = wallet
         entries.append(_entry(wallet, posting, transfer, moment))
     by_account = {entry["wallet_id"]: entry for entry in entries}
@@ -144,8 +143,7 @@ def _entry(wallet, posting, transfer, moment):
         "balance_after_cents": wallet["balance_cents"],
         "counterparty_wallet_id": posting.counterparty, "transfer_id": transfer["_id"],
         "details": transfer.get("details"), "created_at": moment,
-        **({"hold_id": transfer["hold_id"]} if "hold_id" in transfer else {}),
     }
-    if transfer.get("refund_of"):  # a refund's entries name the transfer they give back
-        entry["refund_of"] = transfer["refund_of"]
+    if transfer.get("links"):  # what caused the movement, whatever feature it belongs to
+        entry["links"] = dict(transfer["links"])
     return entry

@@ -4,6 +4,7 @@ from pymongo import DESCENDING
 from app import errors, render
 from app.ledger import accounts, events, expiry
 from app.ledger.entry_types import LEGS_OF
+from app.ledger.metadata import terms as metadata_terms
 from app.ledger.postings import Posting, post
 from app.ledger import units
 from app.ledger.units import new_id, run, success
@@ -21,7 +22,7 @@ def deposit(store, wallet_id, amount_cents, details=None, idem=None):
         record = {"_id": new_id("tr"), "type": "deposit", "from_wallet_id": None,
                   "to_wallet_id": wallet_id, "from_client_id": None,
                   "to_client_id": wallet["client_id"], "amount_cents": amount_cents,
-                  "details": details}
+                  "details": details, "metadata": []}
         moment = units.now()
         posted = post(tx, record, [
             Posting(accounts.system_shard("bank"), -amount_cents),
@@ -33,14 +34,17 @@ def deposit(store, wallet_id, amount_cents, details=None, idem=None):
     return run(store, idem, work)
 
 
-def transfer(store, client_id, from_wallet_id, to_wallet_id, amount_cents, details=None, idem=None):
+def transfer(store, client_id, from_wallet_id, to_wallet_id, amount_cents, details=None, idem=None,
+             metadata=None):
     """Move money from the client's wallet to another; returns (transfer, replayed)."""
     assert 0 < amount_cents <= MAX_AMOUNT_CENTS, amount_cents
     return run(store, idem, lambda tx: success(
-        pay(tx, client_id, from_wallet_id, to_wallet_id, amount_cents, details, units.now())))
+        pay(tx, client_id, from_wallet_id, to_wallet_id, amount_cents, details, units.now(),
+            metadata=metadata)))
 
 
-def pay(tx, client_id, from_wallet_id, to_wallet_id, amount_cents, details, moment):
+def pay(tx, client_id, from_wallet_id, to_wallet_id, amount_cents, details, moment, links=None,
+        metadata=None):
     """Inside a unit: the client's wallet pays another (POST /transfers, an approved request)."""
     # Inside the unit, after the key's lookup: a reused key is reported as reused.
     if from_wallet_id == to_wallet_id:
@@ -48,7 +52,8 @@ def pay(tx, client_id, from_wallet_id, to_wallet_id, amount_cents, details, mome
     owners = wallet_owners(tx, [from_wallet_id, to_wallet_id])
     if owners.get(from_wallet_id) != client_id:
         raise errors.WalletNotFound(f"you have no wallet {from_wallet_id}")
-    return post_transfer(tx, owners, from_wallet_id, to_wallet_id, amount_cents, details, moment)
+    return post_transfer(tx, owners, from_wallet_id, to_wallet_id, amount_cents, details, moment,
+                         links, metadata)
 
 
 def wallet_owners(tx, wallet_ids):
@@ -57,12 +62,14 @@ def wallet_owners(tx, wallet_ids):
         {"_id": {"$in": list(set(wallet_ids))}}, {"client_id": 1})}
 
 
-def post_transfer(tx, owners, from_wallet_id, to_wallet_id, amount_cents, details, moment):
+def post_transfer(tx, owners, from_wallet_id, to_wallet_id, amount_cents, details, moment,
+                  links=None, metadata=None):
     """One transfer inside the caller's unit, the sender already known to be the caller's.
 
     ``owners`` comes from ``wallet_owners``. Raises AccountsMustBeDifferent and
     ReceiverNotFound before any write, InsufficientFunds (or any refusal of ``post``)
-    from the posting itself. Shared by single transfers and batches.
+    from the posting itself. Shared by single transfers and batches. ``links``: what caused it
+    (``{"batch_id": ...}``), ``metadata``: the caller's {key: value}.
     """
     assert 0 < amount_cents <= MAX_AMOUNT_CENTS, amount_cents
     if from_wallet_id == to_wallet_id:
@@ -72,7 +79,10 @@ def post_transfer(tx, owners, from_wallet_id, to_wallet_id, amount_cents, detail
     record = {"_id": new_id("tr"), "type": "transfer", "from_wallet_id": from_wallet_id,
               "to_wallet_id": to_wallet_id, "from_client_id": owners[from_wallet_id],
               "to_client_id": owners[to_wallet_id], "amount_cents": amount_cents,
-              "details": details, "refunded_cents": 0, "refunds": []}
+              "details": details, "refunded_cents": 0, "refunds": [],
+              "metadata": metadata_terms(metadata)}
+    if links:
+        record["links"] = dict(links)
     return post_between(tx, record, moment)
 
 
@@ -113,6 +123,16 @@ def list_operations(store, wallet_id, limit, before_seq=None):
     query = {"wallet_id": wallet_id}
     if before_seq is not None:
         query["seq"] = {"$lt": before_seq}
-    page = store.read(lambda db: list(
-        db.operations.find(query).sort("seq", DESCENDING).limit(limit + 1)))
+    page = store.read(lambda db: with_transfer_metadata(db, list(
+        db.operations.find(query).sort("seq", DESCENDING).limit(limit + 1))))
     return page[:limit], len(page) > limit
+
+
+def with_transfer_metadata(db, entries):
+    """``entries``, each with its transfer's metadata as ``transfer_metadata`` (one read by _id).
+
+    Metadata is written once, on the transfer, where ``PATCH`` changes it; an entry is never
+    rewritten, so the journal shows it as it reads now."""
+    found = {doc["_id"]: doc.get("metadata") for doc in db.transfers.find(
+        {"_id": {"$in": list({entry["transfer_id"] for entry in entries})}}, {"metadata": 1})}
+    return [dict(entry, transfer_metadata=found.get(entry["transfer_id"])) for entry in entries]

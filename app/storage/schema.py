@@ -75,7 +75,7 @@ def create_indexes(collections, idempotency_ttl_s, events_ttl_s=EVENTS_TTL_S):
     collections["quota_slots"].create_index(
         [("kind", ASCENDING), ("owner", ASCENDING), ("slot", ASCENDING)], unique=True)
     # The audit's refunds in the order of the transfer they point at, and its $lookup of them.
-    collections["transfers"].create_index([("refund_of", ASCENDING)])
+    collections["transfers"].create_index([("links.refund_of", ASCENDING)])
     _ttl_index(collections["idempotency"], "created_at", idempotency_ttl_s)
     _event_indexes(collections, events_ttl_s)
     # A wallet's daily usage (app/ledger/limits.py) is keyed by _id; each expires on its own date.

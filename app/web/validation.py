@@ -7,6 +7,7 @@ import re
 from flask import current_app, request
 import email_validator
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
+from referencing import Registry, Resource
 
 from app import errors, money
 
@@ -56,13 +57,16 @@ SchemaValidator = validators.extend(Draft202012Validator, {"pattern": _pattern})
 
 
 def load_validators(schema_dir=SCHEMA_DIR):
-    """Every schema in the folder, checked and compiled once, by file stem."""
+    """Every schema in the folder, checked and compiled once, by file stem; a ``$ref`` to
+    another file of the folder (``defs.json#/$defs/metadata``) resolves by its ``$id``."""
     checker = format_checker()
+    schemas = {path.stem: json.loads(path.read_text()) for path in sorted(schema_dir.glob("*.json"))}
+    registry = Registry().with_resources(
+        (schema["$id"], Resource.from_contents(schema)) for schema in schemas.values())
     compiled = {}
-    for path in sorted(schema_dir.glob("*.json")):
-        schema = json.loads(path.read_text())
+    for stem, schema in schemas.items():
         Draft202012Validator.check_schema(schema)
-        compiled[path.stem] = SchemaValidator(schema, format_checker=checker)
+        compiled[stem] = SchemaValidator(schema, format_checker=checker, registry=registry)
     return compiled
 
 
@@ -81,6 +85,8 @@ def _field_errors(error):
         return [{"field": _pointer(path + [name]), "message": "is not a known field"}
                 for name in error.instance if name not in known]
     message = error.schema.get("x-message") or error.message
+    if "propertyNames" in error.schema_path:  # a bad key: point at the key itself
+        path.append(error.instance)
     return [{"field": _pointer(path), "message": message}]
 
 
