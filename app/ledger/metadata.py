@@ -11,6 +11,7 @@ A merge (``PATCH``) is a conditional update on the terms as read, in one unit of
 from pymongo import ReturnDocument
 
 from app import errors
+from app.ledger.units import now
 
 SEPARATOR = "="
 MAX_KEYS = 50
@@ -62,3 +63,25 @@ def merge(tx, collection, query, changes, moment, not_found):
     if updated is None:
         raise not_found
     return updated
+
+
+def update(store, collection, doc_id, caller_client_id, readers, actors, changes, not_found):
+    """``PATCH``: merge ``changes`` into one document's metadata; the document after.
+
+    ``caller_client_id`` None is the operator, who may act on any. A client must be named by
+    one of the ``readers`` fields to see the document (``not_found`` otherwise, as if it did
+    not exist) and by one of the ``actors`` fields to change it (Forbidden otherwise).
+    """
+    def work(tx):
+        doc = getattr(tx, collection).find_one({"_id": doc_id}, {field: 1 for field in readers})
+        if doc is None or not _named(doc, caller_client_id, readers):
+            raise not_found
+        if not _named(doc, caller_client_id, actors):
+            raise errors.Forbidden("only the one who made it, or the operator, may change its metadata")
+        return merge(tx, collection, {"_id": doc_id}, changes, now(), not_found)
+
+    return store.transaction(work)
+
+
+def _named(doc, caller_client_id, fields):
+    return caller_client_id is None or caller_client_id in {doc.get(field) for field in fields}

@@ -311,3 +311,31 @@ ENDPOINTS = (
     Endpoint("GET", "/docs/", "getDocs", "Service", "Swagger UI for this document (`/docs` redirects here)",
              PUBLIC, (200, None, HTML), storage=False),
 )
+
+
+def _metadata_endpoint(path, operation_id, tag, thing, title, not_found, who_acts, two_parties=True):
+    """PATCH of an object's metadata; ``two_parties``: the other party sees it but may not change it."""
+    return Endpoint("PATCH", path, operation_id, tag, f"Merge into {thing}'s metadata", EITHER,
+                    (200, title, JSON), body="metadata_update",
+                    errors={**({403: ("forbidden",)} if two_parties else {}), 404: (not_found,)},
+                    description=f"A key set to a string is set, a key set to null is removed, the "
+                                f"others stay; at most 50 keys once merged. {who_acts} or the operator "
+                                "may change it" + (" (403 for the other party, 404 for anyone else)."
+                                                   if two_parties else " (404 for anyone else)."))
+
+
+ENDPOINTS += (
+    _metadata_endpoint("/transfers/{transfer_id}", "updateTransferMetadata", "Transfers", "a transfer",
+                       "Transfer", "transfer_not_found", "Its sender"),
+    _metadata_endpoint("/holds/{hold_id}", "updateHoldMetadata", "Holds", "a hold", "Hold",
+                       "hold_not_found", "Its payer"),
+    _metadata_endpoint("/payment-requests/{request_id}", "updatePaymentRequestMetadata",
+                       "Payment requests", "a payment request", "PaymentRequest",
+                       "payment_request_not_found", "Its payee"),
+    _metadata_endpoint("/withdrawals/{withdrawal_id}", "updateWithdrawalMetadata", "Withdrawals",
+                       "a withdrawal", "Withdrawal", "withdrawal_not_found", "Its owner", False),
+    _metadata_endpoint("/wallets/{wallet_id}", "updateWalletMetadata", "Wallets", "a wallet", "Wallet",
+                       "wallet_not_found", "Its owner", False),
+    _metadata_endpoint("/clients/{client_id}", "updateClientMetadata", "Clients", "a client", "Client",
+                       "not_found", "The client itself", False),
+)

@@ -45,6 +45,8 @@ INFO = {
 PARAMETERS = {
     "wallet_id": {"name": "wallet_id", "in": "path", "required": True,
                   "schema": {"$ref": COMPONENT + "Common/$defs/wallet_id"}},
+    "client_id": {"name": "client_id", "in": "path", "required": True,
+                  "schema": {"$ref": COMPONENT + "Common/$defs/client_id"}},
     "transfer_id": {"name": "transfer_id", "in": "path", "required": True,
                     "schema": {"$ref": COMPONENT + "Common/$defs/transfer_id"}},
     "request_id": {"name": "request_id", "in": "path", "required": True,
