@@ -67,6 +67,7 @@ def test_every_documented_response_matches_a_real_one(app, api, walk):
         walk.call("GET", path)
     walk_limits(walk, operator, ada, ada_wallet, bob_wallet)
     walk_metadata(walk, app, operator, ada, ada_body, ada_wallet, bob, transfer_id)
+    walk_search(walk, operator, ada, ada_wallet, bob_wallet)
     every_503 = {seen for seen in walk.documented() if seen[2] == 503}  # by the tests below
     missed = walk.documented() - walk.seen - UNREACHABLE - SEEN_ELSEWHERE - every_503
     assert not missed, f"documented but never seen: {sorted(missed)}"
@@ -104,6 +105,17 @@ def walk_metadata(walk, app, operator, ada, ada_body, ada_wallet, bob, transfer_
             watcher = ada if request["from_wallet_id"] == ada_wallet else bob
         if watcher is not None:
             walk.call("PATCH", template, url, json=body, headers=watcher)  # 403
+
+
+def walk_search(walk, operator, ada, ada_wallet, bob_wallet):
+    page = walk.call("GET", "/transfers", "/transfers?limit=1", headers=ada).json
+    walk.call("GET", "/transfers", f"/transfers?after={page['next_cursor']}&type=transfer", headers=ada)
+    walk.call("GET", "/transfers", f"/transfers?wallet_id={bob_wallet}&min_amount=0.01&metadata[order]=1042",
+              headers=operator)
+    walk.call("GET", "/transfers", "/transfers?min_amount=1.001", headers=ada)  # 400
+    walk.call("GET", "/transfers", "/transfers?after=nope", headers=ada)  # 400 invalid_cursor
+    walk.call("GET", "/transfers", f"/transfers?wallet_id={bob_wallet}", headers=ada)  # 404
+    walk.call("GET", "/transfers", "/transfers")  # 401
 
 
 def walk_clients(walk, operator):

@@ -339,3 +339,16 @@ ENDPOINTS += (
     _metadata_endpoint("/clients/{client_id}", "updateClientMetadata", "Clients", "a client", "Client",
                        "not_found", "The client itself", False),
 )
+
+
+ENDPOINTS += (
+    Endpoint("GET", "/transfers", "searchTransfers", "Transfers",
+             "Search transfers, newest first, a page at a time", EITHER, (200, "TransferPage", JSON),
+             query=("search_wallet_id", "transfer_type", "counterparty_wallet_id", "min_amount",
+                    "max_amount", "created_from", "created_to", "metadata", "limit", "after"),
+             errors={400: ("validation_failed", "invalid_cursor"), 404: ("wallet_not_found",)},
+             description="A client sees the transfers its own wallet pays or receives (`wallet_id` must "
+                         "be its own: another is 404); the operator sees all, and `wallet_id` narrows to "
+                         "one wallet's. Filters combine (all must hold); each search is served by an index "
+                         "(docs/features/search.md)."),
+)
