@@ -22,7 +22,8 @@ def wallet(doc):
             "balance": format_cents(doc["balance_cents"]), "held": format_cents(doc["held_cents"]),
             "available": format_cents(doc["available_cents"]), "version": doc["version"],
             "created_at": timestamp(doc["created_at"]), "updated_at": timestamp(doc["updated_at"]),
-            "metadata": metadata_of(doc.get("metadata"))}
+            "metadata": metadata_of(doc.get("metadata")), "status": doc.get("status") or "active",
+            "status_reason": doc.get("status_reason")}
 
 
 def client_with_wallet(client_doc, wallet_doc):

@@ -199,6 +199,12 @@ def hold_captured_twice_on_paper(w):
     return {("hold_parts_equal_amount", w.h)}
 
 
+def closed_with_money(w):
+    """A wallet marked closed while it still holds money."""
+    w.db["wallets"].update_one({"_id": w.b}, {"$set": {"status": "closed"}})
+    return {("closed_wallet_is_empty", w.b)}
+
+
 def held_moved_without_hold(w):
     """held and available moved together (still balance - held) with no hold behind them."""
     w.db["wallets"].update_one({"_id": w.b}, {"$inc": {"held_cents": 20, "available_cents": -20}})
@@ -313,6 +319,7 @@ CORRUPTIONS = [
     credit_names_wrong_counterparty, transfer_amount_changed, transfer_deleted, legs_point_elsewhere,
     negative_wallet_balance, negative_balance_after, entry_without_wallet, wallet_deleted,
     held_negative, hold_remaining_changed, hold_voided_without_release, held_moved_without_hold,
+    closed_with_money,
     hold_captured_twice_on_paper,
     withdrawal_failed_without_release, withdrawal_amount_changed, withdrawal_succeeded_without_payout,
     payouts_shard_changed,

@@ -68,6 +68,7 @@ def test_every_documented_response_matches_a_real_one(app, api, walk):
     walk_limits(walk, operator, ada, ada_wallet, bob_wallet)
     walk_metadata(walk, app, operator, ada, ada_body, ada_wallet, bob, transfer_id)
     walk_search(walk, operator, ada, ada_wallet, bob_wallet)
+    walk_states(walk, api, operator, ada)
     every_503 = {seen for seen in walk.documented() if seen[2] == 503}  # by the tests below
     missed = walk.documented() - walk.seen - UNREACHABLE - SEEN_ELSEWHERE - every_503
     assert not missed, f"documented but never seen: {sorted(missed)}"
@@ -116,6 +117,25 @@ def walk_search(walk, operator, ada, ada_wallet, bob_wallet):
     walk.call("GET", "/transfers", "/transfers?after=nope", headers=ada)  # 400 invalid_cursor
     walk.call("GET", "/transfers", f"/transfers?wallet_id={bob_wallet}", headers=ada)  # 404
     walk.call("GET", "/transfers", "/transfers")  # 401
+
+
+def walk_states(walk, api, operator, ada):
+    _, _, wallet = api.member()
+    why = {"reason": "under review"}
+    for verb, body in (("freeze", why), ("unfreeze", None), ("close", why)):
+        template, url = f"/wallets/{{wallet_id}}/{verb}", f"/wallets/{wallet}/{verb}"
+        walk.call("POST", template, url, json=body, headers=operator)  # 200
+        walk.call("POST", template, url, json=body, headers=ada)  # 403
+        walk.call("POST", template, url, json=body)  # 401
+        walk.call("POST", template, f"/wallets/wal_nope/{verb}", json=body, headers=operator)  # 404
+        if body is not None:
+            walk.call("POST", template, url, json={"reason": ""}, headers=operator)  # 400
+            walk.call("POST", template, url, data="x", content_type="text/plain", headers=operator)
+            walk.call("POST", template, url, data=TOO_LARGE, content_type="application/json",
+                      headers=operator)  # 413
+    for verb, body in (("freeze", why), ("unfreeze", None), ("close", why)):  # 409: closed for good
+        walk.call("POST", f"/wallets/{{wallet_id}}/{verb}", f"/wallets/{wallet}/{verb}", json=body,
+                  headers=operator)
 
 
 def walk_clients(walk, operator):

@@ -40,7 +40,8 @@ QUERIES = {
     "as the operator (multikey: one entry per key=value term)",
     ("transfers", (("created_at", -1), ("_id", -1))): "GET /transfers as the operator, no narrower filter",
     ("transfers", (("links.refund_of", 1),)): "the audit refund walk: find({links.refund_of: "
-    "{$gt: ''}, type: 'refund'}).sort(links.refund_of); audit_pipelines.json's $lookup of a transfer's refunds",
+    "{$gt: ''}, type: 'refund'}).sort(links.refund_of); audit_pipelines.json's $lookup of a "
+    "transfer's refunds",
     ("events", (("created_at", 1), ("_id", 1))): "GET /events as the operator: "
     "find({created_at: {$gte: cursor, $lt: horizon}, after the cursor}).sort(created_at, _id), hinted",
     ("events", (("wallet_ids", 1), ("created_at", 1), ("_id", 1))): "GET /events as a client: "

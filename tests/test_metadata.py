@@ -144,8 +144,8 @@ def test_fifty_keys_of_forty_characters_and_500_character_values_pass(api, pair)
 def test_metadata_is_set_at_creation_on_every_object(api, pair, client):
     ada, ada_wallet, bob, bob_wallet = pair
     tag = {"order.id": "A-1"}
-    signed = client.post("/clients", json={"email": "meta@example.com", "name": "M", "password": "password123",
-                                           "metadata": tag})
+    signed = client.post("/clients", json={"email": "meta@example.com", "name": "M",
+                                           "password": "password123", "metadata": tag})
     assert signed.json["metadata"] == tag and signed.json["wallet"]["metadata"] == {}
     hold = client.post("/holds", json={"from_wallet_id": ada_wallet, "to_wallet_id": bob_wallet,
                                        "amount": "1.00", "metadata": tag}, headers=ada).json
@@ -154,7 +154,8 @@ def test_metadata_is_set_at_creation_on_every_object(api, pair, client):
     withdrawal = client.post("/withdrawals", json={
         "wallet_id": ada_wallet, "amount": "1.00", "metadata": tag,
         "destination": {"type": "bank_account", "account": "DE89370400440532013000"}}, headers=ada).json
-    for path in (f"/holds/{hold['id']}", f"/payment-requests/{asked['id']}", f"/withdrawals/{withdrawal['id']}"):
+    for path in (f"/holds/{hold['id']}", f"/payment-requests/{asked['id']}",
+                 f"/withdrawals/{withdrawal['id']}"):
         assert client.get(path, headers=OPERATOR).json["metadata"] == tag, path
     # Carried by the object's events.
     created = client.get("/events?type=hold.created", headers=OPERATOR).json["data"]
@@ -164,7 +165,8 @@ def test_metadata_is_set_at_creation_on_every_object(api, pair, client):
 def test_patch_merges_and_null_removes(api, pair, client):
     ada, ada_wallet, bob, bob_wallet = pair
     made = client.post("/transfers", json={"from_wallet_id": ada_wallet, "to_wallet_id": bob_wallet,
-                                           "amount": "1.00", "metadata": {"a": "1", "b": "2"}}, headers=ada).json
+                                           "amount": "1.00", "metadata": {"a": "1", "b": "2"}},
+                       headers=ada).json
     patched = client.patch(f"/transfers/{made['id']}", json={"metadata": {"b": None, "c": "3", "a": "9"}},
                            headers=ada)
     assert (patched.status_code, patched.json["metadata"]) == (200, {"a": "9", "c": "3"})

@@ -91,7 +91,7 @@ def test_problem_responses_name_their_codes(document):
     codes = transfer["422"]["content"]["application/problem+json"]["schema"]["allOf"][1]
     assert codes["properties"]["code"]["enum"] == [
         "idempotency_key_reused", "wallet_not_found", "accounts_must_be_different", "insufficient_funds",
-        "limit_exceeded"]
+        "limit_exceeded", "wallet_frozen", "wallet_closed"]
     assert set(transfer) == {"201", "400", "401", "403", "404", "413", "415", "422", "503"}
     assert "503" not in document["paths"]["/health"]["get"]["responses"]
     assert document["paths"]["/wallets/{wallet_id}"]["get"]["security"] == [

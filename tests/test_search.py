@@ -179,4 +179,3 @@ def test_no_search_scans_the_collection(app, client, world):
                 [("created_at", -1), ("_id", -1)]).explain()["queryPlanner"]["winningPlan"]
             stages = _plan_stages(plan)
             assert "IXSCAN" in stages and "COLLSCAN" not in stages, (combination, plan)
-

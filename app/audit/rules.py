@@ -54,6 +54,7 @@ RULES = {
     "system_balance_equals_postings": "a system account shard that has postings has a balance "
                                       "equal to their sum (one with none: accounts_sum_zero)",
     "accounts_sum_zero": "the balances of all accounts, system accounts included, sum to zero",
+    "closed_wallet_is_empty": "a closed wallet's balance and held are zero",
     "payouts_equal_withdrawals": "the payouts system account holds exactly the amounts of succeeded "
                                  "withdrawals (a returned one went in and came back out)",
 }
@@ -89,7 +90,7 @@ class Report:
 
 
 # The fields each walk reads: nothing else crosses the wire.
-WALLET_FIELDS = ("_id", "balance_cents", "held_cents", "available_cents", "version")
+WALLET_FIELDS = ("_id", "balance_cents", "held_cents", "available_cents", "version", "status")
 ENTRY_FIELDS = ("_id", "wallet_id", "type", "amount_cents", "balance_after_cents")
 LEG_FIELDS = ("_id", "wallet_id", "amount_cents", "type", "counterparty_wallet_id", "transfer_id")
 TRANSFER_FIELDS = ("_id", "type", "amount_cents", "from_wallet_id", "to_wallet_id", "postings")
@@ -171,6 +172,14 @@ def _check_wallets(db, report, batch_size):
         if wallet is not None:
             _check_wallet(wallet, totals, report)
             _check_held(wallet, held.of(wallet["_id"]) + in_flight.of(wallet["_id"]), report)
+            _check_closed(wallet, report)
+
+
+def _check_closed(wallet, report):
+    if wallet.get("status") == "closed" and (wallet.get("balance_cents") or wallet.get("held_cents")):
+        report.flag("closed_wallet_is_empty", wallet["_id"],
+                    f"closed with balance {wallet.get('balance_cents')} cents, held "
+                    f"{wallet.get('held_cents')}")
 
 
 class _SumByWallet:

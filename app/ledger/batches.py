@@ -23,7 +23,7 @@ BATCH_FAILED = {"code": "batch_failed", "detail": "another transfer of this atom
 # A new one joins here and the code enum of schemas/responses/transfer_batch.json (a test ties
 # the two); a refusal not listed refuses the whole batch, as it would a transfer.
 ITEM_REFUSALS = (errors.AccountsMustBeDifferent, errors.ReceiverNotFound, errors.InsufficientFunds,
-                 errors.LimitExceeded)
+                 errors.LimitExceeded, errors.WalletFrozen, errors.WalletClosed)
 
 
 class _Redo(Exception):

@@ -23,7 +23,7 @@ from typing import NamedTuple
 from pymongo import ReturnDocument
 
 from app import errors
-from app.ledger import accounts, entry_types, expiry, limits
+from app.ledger import accounts, entry_types, expiry, limits, states
 from app.ledger.units import new_id
 
 
@@ -97,7 +97,11 @@ def _move_wallet(tx, posting, moment, counted=False, returning=False):
     ``counted``: the debit was already checked and counted against the out limits (a hold, a
     withdrawal). ``returning``: a credit that gives back money that left (no max_balance)."""
     amount = posting.amount_cents
-    wallet_filter = {"_id": posting.account_id}
+    # The wallet's state is a clause of the same update: a freeze racing this debit has one order.
+    # A counted debit pays out money reserved before a freeze (a capture, a settled withdrawal).
+    wallet_filter = {"_id": posting.account_id,
+                     "status": {"$nin": list(states.REFUSING_DEBITS if amount < 0 and not counted
+                                             else states.REFUSING_ALL)}}
     if amount < 0:
         wallet_filter["available_cents"] = {"$gte": -amount}
         if not counted:
@@ -126,7 +130,10 @@ def _move_wallet(tx, posting, moment, counted=False, returning=False):
 
 def _refusal(tx, posting):
     """Why the guarded update of ``posting`` matched nothing (read only after it failed)."""
-    wallet = tx.wallets.find_one({"_id": posting.account_id}, {"limits": 1, "balance_cents": 1})
+    wallet = tx.wallets.find_one({"_id": posting.account_id},
+                                 {"limits": 1, "balance_cents": 1, "status": 1})
+    if wallet is not None and (broken := states.refusal(wallet, posting.amount_cents)):
+        return broken
     if wallet is not None and (broken := limits.refusal(wallet, posting.amount_cents)):
         return broken
     if posting.amount_cents < 0:

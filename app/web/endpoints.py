@@ -8,7 +8,7 @@ one object too)/``validation_failed``, 413 ``payload_too_large`` and 415, ``idem
 ``wallet_busy``, ``idempotency_store_full``, any ``who`` but ``PUBLIC`` brings 401, and
 ``CLIENT`` or ``OPERATOR`` alone brings 403.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 PUBLIC, CLIENT, OPERATOR, EITHER = "public", "client", "operator", "client or operator"
 
@@ -351,4 +351,36 @@ ENDPOINTS += (
                          "be its own: another is 404); the operator sees all, and `wallet_id` narrows to "
                          "one wallet's. Filters combine (all must hold); each search is served by an index "
                          "(docs/features/search.md)."),
+)
+
+# The wallet-state refusals (app/ledger/states.py) each money operation can meet.
+STATE_REFUSALS = {
+    "createDeposit": ("wallet_closed",), "createTransfer": ("wallet_frozen", "wallet_closed"),
+    "createRefund": ("wallet_frozen", "wallet_closed"), "createPaymentRequest": ("wallet_closed",),
+    "approvePaymentRequest": ("wallet_frozen", "wallet_closed"),
+    "createHold": ("wallet_frozen", "wallet_closed"), "captureHold": ("wallet_closed",),
+    "createWithdrawal": ("wallet_frozen", "wallet_closed"),
+}
+
+
+def _with_state_refusals(endpoint):
+    codes = STATE_REFUSALS.get(endpoint.operation_id)
+    if not codes:
+        return endpoint
+    return replace(endpoint, errors={**endpoint.errors, 422: (*endpoint.errors.get(422, ()), *codes)})
+
+
+def _state_endpoint(verb, operation_id, summary, body, conflicts):
+    return Endpoint("POST", f"/wallets/{{wallet_id}}/{verb}", operation_id, "Wallets", summary, OPERATOR,
+                    (200, "Wallet", JSON), body=body,
+                    errors={404: ("wallet_not_found",), 409: conflicts})
+
+
+ENDPOINTS = tuple(_with_state_refusals(endpoint) for endpoint in ENDPOINTS) + (
+    _state_endpoint("freeze", "freezeWallet", "Freeze a wallet: no money may leave it (operator only)",
+                    "wallet_state_change", ("invalid_wallet_transition",)),
+    _state_endpoint("unfreeze", "unfreezeWallet", "Make a frozen wallet active again (operator only)",
+                    None, ("invalid_wallet_transition",)),
+    _state_endpoint("close", "closeWallet", "Close an empty wallet for good (operator only)",
+                    "wallet_state_change", ("invalid_wallet_transition", "wallet_not_empty")),
 )
