@@ -15,7 +15,7 @@ from datetime import timedelta
 
 
 from app import errors, render
-from app.ledger import accounts, events, expiry, limits, pages
+from app.ledger import accounts, events, expiry, limits, pages, states
 from app.ledger.metadata import terms as metadata_terms
 from app.ledger.postings import Posting, post
 from app.ledger import units
@@ -48,6 +48,7 @@ def create_hold(store, client_id, from_wallet_id, to_wallet_id, amount_cents, de
         if to_wallet_id not in owners:
             raise errors.ReceiverNotFound(f"no wallet {to_wallet_id}")
         moment = units.now()
+        states.touch_open(tx, [to_wallet_id], moment)  # a close of the receiver conflicts with this
         _, limit_day = expiry.reserve_out(tx, from_wallet_id, amount_cents, moment)
         hold = new_hold(client_id, owners[to_wallet_id], from_wallet_id, to_wallet_id,
                         amount_cents, details, moment, expires_in_s)

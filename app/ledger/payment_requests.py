@@ -16,7 +16,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app import errors, render
-from app.ledger import events, pages, units
+from app.ledger import events, pages, states, units
 from app.ledger.metadata import terms as metadata_terms
 from app.ledger.transfers import pay
 from app.ledger.units import new_id, run, success
@@ -39,7 +39,7 @@ def create(store, client_id, to_wallet_id, from_wallet_id, amount_cents, details
         if from_wallet_id not in owners:
             raise errors.PayerNotFound(f"no wallet {from_wallet_id} to ask for the money")
         moment = units.now()
-        _touch_open(tx, [to_wallet_id, from_wallet_id], moment)
+        states.touch_open(tx, [to_wallet_id, from_wallet_id], moment)
         _take_slot(tx, to_wallet_id, from_wallet_id, max_pending, moment)
         request = {"_id": new_id("pr"), "from_wallet_id": from_wallet_id, "to_wallet_id": to_wallet_id,
                    "from_client_id": owners[from_wallet_id], "to_client_id": client_id,
@@ -57,15 +57,6 @@ def create(store, client_id, to_wallet_id, from_wallet_id, amount_cents, details
         # The pair's first two requests at once on MongoDB: the loser's insert of the pair
         # document collides; run again, the document now exists. (With a key, run retries.)
         return run(store, idem, work)
-
-
-def _touch_open(tx, wallet_ids, moment):
-    """Write each wallet while it is not closed: a close racing this request conflicts with it
-    (app/ledger/states.py decides on pending requests only while writing the same wallet)."""
-    for wallet_id in wallet_ids:
-        if tx.wallets.find_one_and_update({"_id": wallet_id, "status": {"$ne": "closed"}},
-                                          {"$set": {"updated_at": moment}}) is None:
-            raise errors.WalletClosed(f"wallet {wallet_id} is closed")
 
 
 def approve(store, client_id, request_id, idem=None):

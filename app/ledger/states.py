@@ -36,6 +36,16 @@ def refusal(wallet, amount_cents):
     return None
 
 
+def touch_open(tx, wallet_ids, moment):
+    """Write each wallet while it is not closed (else WalletClosed): a unit that starts something
+    pending for a wallet (a payment request, a hold it is to receive) writes it, so a close
+    racing that unit conflicts with it (see ``_check_empty``)."""
+    for wallet_id in wallet_ids:
+        if tx.wallets.find_one_and_update({"_id": wallet_id, "status": {"$ne": CLOSED}},
+                                          {"$set": {"updated_at": moment}}) is None:
+            raise errors.WalletClosed(f"wallet {wallet_id} is closed")
+
+
 def change(store, wallet_id, status, reason=None):
     """Move a wallet to ``status`` with its event, in one unit; the wallet after."""
     def work(tx):
