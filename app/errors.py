@@ -79,6 +79,14 @@ NotRefundable = _error("NotRefundable", 422, "not_refundable",
                        "Only a wallet-to-wallet transfer can be refunded")
 ExceedsHoldAmount = _error("ExceedsHoldAmount", 422, "exceeds_hold_amount",
                            "The amount is more than remains of the hold")
+WalletFrozen = _error("WalletFrozen", 422, "wallet_frozen",
+                      "The wallet is frozen: no money may leave it")
+WalletClosed = _error("WalletClosed", 422, "wallet_closed",
+                      "The wallet is closed: no money may come in or leave it")
+WalletNotEmpty = _error("WalletNotEmpty", 409, "wallet_not_empty",
+                        "The wallet still holds money or has something pending")
+InvalidWalletTransition = _error("InvalidWalletTransition", 409, "invalid_wallet_transition",
+                                 "The wallet's state does not allow this change")
 IdempotencyKeyReused = _error("IdempotencyKeyReused", 422, "idempotency_key_reused",
                               "This Idempotency-Key was used with a different request")
 
@@ -116,7 +124,7 @@ NotReady = _error("NotReady", 503, "not_ready", "The database does not answer")
 REPLAYED_REFUSALS = (
     ReceiverNotFound, PayerNotFound, InsufficientFunds, HoldNotPending, ExceedsHoldAmount,
     LimitExceeded, ServiceLimitReached, PaymentRequestNotPending, ExceedsRefundableAmount,
-    InvalidWithdrawalTransition)
+    InvalidWithdrawalTransition, WalletFrozen, WalletClosed)
 
 
 def replayed_refusal(code, title=None):

@@ -33,8 +33,17 @@ QUERIES = {
     ("payment_requests", (("status", 1), ("expires_at", 1))): "the sweeper: requests pending past expires_at",
     ("payment_requests", (("to_wallet_id", 1), ("from_wallet_id", 1), ("status", 1))): "a new request "
     "at its pair's limit: that pair's lapsed pending requests, expired first",
-    ("transfers", (("refund_of", 1),)): "the audit's refund walk: find({refund_of: {$gt: ''}, "
-    "type: 'refund'}).sort(refund_of); audit_pipelines.json's $lookup of a transfer's refunds",
+    ("transfers", (("from_wallet_id", 1), ("created_at", -1), ("_id", -1))): "GET /transfers of a "
+    "wallet, as payer (hinted; app/ledger/search.py)",
+    ("transfers", (("to_wallet_id", 1), ("created_at", -1), ("_id", -1))): "GET /transfers of a "
+    "wallet, as payee (hinted)",
+    ("transfers", (("type", 1), ("created_at", -1), ("_id", -1))): "GET /transfers?type= as the operator",
+    ("transfers", (("metadata", 1), ("created_at", -1), ("_id", -1))): "GET /transfers?metadata[k]=v "
+    "as the operator (multikey: one entry per key=value term)",
+    ("transfers", (("created_at", -1), ("_id", -1))): "GET /transfers as the operator, no narrower filter",
+    ("transfers", (("links.refund_of", 1),)): "the audit refund walk: find({links.refund_of: "
+    "{$gt: ''}, type: 'refund'}).sort(links.refund_of); audit_pipelines.json's $lookup of a "
+    "transfer's refunds",
     ("events", (("created_at", 1), ("_id", 1))): "GET /events as the operator: "
     "find({created_at: {$gte: cursor, $lt: horizon}, after the cursor}).sort(created_at, _id), hinted",
     ("events", (("wallet_ids", 1), ("created_at", 1), ("_id", 1))): "GET /events as a client: "

@@ -24,6 +24,7 @@ COMMENT = [
     "$lookup with localField, foreignField and pipeline together needs MongoDB 5.0+.",
 ]
 DEPOSIT = "deposit"  # the entry type that counts as money in (rules.verify's total_deposited_cents)
+REFUND_OF = "links.refund_of"  # where a refund names the transfer it gives back (app/ledger/refunds.py)
 
 
 def _first(array_field, default=0):
@@ -57,7 +58,7 @@ def _check(name, collection, rule_names, pipeline):
 def wallets_check():
     names = ["balance_equals_last_entry", "balance_equals_journal_sum", "version_equals_last_seq",
              "seq_contiguous", "no_negative_balance", "held_not_negative", "available_not_negative",
-             "available_equals_balance_minus_held", "held_equals_pending_holds"]
+             "available_equals_balance_minus_held", "held_equals_pending_holds", "closed_wallet_is_empty"]
     journal = [{"$group": {"_id": "$seq", "n": {"$sum": 1}, "sum": {"$sum": "$amount_cents"}}},
                {"$group": {"_id": None, "entries": {"$sum": "$n"}, "distinct_seqs": {"$sum": 1},
                            "sum": {"$sum": "$sum"}, "first_seq": {"$min": "$_id"}}}]
@@ -67,7 +68,7 @@ def wallets_check():
     in_flight = [{"$match": {"status": {"$in": list(rules.WITHDRAWALS_IN_FLIGHT)}}},
                  *_sum_of("$amount_cents")]
     facts = {
-        "_id": 0, "id": "$_id", "balance_cents": 1, "version": 1,
+        "_id": 0, "id": "$_id", "balance_cents": 1, "status": 1, "version": 1,
         "entries": _first("$journal.entries"), "distinct_seqs": _first("$journal.distinct_seqs"),
         "sum_cents": _first("$journal.sum"), "first_seq": _first("$journal.first_seq"),
         "last_seq": _first("$last.seq"), "last_balance_cents": _first("$last.balance_after_cents"),
@@ -76,7 +77,7 @@ def wallets_check():
         "pending_holds_cents": {"$add": [_first("$pending_holds.sum"), _first("$withdrawals_in_flight.sum")]},
     }
     verdicts = {
-        "id": 1, "balance_cents": 1, "version": 1, "entries": 1, "sum_cents": 1, "last_seq": 1,
+        "id": 1, "balance_cents": 1, "status": 1, "version": 1, "entries": 1, "sum_cents": 1, "last_seq": 1,
         "last_balance_cents": 1,
         "balance_equals_last_entry": {"$ne": ["$balance_cents", "$last_balance_cents"]},
         "balance_equals_journal_sum": {"$ne": ["$balance_cents", "$sum_cents"]},
@@ -92,6 +93,8 @@ def wallets_check():
             "$ne": ["$available_cents", {"$subtract": ["$balance_cents", "$held_cents"]}]},
         "pending_holds_cents": 1,
         "held_equals_pending_holds": {"$ne": ["$held_cents", "$pending_holds_cents"]},
+        "closed_wallet_is_empty": {"$and": [{"$eq": ["$status", "closed"]}, {"$or": [
+            {"$ne": ["$balance_cents", 0]}, {"$ne": ["$held_cents", 0]}]}]},
     }
     return _check("wallets", "wallets", names, [
         _lookup("operations", "_id", "wallet_id", "journal", journal),
@@ -182,7 +185,7 @@ def refunds_check():
     original = [{"$project": {"_id": 1, "type": 1, "from_wallet_id": 1, "to_wallet_id": 1}}]
     refunded_by = [{"$match": {"type": "refund"}}, {"$project": {"_id": 0, "amount_cents": 1}}]
     facts = {
-        "_id": 0, "id": "$_id", "type": 1, "amount_cents": 1, "refund_of": 1,
+        "_id": 0, "id": "$_id", "type": 1, "amount_cents": 1, "refund_of": "$" + REFUND_OF,
         "refunded_cents": {"$ifNull": ["$refunded_cents", 0]},
         "refunds_sum_cents": {"$sum": "$refunded_by.amount_cents"},
         "original_type": _first("$original.type", None),
@@ -199,8 +202,8 @@ def refunds_check():
             {"$ne": ["$original_to", "$from_wallet_id"]}]}]},
     }
     return _check("refunds", "transfers", names, [
-        _lookup("transfers", "refund_of", "_id", "original", original),
-        _lookup("transfers", "_id", "refund_of", "refunded_by", refunded_by),
+        _lookup("transfers", REFUND_OF, "_id", "original", original),
+        _lookup("transfers", "_id", REFUND_OF, "refunded_by", refunded_by),
         {"$project": facts}, {"$project": verdicts}, _broken_any(names)])
 
 

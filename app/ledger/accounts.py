@@ -107,7 +107,9 @@ def reserve(tx, wallet_id, amount_cents, moment, guard=None):
     """
     require(amount_cents > 0, ArgumentOutOfRange, f"{amount_cents} cents is not above zero")
     return tx.wallets.find_one_and_update(
-        dict({"_id": wallet_id, "available_cents": {"$gte": amount_cents}}, **(guard or {})),
+        dict({"_id": wallet_id, "available_cents": {"$gte": amount_cents},
+              # no reservation on a frozen or closed wallet (app/ledger/states.py)
+              "status": {"$nin": ["frozen", "closed"]}}, **(guard or {})),
         {"$inc": {"held_cents": amount_cents, "available_cents": -amount_cents},
          "$set": {"updated_at": moment}})
 

@@ -28,7 +28,7 @@ BATCH_FAILED = {"code": "batch_failed", "detail": "another transfer of this atom
 # A new one joins here and the code enum of schemas/responses/transfer_batch.json (a test ties
 # the two); a refusal not listed refuses the whole batch, as it would a transfer.
 ITEM_REFUSALS = (errors.AccountsMustBeDifferent, errors.ReceiverNotFound, errors.InsufficientFunds,
-                 errors.LimitExceeded)
+                 errors.LimitExceeded, errors.WalletFrozen, errors.WalletClosed)
 
 
 class _Redo(Exception):
@@ -60,8 +60,9 @@ def _work(tx, client_id, mode, items, failed, at_once):
     if foreign:
         raise errors.WalletNotFound(f"you have no wallet {', '.join(foreign)}")
     moment = units.now()
+    batch_id = new_id("trb")  # each posted item's transfer and entries name their batch
     if at_once:
-        return _at_once(tx, mode, items, owners, moment)
+        return _at_once(tx, batch_id, mode, items, owners, moment)
     outcomes = dict(failed)
     for index, item in enumerate(items):
         if index in outcomes:
@@ -69,17 +70,19 @@ def _work(tx, client_id, mode, items, failed, at_once):
         mark = tx.savepoint()
         try:
             outcomes[index] = post_transfer(tx, owners, item["from_wallet_id"], item["to_wallet_id"],
-                                            item["amount_cents"], item.get("details"), moment)
+                                            item["amount_cents"], item.get("details"), moment,
+                                            {"batch_id": batch_id}, item.get("metadata"))
         except ITEM_REFUSALS as error:
             if mode == "atomic":
-                raise Rollback(success(_batch(mode, items, {index: error}, moment, BATCH_FAILED)))
+                raise Rollback(success(_batch(batch_id, mode, items, {index: error}, moment,
+                                              BATCH_FAILED)))
             if not tx.rollback_to(mark):
                 raise _Redo(index, error) from None
             outcomes[index] = error
-    return success(_batch(mode, items, outcomes, moment))
+    return success(_batch(batch_id, mode, items, outcomes, moment))
 
 
-def _at_once(tx, mode, items, owners, moment):
+def _at_once(tx, batch_id, mode, items, owners, moment):
     """Every item that passes ``check_parties`` posted at once (TotalRefused if they cannot be)."""
     outcomes, passed = {}, []
     for index, item in enumerate(items):
@@ -88,16 +91,17 @@ def _at_once(tx, mode, items, owners, moment):
             passed.append(index)
         except ITEM_REFUSALS as error:
             if mode == "atomic":
-                raise Rollback(success(_batch(mode, items, {index: error}, moment, BATCH_FAILED)))
+                raise Rollback(success(_batch(batch_id, mode, items, {index: error}, moment, BATCH_FAILED)))
             outcomes[index] = error
     if passed:
-        outcomes.update(zip(passed, post_transfers(tx, owners, [items[i] for i in passed], moment)))
-    return success(_batch(mode, items, outcomes, moment))
+        outcomes.update(zip(passed, post_transfers(tx, owners, [items[i] for i in passed], moment,
+                                                   {"batch_id": batch_id})))
+    return success(_batch(batch_id, mode, items, outcomes, moment))
 
 
-def _batch(mode, items, outcomes, moment, otherwise=None):
+def _batch(batch_id, mode, items, outcomes, moment, otherwise=None):
     """The batch as recorded: a result per item, in request order."""
-    return {"_id": new_id("trb"), "mode": mode, "created_at": moment,
+    return {"_id": batch_id, "mode": mode, "created_at": moment,
             "results": [_result(index, item, outcomes.get(index), otherwise)
                         for index, item in enumerate(items)]}
 

@@ -4,10 +4,11 @@ from pymongo.errors import DuplicateKeyError
 from app import errors
 from app.ledger import accounts
 from app.ledger import units
+from app.ledger.metadata import terms as metadata_terms
 from app.ledger.units import new_id, run, success
 
 
-def create_client(store, email, name, password_hash, idem=None, limits=None):
+def create_client(store, email, name, password_hash, idem=None, limits=None, metadata=None):
     """A new client with its empty USD wallet (with ``limits``); returns ({client, wallet}, replayed)."""
     def work(tx):
         moment = units.now()
@@ -15,7 +16,7 @@ def create_client(store, email, name, password_hash, idem=None, limits=None):
         if tx.clients.find_one({"email_key": email_key}, {"_id": 1}) is not None:
             raise errors.EmailTaken(f"{email} is already registered")
         client = {"_id": new_id("cli"), "email": email, "email_key": email_key, "name": name,
-                  "created_at": moment}
+                  "created_at": moment, "metadata": metadata_terms(metadata)}
         wallet = accounts.new_wallet(client["_id"], moment, limits)
         tx.clients.insert_one(dict(client, password_hash=password_hash))
         tx.wallets.insert_one(wallet)

@@ -60,6 +60,11 @@ EVENT_TYPES = {event.name: event for event in (
                                    "withdrawal, with failure_reason)"),
     EventType("withdrawal.returned", "a payout returned by the bank: the money came back (data: "
                                      "the withdrawal and its transfer)", "transfer.id"),
+    EventType("wallet.frozen", "the operator froze a wallet: no money may leave it (data: the wallet)"),
+    EventType("wallet.unfrozen", "the operator made a frozen wallet active again (data: the wallet)"),
+    EventType("wallet.closed", "the operator closed an empty wallet for good (data: the wallet)"),
+    EventType("balance_monitor.triggered", "a movement made a balance monitor's condition true "
+                                           "(data: the monitor, the wallet and the amount after)"),
 )}
 
 

@@ -16,8 +16,9 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app import errors, render
-from app.ledger import events, pages, units
+from app.ledger import events, pages, states, units
 from app.ledger.invariants import PendingCountLost, require
+from app.ledger.metadata import terms as metadata_terms
 from app.ledger.transfers import pay
 from app.ledger.units import new_id, run, success
 
@@ -27,7 +28,7 @@ SWEEP_BATCH = 100
 
 
 def create(store, client_id, to_wallet_id, from_wallet_id, amount_cents, details, expires_in_s,
-           max_pending, idem=None):
+           max_pending, idem=None, metadata=None):
     """The caller (payee) asks the payer's wallet for money; returns (request, replayed)."""
     def work(tx):
         if to_wallet_id == from_wallet_id:
@@ -39,12 +40,14 @@ def create(store, client_id, to_wallet_id, from_wallet_id, amount_cents, details
         if from_wallet_id not in owners:
             raise errors.PayerNotFound(f"no wallet {from_wallet_id} to ask for the money")
         moment = units.now()
+        states.touch_open(tx, [to_wallet_id, from_wallet_id], moment)
         _take_slot(tx, to_wallet_id, from_wallet_id, max_pending, moment)
         request = {"_id": new_id("pr"), "from_wallet_id": from_wallet_id, "to_wallet_id": to_wallet_id,
                    "from_client_id": owners[from_wallet_id], "to_client_id": client_id,
                    "amount_cents": amount_cents, "details": details, "status": PENDING,
                    "created_at": moment, "updated_at": moment,
-                   "expires_at": moment + timedelta(seconds=expires_in_s), "transfer_id": None}
+                   "expires_at": moment + timedelta(seconds=expires_in_s), "transfer_id": None,
+                   "metadata": metadata_terms(metadata)}
         tx.payment_requests.insert_one(request)
         _announce(tx, request, moment)
         return success(request)
@@ -64,7 +67,8 @@ def approve(store, client_id, request_id, idem=None):
         request = _leave_pending(tx, _as_party(tx, request_id, client_id, "from_client_id"),
                                  "paid", moment)
         transfer = pay(tx, client_id, request["from_wallet_id"], request["to_wallet_id"],
-                       request["amount_cents"], request["details"], moment)
+                       request["amount_cents"], request["details"], moment,
+                       links={"payment_request_id": request_id})
         request = tx.payment_requests.find_one_and_update(
             {"_id": request_id, "status": "paid", "transfer_id": None},
             {"$set": {"transfer_id": transfer["_id"]}}, return_document=ReturnDocument.AFTER)

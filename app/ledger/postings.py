@@ -23,7 +23,7 @@ from typing import NamedTuple
 from pymongo import ReturnDocument
 
 from app import errors
-from app.ledger import accounts, entry_types, expiry, limits
+from app.ledger import accounts, entry_types, expiry, limits, states
 from app.ledger.invariants import UnbalancedPostings, require
 from app.ledger.units import new_id
 
@@ -45,14 +45,19 @@ class Posted(NamedTuple):
     entries: dict    # wallet id -> its new journal entry
 
 
-def post(tx, transfer, postings, moment):
+def post(tx, transfer, postings, moment, counted=False, returning=False):
     """Apply ``postings`` and write ``transfer`` with them; return what was written (Posted).
 
-    ``transfer`` is the record without postings (``_id``, ``type``, amounts, wallets); its
-    ``from_client_id`` and ``to_client_id`` are taken from the wallets as written, so no
-    read of their owners comes first. Raises InsufficientFunds (nothing written) when a
-    client wallet's available money is short, LimitExceeded when a posting would pass one
-    of the wallet's limits, WalletNotFound when a debit's wallet is not its ``owner``'s.
+    ``transfer`` is the record without postings (``_id``, ``type``, amounts, wallets, and
+    ``links``: what caused it, e.g. ``{"hold_id": ...}``, copied onto every entry as it is);
+    its ``from_client_id`` and ``to_client_id`` are taken from the wallets as written, so no
+    read of their owners comes first. ``counted``: its debits were checked and counted against
+    the out limits when the money was reserved (a hold's capture, a withdrawal).
+    ``returning``: its credits give back money that left (a returned withdrawal), never
+    refused by max_balance. Raises InsufficientFunds (nothing written) when a client wallet's
+    available money is short, LimitExceeded when a posting would pass one of the wallet's
+    limits, WalletFrozen or WalletClosed when its state refuses the movement
+    (app/ledger/states.py), WalletNotFound when a debit's wallet is not its ``owner``'s.
     """
     check_balanced(postings)
     wallets = [p for p in postings if not accounts.is_system(p.account_id)]
@@ -64,12 +69,7 @@ def post(tx, transfer, postings, moment):
         if accounts.is_system(posting.account_id):
             accounts.move_system(tx, posting.account_id, posting.amount_cents, moment)
             continue
-        # A hold's capture (and a withdrawal's) was counted against the payer's out limits when
-        # the money was reserved; a returned withdrawal is the wallet's own money coming back,
-        # never refused by max_balance (it would be stuck with the provider's answer unrecorded).
-        wallet = _move_wallet(tx, posting, moment,
-                              counted="hold_id" in transfer or transfer.get("type") == "withdrawal",
-                              returning=transfer.get("type") == "withdrawal_return")
+        wallet = _move_wallet(tx, posting, moment, counted=counted, returning=returning)
         after[posting.account_id] = wallet
         entries.append(_entry(wallet, posting, transfer, moment))
     record = _posted_record(transfer, postings, after, entries, moment)
@@ -118,7 +118,9 @@ def _move_total(tx, account_id, postings, moment):
     """``$inc`` one wallet by all its ``postings`` at once; a view of it before them that
     ``_entry`` steps through (``_Running``). TotalRefused if a guard of the total refuses."""
     total = sum(p.amount_cents for p in postings)
-    wallet_filter = {"_id": account_id}
+    # The state is a clause here too: a frozen or closed wallet refuses the total, and the
+    # movements posted one by one then say which is refused and why.
+    wallet_filter = {"_id": account_id, "status": _status_guard(total, counted=False)}
     if postings[0].owner is not None:
         wallet_filter["client_id"] = postings[0].owner
     if total < 0:
@@ -181,13 +183,21 @@ def check_balanced(postings):
             entry_types.check(p.entry_type, p.amount_cents)
 
 
+def _status_guard(amount_cents, counted):
+    """The wallet states a movement of ``amount_cents`` may not meet (a clause of its update)."""
+    return {"$nin": list(states.REFUSING_DEBITS if amount_cents < 0 and not counted
+                         else states.REFUSING_ALL)}
+
+
 def _move_wallet(tx, posting, moment, counted=False, returning=False):
     """``$inc`` one client wallet; a debit only while its available money and limits allow it.
 
     ``counted``: the debit was already checked and counted against the out limits (a hold, a
     withdrawal). ``returning``: a credit that gives back money that left (no max_balance)."""
     amount = posting.amount_cents
-    wallet_filter = {"_id": posting.account_id}
+    # The wallet's state is a clause of the same update: a freeze racing this debit has one order.
+    # A counted debit pays out money reserved before a freeze (a capture, a settled withdrawal).
+    wallet_filter = {"_id": posting.account_id, "status": _status_guard(amount, counted)}
     if posting.owner is not None:
         wallet_filter["client_id"] = posting.owner
     if amount < 0:
@@ -219,9 +229,11 @@ def _move_wallet(tx, posting, moment, counted=False, returning=False):
 def _refusal(tx, posting):
     """Why the guarded update of ``posting`` matched nothing (read only after it failed)."""
     wallet = tx.wallets.find_one({"_id": posting.account_id},
-                                 {"limits": 1, "balance_cents": 1, "client_id": 1})
+                                 {"limits": 1, "balance_cents": 1, "client_id": 1, "status": 1})
     if posting.owner is not None and (wallet is None or wallet["client_id"] != posting.owner):
         return errors.WalletNotFound(f"you have no wallet {posting.account_id}")
+    if wallet is not None and (broken := states.refusal(wallet, posting.amount_cents)):
+        return broken
     if wallet is not None and (broken := limits.refusal(wallet, posting.amount_cents)):
         return broken
     if posting.amount_cents < 0:
@@ -238,8 +250,7 @@ def _entry(wallet, posting, transfer, moment):
         "balance_after_cents": wallet["balance_cents"],
         "counterparty_wallet_id": posting.counterparty, "transfer_id": transfer["_id"],
         "details": transfer.get("details"), "created_at": moment,
-        **({"hold_id": transfer["hold_id"]} if "hold_id" in transfer else {}),
     }
-    if transfer.get("refund_of"):  # a refund's entries name the transfer they give back
-        entry["refund_of"] = transfer["refund_of"]
+    if transfer.get("links"):  # what caused the movement, whatever feature it belongs to
+        entry["links"] = dict(transfer["links"])
     return entry

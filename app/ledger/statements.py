@@ -22,6 +22,7 @@ from datetime import timedelta
 from pymongo import ASCENDING
 
 from app.ledger.invariants import PeriodOutOfOrder, require
+from app.ledger.transfers import with_transfer_metadata
 from reports import Statement
 
 BATCH_SIZE = 1000
@@ -98,7 +99,7 @@ def _batch(db, wallet_id, low, high):
     # seq has no gaps, so the range (low, high] holds exactly high - low entries: no skip or
     # limit is needed, and both engines read only those (the (wallet_id, seq) index).
     cursor = db.operations.find({"wallet_id": wallet_id, "seq": {"$gt": low, "$lte": high}})
-    return list(cursor.sort("seq", ASCENDING).batch_size(high - low))
+    return with_transfer_metadata(db, list(cursor.sort("seq", ASCENDING).batch_size(high - low)))
 
 
 def _balance_after(db, wallet_id, seq):

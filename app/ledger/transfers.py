@@ -5,6 +5,7 @@ from app import errors, render
 from app.ledger import accounts, events, expiry
 from app.ledger.entry_types import LEGS_OF
 from app.ledger.invariants import amount_in_range
+from app.ledger.metadata import terms as metadata_terms
 from app.ledger.postings import Posting, post, post_many
 from app.ledger import units
 from app.ledger.units import new_id, run, success
@@ -19,7 +20,7 @@ def deposit(store, wallet_id, amount_cents, details=None, idem=None):
         # No read of the wallet first: its credit finds it, and names its owner on the record.
         record = {"_id": new_id("tr"), "type": "deposit", "from_wallet_id": None,
                   "to_wallet_id": wallet_id, "from_client_id": None, "to_client_id": None,
-                  "amount_cents": amount_cents, "details": details}
+                  "amount_cents": amount_cents, "details": details, "metadata": []}
         moment = units.now()
         try:
             posted = post(tx, record, [
@@ -34,38 +35,47 @@ def deposit(store, wallet_id, amount_cents, details=None, idem=None):
     return run(store, idem, work)
 
 
-def transfer(store, client_id, from_wallet_id, to_wallet_id, amount_cents, details=None, idem=None):
+def transfer(store, client_id, from_wallet_id, to_wallet_id, amount_cents, details=None, idem=None,
+             metadata=None):
     """Move money from the client's wallet to another; returns (transfer, replayed)."""
     amount_in_range(amount_cents, MAX_AMOUNT_CENTS)
     return run(store, idem, lambda tx: success(
-        pay(tx, client_id, from_wallet_id, to_wallet_id, amount_cents, details, units.now())))
+        pay(tx, client_id, from_wallet_id, to_wallet_id, amount_cents, details, units.now(),
+            metadata=metadata)))
 
 
-def pay(tx, client_id, from_wallet_id, to_wallet_id, amount_cents, details, moment):
+def pay(tx, client_id, from_wallet_id, to_wallet_id, amount_cents, details, moment, links=None,
+        metadata=None):
     """Inside a unit: the client's wallet pays another (POST /transfers, an approved request).
 
     No read comes first: the ownership of the sender is a clause of its debit's filter, and
     the receiver's credit finds it. Only a refused debit reads, to say why (WalletNotFound,
-    ReceiverNotFound, then InsufficientFunds or LimitExceeded, in that order).
+    ReceiverNotFound, then WalletFrozen, WalletClosed, InsufficientFunds or LimitExceeded, in
+    that order). ``links``: what caused it (``{"payment_request_id": ...}``), ``metadata``:
+    the caller's {key: value}.
     """
     if from_wallet_id == to_wallet_id:
         raise errors.AccountsMustBeDifferent("from_wallet_id and to_wallet_id are the same wallet")
-    record = _record(from_wallet_id, to_wallet_id, amount_cents, details)
+    record = _record(from_wallet_id, to_wallet_id, amount_cents, details, links=links, metadata=metadata)
     try:
         return post_between(tx, record, moment, owner=client_id)
-    except (errors.InsufficientFunds, errors.LimitExceeded):
+    except (errors.WalletFrozen, errors.WalletClosed, errors.InsufficientFunds, errors.LimitExceeded):
         if tx.wallets.find_one({"_id": to_wallet_id}, {"_id": 1}) is None:
             raise errors.ReceiverNotFound(f"no wallet {to_wallet_id}") from None
         raise
 
 
-def _record(from_wallet_id, to_wallet_id, amount_cents, details, owners=None):
+def _record(from_wallet_id, to_wallet_id, amount_cents, details, owners=None, links=None, metadata=None):
     """A transfer record before it is posted (``post`` names both owners from their wallets)."""
     owners = owners or {}
-    return {"_id": new_id("tr"), "type": "transfer", "from_wallet_id": from_wallet_id,
-            "to_wallet_id": to_wallet_id, "from_client_id": owners.get(from_wallet_id),
-            "to_client_id": owners.get(to_wallet_id), "amount_cents": amount_cents,
-            "details": details, "refunded_cents": 0, "refunds": []}
+    record = {"_id": new_id("tr"), "type": "transfer", "from_wallet_id": from_wallet_id,
+              "to_wallet_id": to_wallet_id, "from_client_id": owners.get(from_wallet_id),
+              "to_client_id": owners.get(to_wallet_id), "amount_cents": amount_cents,
+              "details": details, "refunded_cents": 0, "refunds": [],
+              "metadata": metadata_terms(metadata)}
+    if links:
+        record["links"] = dict(links)
+    return record
 
 
 def wallet_owners(tx, wallet_ids):
@@ -74,15 +84,18 @@ def wallet_owners(tx, wallet_ids):
         {"_id": {"$in": list(set(wallet_ids))}}, {"client_id": 1})}
 
 
-def post_transfer(tx, owners, from_wallet_id, to_wallet_id, amount_cents, details, moment):
+def post_transfer(tx, owners, from_wallet_id, to_wallet_id, amount_cents, details, moment,
+                  links=None, metadata=None):
     """One transfer inside the caller's unit, the sender already known to be the caller's.
 
     ``owners`` comes from ``wallet_owners``. Raises AccountsMustBeDifferent and
     ReceiverNotFound before any write, InsufficientFunds (or any refusal of ``post``)
-    from the posting itself. Shared by single transfers and batches.
+    from the posting itself. Shared by single transfers and batches. ``links``: what caused it
+    (``{"batch_id": ...}``), ``metadata``: the caller's {key: value}.
     """
     check_parties(owners, from_wallet_id, to_wallet_id, amount_cents)
-    return post_between(tx, _record(from_wallet_id, to_wallet_id, amount_cents, details, owners), moment)
+    return post_between(tx, _record(from_wallet_id, to_wallet_id, amount_cents, details, owners,
+                                    links, metadata), moment)
 
 
 def check_parties(owners, from_wallet_id, to_wallet_id, amount_cents):
@@ -94,12 +107,13 @@ def check_parties(owners, from_wallet_id, to_wallet_id, amount_cents):
         raise errors.ReceiverNotFound(f"no wallet {to_wallet_id}")
 
 
-def post_transfers(tx, owners, items, moment):
+def post_transfers(tx, owners, items, moment, links=None):
     """Transfers that passed ``check_parties`` (dicts of from_wallet_id, to_wallet_id,
-    amount_cents, details), posted at once (``postings.post_many``): one write per wallet and
-    per collection. Each as stored, in order; TotalRefused when they cannot all be posted."""
+    amount_cents, details, metadata), posted at once (``postings.post_many``): one write per
+    wallet and per collection, each record with ``links`` (``{"batch_id": ...}``). Each as
+    stored, in order; TotalRefused when they cannot all be posted."""
     records = [_record(item["from_wallet_id"], item["to_wallet_id"], item["amount_cents"],
-                       item.get("details"), owners) for item in items]
+                       item.get("details"), owners, links, item.get("metadata")) for item in items]
     posted = post_many(tx, [(record, _postings(record)) for record in records], moment)
     tx.events.insert_many([
         events.new_event("transfer.posted", [p.transfer["from_wallet_id"], p.transfer["to_wallet_id"]],
@@ -151,6 +165,16 @@ def list_operations(store, wallet_id, limit, before_seq=None):
     query = {"wallet_id": wallet_id}
     if before_seq is not None:
         query["seq"] = {"$lt": before_seq}
-    page = store.read(lambda db: list(
-        db.operations.find(query).sort("seq", DESCENDING).limit(limit + 1)))
+    page = store.read(lambda db: with_transfer_metadata(db, list(
+        db.operations.find(query).sort("seq", DESCENDING).limit(limit + 1))))
     return page[:limit], len(page) > limit
+
+
+def with_transfer_metadata(db, entries):
+    """``entries``, each with its transfer's metadata as ``transfer_metadata`` (one read by _id).
+
+    Metadata is written once, on the transfer, where ``PATCH`` changes it; an entry is never
+    rewritten, so the journal shows it as it reads now."""
+    found = {doc["_id"]: doc.get("metadata") for doc in db.transfers.find(
+        {"_id": {"$in": list({entry["transfer_id"] for entry in entries})}}, {"metadata": 1})}
+    return [dict(entry, transfer_metadata=found.get(entry["transfer_id"])) for entry in entries]

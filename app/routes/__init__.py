@@ -48,10 +48,11 @@ def choice(name, allowed):
 
 
 def register_blueprints(app):
-    from app.routes import (audit, batches, clients, docs, events, health, holds, limits,
-                            payment_requests, reports, system_accounts, tokens, transfers, wallets,
-                            webhooks, withdrawals)
-    for module in (audit, batches, clients, docs, events, health, holds, limits, payment_requests,
-                   reports, system_accounts, tokens, transfers, wallets, webhooks, withdrawals):
+    from app.routes import (audit, batches, clients, docs, events, health, holds, limits, metadata,
+                            payment_requests, reports, search, system_accounts, tokens, transfers,
+                            wallets, webhooks, withdrawals)
+    for module in (audit, batches, clients, docs, events, health, holds, limits, metadata,
+                   payment_requests, reports, search, system_accounts, tokens, transfers, wallets,
+                   webhooks, withdrawals):
         app.register_blueprint(module.bp)
     app.register_blueprint(docs.swagger_ui())

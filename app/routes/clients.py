@@ -16,7 +16,8 @@ def create_client():
     password_hash = current_app.extensions["auth"].hash_password(body["password"])
     result, replayed = ledger.create_client(
         current_app.extensions["store"], body["email"], body["name"], password_hash,
-        idem=idempotency_key("public", body), limits=current_app.extensions["default_limits"])
+        idem=idempotency_key("public", body), limits=current_app.extensions["default_limits"],
+        metadata=body.get("metadata"))
     return created(render.client_with_wallet(result["client"], result["wallet"]), replayed)
 
 

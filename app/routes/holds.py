@@ -23,7 +23,7 @@ def create_hold():
         current_app.extensions["store"], g.caller.client_id, body["from_wallet_id"],
         body["to_wallet_id"], parse_cents(body["amount"]), body.get("details"),
         int(body.get("expires_in_s", DEFAULT_EXPIRES_IN_S)),
-        idem=idempotency_key(g.caller.idempotency_scope, body))
+        idem=idempotency_key(g.caller.idempotency_scope, body), metadata=body.get("metadata"))
     return created(render.hold(hold), replayed)
 
 
@@ -35,7 +35,8 @@ def capture_hold(hold_id):
     amount = parse_cents(body["amount"]) if "amount" in body else None
     hold, replayed = ledger.capture_hold(
         current_app.extensions["store"], g.caller.client_id, hold_id, amount,
-        body.get("final", False), idem=idempotency_key(g.caller.idempotency_scope, body))
+        body.get("final", False), idem=idempotency_key(g.caller.idempotency_scope, body),
+        metadata=body.get("metadata"))
     return answered(render.hold(hold), replayed)
 
 

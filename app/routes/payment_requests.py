@@ -28,7 +28,7 @@ def create_request():
         parse_cents(body["amount"]), body.get("details"),
         body.get("expires_in_s", DEFAULT_EXPIRES_IN_S),
         current_app.config["MAX_PENDING_REQUESTS_PER_PAYER"],
-        idem=idempotency_key(g.caller.idempotency_scope, body))
+        idem=idempotency_key(g.caller.idempotency_scope, body), metadata=body.get("metadata"))
     return created(render.payment_request(result), replayed)
 
 

@@ -2,6 +2,7 @@
 from flask import Blueprint, current_app, g, request
 
 from app import errors, ledger, render
+from app.ledger import states
 from app.web import auth
 from app.money import parse_cents
 from app.routes import count_moved, created, idempotency_key
@@ -50,3 +51,28 @@ def list_operations(wallet_id):
         current_app.extensions["store"], wallet_id, limit, before_seq)
     return {"data": [render.operation(e) for e in entries], "has_more": has_more,
             "next_cursor": seq_cursor(entries[-1]["seq"]) if has_more else None}
+
+
+def _change_state(wallet_id, status, reason=None):
+    return render.wallet(states.change(current_app.extensions["store"], wallet_id, status, reason))
+
+
+@bp.post("/wallets/<wallet_id>/freeze")
+@auth.required(client=False)
+def freeze_wallet(wallet_id):
+    """Stop money leaving a wallet (operator only); money may still come in."""
+    return _change_state(wallet_id, states.FROZEN, json_body("wallet_state_change")["reason"])
+
+
+@bp.post("/wallets/<wallet_id>/unfreeze")
+@auth.required(client=False)
+def unfreeze_wallet(wallet_id):
+    """Make a frozen wallet active again (operator only)."""
+    return _change_state(wallet_id, states.ACTIVE)
+
+
+@bp.post("/wallets/<wallet_id>/close")
+@auth.required(client=False)
+def close_wallet(wallet_id):
+    """Close an empty wallet for good (operator only)."""
+    return _change_state(wallet_id, states.CLOSED, json_body("wallet_state_change")["reason"])

@@ -22,7 +22,8 @@ def create_withdrawal():
     withdrawal, replayed = ledger.create_withdrawal(
         current_app.extensions["store"], g.caller.client_id, body["wallet_id"],
         parse_cents(body["amount"]), body["destination"], current_app.config["WITHDRAWAL_PROVIDER"],
-        body.get("details"), idem=idempotency_key(g.caller.idempotency_scope, body))
+        body.get("details"), idem=idempotency_key(g.caller.idempotency_scope, body),
+        metadata=body.get("metadata"))
     return created(render.withdrawal(withdrawal), replayed)
 
 

@@ -21,6 +21,8 @@ COLLECTIONS = ("clients", "wallets", "system_accounts", "operations", "transfers
 SCHEMA_VERSION = 2
 INDEX_OPTIONS_CONFLICT = 85  # an index with these keys exists with other options
 # Indexes earlier versions made that no query uses (each cost every insert); db init drops them.
+# The fields that lead GET /transfers' indexes (None: the walk of every transfer newest first).
+SEARCH_LEADS = ("from_wallet_id", "to_wallet_id", "type", "metadata", None)
 EVENTS_TTL_S = 30 * 24 * 3600  # events and deliveries are kept at least 30 days (EVENTS_TTL_S)
 OBSOLETE_INDEXES = {"operations": [[("wallet_id", 1), ("created_at", 1)]],
                     "transfers": [[("from_wallet_id", 1), ("created_at", -1)]],
@@ -35,9 +37,14 @@ WALLET_FEED_INDEX = [("wallet_ids", ASCENDING), ("created_at", ASCENDING), ("_id
 DELIVERIES_INDEX = [("endpoint_id", ASCENDING), ("created_at", DESCENDING)]
 
 
+NEWEST_FIRST_INDEX = [("created_at", DESCENDING), ("_id", DESCENDING)]
+
+
 def newest_first_index(party):
     """A party's documents newest first, (created_at, _id) breaking ties: holds, payment
-    requests and withdrawals are listed through one of these per party field."""
+    requests and withdrawals are listed through one of these per party field; None: everyone's."""
+    if party is None:
+        return list(NEWEST_FIRST_INDEX)
     return [(party, ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]
 
 
@@ -76,7 +83,11 @@ def create_indexes(collections, idempotency_ttl_s, events_ttl_s=EVENTS_TTL_S):
     collections["quota_slots"].create_index(
         [("kind", ASCENDING), ("owner", ASCENDING), ("slot", ASCENDING)], unique=True)
     # The audit's refunds in the order of the transfer they point at, and its $lookup of them.
-    collections["transfers"].create_index([("refund_of", ASCENDING)])
+    collections["transfers"].create_index([("links.refund_of", ASCENDING)])
+    # GET /transfers (app/ledger/search.py): a wallet's as payer or as payee, and the operator's
+    # by type, by a metadata term, or all, each newest first (docs/features/search.md).
+    for leading in SEARCH_LEADS:
+        collections["transfers"].create_index(newest_first_index(leading))
     _ttl_index(collections["idempotency"], "created_at", idempotency_ttl_s)
     _event_indexes(collections, events_ttl_s)
     # A wallet's daily usage (app/ledger/limits.py) is keyed by _id; each expires on its own date.

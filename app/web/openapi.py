@@ -9,6 +9,7 @@ in ``app/web/endpoints.py``; the error examples are rendered by the error classe
 import copy
 
 from app import errors
+from app.ledger.search import TYPES as TRANSFER_TYPES
 from app.web.endpoints import CLIENT, ENDPOINTS, EITHER, OPERATOR, PUBLIC
 from app.web.validation import SCHEMA_DIR, inject_tables, read_schemas, tables
 
@@ -44,6 +45,8 @@ INFO = {
 PARAMETERS = {
     "wallet_id": {"name": "wallet_id", "in": "path", "required": True,
                   "schema": {"$ref": COMPONENT + "Common/$defs/wallet_id"}},
+    "client_id": {"name": "client_id", "in": "path", "required": True,
+                  "schema": {"$ref": COMPONENT + "Common/$defs/client_id"}},
     "transfer_id": {"name": "transfer_id", "in": "path", "required": True,
                     "schema": {"$ref": COMPONENT + "Common/$defs/transfer_id"}},
     "request_id": {"name": "request_id", "in": "path", "required": True,
@@ -67,6 +70,29 @@ PARAMETERS = {
                       "schema": {"$ref": COMPONENT + "Common/$defs/withdrawal_id"}},
     "withdrawal_status": {"name": "status", "in": "query", "description": "Only withdrawals in this status.",
                           "schema": {"enum": ["pending", "processing", "succeeded", "failed", "returned"]}},
+    "search_wallet_id": {"name": "wallet_id", "in": "query",
+                         "description": "Transfers this wallet pays or receives (a client: its own; "
+                                        "without it, a client's own wallet).",
+                         "schema": {"$ref": COMPONENT + "Common/$defs/wallet_id"}},
+    "transfer_type": {"name": "type", "in": "query", "description": "Only transfers of this type.",
+                      "schema": {"enum": list(TRANSFER_TYPES)}},
+    "counterparty_wallet_id": {"name": "counterparty_wallet_id", "in": "query",
+                               "description": "Only transfers to or from this wallet.",
+                               "schema": {"$ref": COMPONENT + "Common/$defs/wallet_id"}},
+    "min_amount": {"name": "min_amount", "in": "query", "description": "Amount at least this, in dollars.",
+                   "schema": {"type": "string", "format": "amount", "examples": ["100.00"]}},
+    "max_amount": {"name": "max_amount", "in": "query", "description": "Amount at most this, in dollars.",
+                   "schema": {"type": "string", "format": "amount", "examples": ["500.00"]}},
+    "created_from": {"name": "created_from", "in": "query",
+                     "description": "Created at or after this ISO 8601 date or date-time (UTC without an "
+                                    "offset).", "schema": {"type": "string", "examples": ["2025-11-01"]}},
+    "created_to": {"name": "created_to", "in": "query",
+                   "description": "Created before this; as `created_from`.",
+                   "schema": {"type": "string", "examples": ["2025-12-01T00:00:00Z"]}},
+    "metadata": {"name": "metadata", "in": "query", "style": "deepObject", "explode": True,
+                 "description": "`metadata[<key>]=<value>`: only transfers whose metadata has each pair.",
+                 "schema": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 500},
+                            "propertyNames": {"pattern": "^[A-Za-z0-9_.-]{1,40}$"}}},
     "limit": {"name": "limit", "in": "query", "description": "Entries per page.",
               "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
     "after": {"name": "after", "in": "query",

@@ -124,6 +124,8 @@ def _field_errors(error):
         return [{"field": _pointer(path + [name]), "message": "is not a known field"}
                 for name in error.instance if name not in known]
     message = error.schema.get("x-message") or error.message
+    if "propertyNames" in error.schema_path:  # a bad key: point at the key itself
+        path.append(error.instance)
     return [{"field": _pointer(path), "message": message}]
 
 
