@@ -115,3 +115,36 @@ def test_the_audit_flags_a_closed_wallet_that_holds_money(api, pair, store):
     store.collections["wallets"].update_one({"_id": ada_wallet}, {"$set": {"status": "closed"}})
     report = audit.verify(store)
     assert [v["rule"] for v in report.violations] == ["closed_wallet_is_empty"]
+
+
+def test_a_debit_with_its_owner_in_the_filter_names_refusals_in_their_order(api, client, pair, store):
+    """The sender's debit carries its owner and its state: another's wallet is 404 whatever its
+    state, and a missing receiver is named before the sender's state."""
+    ada, ada_wallet, bob, bob_wallet = pair
+    state(client, ada_wallet, "freeze")
+    not_yours = api.transfer(bob, ada_wallet, bob_wallet, "1.00")
+    assert (not_yours.status_code, not_yours.json["code"]) == (404, "wallet_not_found")
+    no_receiver = api.transfer(ada, ada_wallet, "wal_" + "0" * 24, "1.00")
+    assert (no_receiver.status_code, no_receiver.json["code"]) == (422, "wallet_not_found")
+    assert api.transfer(ada, ada_wallet, bob_wallet, "1.00").json["code"] == "wallet_frozen"
+    check_ledger(store)
+
+
+@pytest.mark.parametrize("mode", ["independent", "atomic"])
+def test_a_batch_posted_at_once_meets_a_closed_receiver(api, client, pair, store, mode):
+    """Items posted at once carry the state clause too: a closed receiver refuses its item, named."""
+    ada, ada_wallet, _, bob_wallet = pair
+    _, _, gone_wallet = api.member()
+    assert state(client, gone_wallet, "close").status_code == 200
+    items = [{"from_wallet_id": ada_wallet, "to_wallet_id": bob_wallet, "amount": "1.00",
+              "metadata": {"line": "1"}},
+             {"from_wallet_id": ada_wallet, "to_wallet_id": gone_wallet, "amount": "2.00"}]
+    batch = client.post("/transfer-batches", json={"mode": mode, "transfers": items}, headers=ada).json
+    codes = [r["error"]["code"] if r["error"] else r["status"] for r in batch["results"]]
+    if mode == "atomic":
+        assert codes == ["batch_failed", "wallet_closed"] and api.balance(ada, ada_wallet) == "100.00"
+    else:
+        assert codes == ["posted", "wallet_closed"] and api.balance(ada, ada_wallet) == "99.00"
+        posted = client.get(f"/transfers/{batch['results'][0]['transfer_id']}", headers=ada).json
+        assert posted["metadata"] == {"line": "1"} and posted["batch_id"] == batch["id"]
+    check_ledger(store)
