@@ -3,8 +3,8 @@
 Newest first, a cursor page at a time. Every search walks one index named by a hint, led by
 the field that narrows it most (app/storage/schema.py SEARCH_LEADS); the other filters are
 clauses of the same walk. A wallet's search reads its two indexes (as payer, as payee) and
-merges them, as the other listings do (app/ledger/pages.py). docs/features/search.md has the
-table of which index serves which filters.
+merges them, as the other listings do (app/ledger/pages.py). docs/features/metadata-search-states.md
+has the table of which index serves which filters.
 """
 from typing import NamedTuple
 

@@ -20,12 +20,14 @@ COLLECTIONS = ("clients", "wallets", "system_accounts", "operations", "transfers
 # accounts, postings, held and available). No version-1 database was ever deployed.
 SCHEMA_VERSION = 2
 INDEX_OPTIONS_CONFLICT = 85  # an index with these keys exists with other options
-# Indexes earlier versions made that no query uses (each cost every insert); db init drops them.
 # The fields that lead GET /transfers' indexes (None: the walk of every transfer newest first).
 SEARCH_LEADS = ("from_wallet_id", "to_wallet_id", "type", "metadata", None)
 EVENTS_TTL_S = 30 * 24 * 3600  # events and deliveries are kept at least 30 days (EVENTS_TTL_S)
+# Indexes earlier versions made that no query uses (each cost every insert); db init drops them.
 OBSOLETE_INDEXES = {"operations": [[("wallet_id", 1), ("created_at", 1)]],
-                    "transfers": [[("from_wallet_id", 1), ("created_at", -1)]],
+                    "transfers": [[("from_wallet_id", 1), ("created_at", -1)],
+                                  # replaced by links.refund_of: a refund names its original in links
+                                  [("refund_of", 1)]],
                     # replaced by (pending_fanout, created_at): the fan-out's order without a sort
                     "events": [[("pending_fanout", 1)]]}
 
@@ -85,7 +87,7 @@ def create_indexes(collections, idempotency_ttl_s, events_ttl_s=EVENTS_TTL_S):
     # The audit's refunds in the order of the transfer they point at, and its $lookup of them.
     collections["transfers"].create_index([("links.refund_of", ASCENDING)])
     # GET /transfers (app/ledger/search.py): a wallet's as payer or as payee, and the operator's
-    # by type, by a metadata term, or all, each newest first (docs/features/search.md).
+    # by type, by a metadata term, or all, each newest first (docs/features/metadata-search-states.md).
     for leading in SEARCH_LEADS:
         collections["transfers"].create_index(newest_first_index(leading))
     _ttl_index(collections["idempotency"], "created_at", idempotency_ttl_s)

@@ -350,7 +350,7 @@ ENDPOINTS += (
              description="A client sees the transfers its own wallet pays or receives (`wallet_id` must "
                          "be its own: another is 404); the operator sees all, and `wallet_id` narrows to "
                          "one wallet's. Filters combine (all must hold); each search is served by an index "
-                         "(docs/features/search.md)."),
+                         "(docs/features/metadata-search-states.md)."),
 )
 
 # The wallet-state refusals (app/ledger/states.py) each money operation can meet.
