@@ -108,3 +108,8 @@ class Config:
     TENANT_RATE_LIMIT = os.environ.get("TENANT_RATE_LIMIT") or '{"requests_per_s": 100, "burst": 200}'
     # How long a worker trusts what it read of a tenant (status, limits) before reading it again.
     TENANT_CACHE_S = _float("TENANT_CACHE_S", 1.0)
+    # The operators' console (/console/, docs/features/console.md): how long a session lasts
+    # (absolute, from sign-in), and how often one address may try a secret at sign-in.
+    CONSOLE_SESSION_S = _int("CONSOLE_SESSION_S", 8 * 3600)
+    CONSOLE_SIGN_IN_PER_MINUTE = _float("CONSOLE_SIGN_IN_PER_MINUTE", 6.0)
+    CONSOLE_SIGN_IN_BURST = _int("CONSOLE_SIGN_IN_BURST", 5)

@@ -77,6 +77,14 @@ NotRefundable = _error("NotRefundable", 422, "not_refundable",
                        "Only a wallet-to-wallet transfer can be refunded")
 ExceedsHoldAmount = _error("ExceedsHoldAmount", 422, "exceeds_hold_amount",
                            "The amount is more than remains of the hold")
+WalletFrozen = _error("WalletFrozen", 422, "wallet_frozen",
+                      "The wallet is frozen: no money may leave it")
+WalletClosed = _error("WalletClosed", 422, "wallet_closed",
+                      "The wallet is closed: no money may come in or leave it")
+WalletNotEmpty = _error("WalletNotEmpty", 409, "wallet_not_empty",
+                        "The wallet still holds money or has something pending")
+InvalidWalletTransition = _error("InvalidWalletTransition", 409, "invalid_wallet_transition",
+                                 "The wallet's state does not allow this change")
 IdempotencyKeyReused = _error("IdempotencyKeyReused", 422, "idempotency_key_reused",
                               "This Idempotency-Key was used with a different request")
 
@@ -146,7 +154,7 @@ NotReady = _error("NotReady", 503, "not_ready", "The database does not answer")
 REPLAYED_REFUSALS = (
     ReceiverNotFound, PayerNotFound, InsufficientFunds, HoldNotPending, ExceedsHoldAmount,
     LimitExceeded, ServiceLimitReached, PaymentRequestNotPending, ExceedsRefundableAmount,
-    InvalidWithdrawalTransition)
+    InvalidWithdrawalTransition, WalletFrozen, WalletClosed)
 
 
 def replayed_refusal(code, title=None):
@@ -165,3 +173,8 @@ TooManyWebhookEndpoints = _error("TooManyWebhookEndpoints", 409, "too_many_webho
                                  "The caller has as many webhook endpoints as allowed")
 WebhookUrlNotAllowed = _error("WebhookUrlNotAllowed", 422, "webhook_url_not_allowed",
                               "The webhook URL is not allowed")
+# The operators' console (app/console): a form without its session's CSRF token, and sign-in
+# attempts past the rate one address is allowed.
+CsrfRefused = _error("CsrfRefused", 403, "csrf_refused",
+                     "The form has expired or did not come from this console")
+RateLimited = _error("RateLimited", 429, "rate_limited", "Too many attempts; retry later")

@@ -78,7 +78,7 @@ def _banner(app):
 
 def create_app(test_config=None):
     """Build the Flask app; ``test_config`` overrides the environment's settings."""
-    from app import cli, storage
+    from app import cli, console, storage
     from app.events import dispatch
     from app.ledger import seed
     from app.routes import register_blueprints
@@ -100,6 +100,7 @@ def create_app(test_config=None):
     auth.init_app(app)
     cli.init_app(app)
     register_blueprints(app)
+    console.init_app(app)
     if app.config["SWEEPER_THREAD"]:
         from app.ledger import sweeper
         app.extensions["sweeper"] = sweeper.start_thread(app.extensions["store"],

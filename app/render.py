@@ -1,5 +1,9 @@
 """Stored documents -> API JSON: cents become "12.34", datetimes ISO 8601 UTC."""
+from app.ledger.metadata import as_dict as metadata_of
 from app.money import format_cents
+
+# What a journal entry (and its transfer) may name as its cause, in the order shown.
+LINK_FIELDS = ("hold_id", "refund_of", "withdrawal_id", "payment_request_id", "batch_id")
 
 
 def timestamp(moment):
@@ -10,14 +14,16 @@ def timestamp(moment):
 
 def client(doc):
     return {"id": doc["_id"], "email": doc["email"], "name": doc["name"],
-            "created_at": timestamp(doc["created_at"])}
+            "created_at": timestamp(doc["created_at"]), "metadata": metadata_of(doc.get("metadata"))}
 
 
 def wallet(doc):
     return {"id": doc["_id"], "client_id": doc["client_id"], "currency": doc["currency"],
             "balance": format_cents(doc["balance_cents"]), "held": format_cents(doc["held_cents"]),
             "available": format_cents(doc["available_cents"]), "version": doc["version"],
-            "created_at": timestamp(doc["created_at"]), "updated_at": timestamp(doc["updated_at"])}
+            "created_at": timestamp(doc["created_at"]), "updated_at": timestamp(doc["updated_at"]),
+            "metadata": metadata_of(doc.get("metadata")), "status": doc.get("status") or "active",
+            "status_reason": doc.get("status_reason")}
 
 
 def client_with_wallet(client_doc, wallet_doc):
@@ -30,7 +36,16 @@ def operation(doc):
             "balance_after": format_cents(doc["balance_after_cents"]),
             "counterparty_wallet_id": doc["counterparty_wallet_id"],
             "transfer_id": doc["transfer_id"], "details": doc["details"],
-            "created_at": timestamp(doc["created_at"])}
+            "created_at": timestamp(doc["created_at"]), **causes(doc)}
+
+
+def causes(doc):
+    """The links an entry or transfer carries (hold_id, refund_of, ...) and, when the reader
+    joined them, its transfer's metadata (``transfer_metadata``); only those present."""
+    shown = {name: value for name, value in (doc.get("links") or {}).items() if value is not None}
+    if doc.get("transfer_metadata"):
+        shown["metadata"] = metadata_of(doc["transfer_metadata"])
+    return shown
 
 
 def deposit(doc):
@@ -45,8 +60,8 @@ def transfer(doc):
     if doc["type"] == "transfer":
         shown.update(refunded_amount=format_cents(doc.get("refunded_cents", 0)),
                      refunds=doc.get("refunds", []))
-    if doc["type"] == "refund":
-        shown["refund_of"] = doc["refund_of"]
+    shown.update({name: value for name, value in (doc.get("links") or {}).items() if value is not None})
+    shown["metadata"] = metadata_of(doc.get("metadata"))
     return shown
 
 
@@ -56,7 +71,7 @@ def payment_request(doc):
             "to_wallet_id": doc["to_wallet_id"], "amount": format_cents(doc["amount_cents"]),
             "details": doc["details"], "status": doc["status"],
             "created_at": timestamp(doc["created_at"]), "expires_at": timestamp(doc["expires_at"]),
-            "transfer_id": doc["transfer_id"]}
+            "transfer_id": doc["transfer_id"], "metadata": metadata_of(doc.get("metadata"))}
 
 
 def transfer_batch(doc):
@@ -70,7 +85,7 @@ def hold(doc):
             "captured": format_cents(doc["captured_cents"]),
             "remaining": format_cents(doc["remaining_cents"]), "status": doc["status"],
             "details": doc["details"], "created_at": timestamp(doc["created_at"]),
-            "expires_at": timestamp(doc["expires_at"])}
+            "expires_at": timestamp(doc["expires_at"]), "metadata": metadata_of(doc.get("metadata"))}
 
 
 def withdrawal(doc):
@@ -79,7 +94,7 @@ def withdrawal(doc):
             "status": doc["status"], "provider": doc["provider"],
             "provider_reference": doc["provider_reference"], "failure_reason": doc["failure_reason"],
             "details": doc["details"], "created_at": timestamp(doc["created_at"]),
-            "updated_at": timestamp(doc["updated_at"])}
+            "updated_at": timestamp(doc["updated_at"]), "metadata": metadata_of(doc.get("metadata"))}
 
 
 def system_account(total):

@@ -7,12 +7,16 @@ leading apostrophe, so that a spreadsheet shows it as text instead of running
 it as a formula.
 """
 import csv
+import json
 
 from app.money import format_cents
-from reports.statement import Running, checked, operation_fields, period_fields, stream
+from reports.statement import Running, checked, link_fields, operation_fields, period_fields, stream
 
+# The links (hold_id, refund_of, ...) one column each, then the transfer's metadata as one
+# JSON object (empty when it has none).
 COLUMNS = ("seq", "created_at", "type", "debit", "credit", "balance_after",
-           "counterparty_wallet_id", "transfer_id", "details", "operation_id")
+           "counterparty_wallet_id", "transfer_id", "details", "operation_id",
+           *link_fields(), "metadata")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -35,11 +39,13 @@ def _operation_row(entry):
             format_cents(-amount_cents) if amount_cents < 0 else "",
             format_cents(amount_cents) if amount_cents >= 0 else "",
             fields["balance_after"], fields["counterparty_wallet_id"] or "",
-            fields["transfer_id"] or "", guard_formula(fields["details"] or ""), fields["id"]]
+            fields["transfer_id"] or "", guard_formula(fields["details"] or ""), fields["id"],
+            *(fields.get(name) or "" for name in link_fields()),
+            guard_formula(json.dumps(fields["metadata"])) if fields.get("metadata") else ""]
 
 
 def _summary_row(kind, moment, balance, debit="", credit=""):
-    return ["", moment or "", kind, debit, credit, balance, "", "", "", ""]
+    return ["", moment or "", kind, debit, credit, balance, *[""] * (len(COLUMNS) - 6)]
 
 
 def build(statement, entries):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.money import format_cents
-from app.render import timestamp
+from app.render import LINK_FIELDS, causes, timestamp
 
 # Rows joined into one chunk: big enough that a chunk is a few tens of KB, small enough
 # that memory does not depend on the number of rows.
@@ -90,7 +90,13 @@ def operation_fields(entry):
             "type": entry["type"], "amount": format_cents(entry["amount_cents"]),
             "balance_after": format_cents(entry["balance_after_cents"]),
             "counterparty_wallet_id": entry.get("counterparty_wallet_id"),
-            "transfer_id": entry.get("transfer_id"), "details": entry.get("details")}
+            "transfer_id": entry.get("transfer_id"), "details": entry.get("details"),
+            **causes(entry)}
+
+
+def link_fields():
+    """The names of what an entry may name as its cause: one CSV column, XML element each."""
+    return LINK_FIELDS
 
 
 def _moment(moment):

@@ -12,8 +12,8 @@ parser keeps, where a raw CR would be turned into LF.
 import re
 
 from app.money import format_cents
-from reports.statement import (Running, checked, operation_fields, period_fields, stream,
-                               totals_fields, wallet_fields)
+from reports.statement import (Running, checked, link_fields, operation_fields, period_fields,
+                               stream, totals_fields, wallet_fields)
 
 NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 REPLACEMENT = "\ufffd"
@@ -21,7 +21,8 @@ _TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
 # Attribute values are normalised by parsers (tab and newlines become spaces) unless encoded.
 _ATTRIBUTE = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;", '"': "&quot;",
                             "\n": "&#10;", "\t": "&#9;"})
-CHILDREN = ("amount", "balance_after", "counterparty_wallet_id", "transfer_id", "details")
+CHILDREN = ("amount", "balance_after", "counterparty_wallet_id", "transfer_id", "details",
+            *link_fields())
 
 
 def text(value):
@@ -40,7 +41,11 @@ def element(name, value):
 def _operation(entry):
     fields = operation_fields(entry)
     identity = {name: fields[name] for name in ("id", "seq", "type", "created_at")}
-    children = "".join(element(name, fields[name]) for name in CHILDREN)
+    children = "".join(element(name, fields.get(name)) for name in CHILDREN)
+    if fields.get("metadata"):  # <metadata><entry key="order">1042</entry>...</metadata>
+        children += "<metadata>" + "".join(
+            f"<entry{attributes({'key': key})}>{text(value)}</entry>"
+            for key, value in fields["metadata"].items()) + "</metadata>"
     return f"    <operation{attributes(identity)}>{children}</operation>\n"
 
 

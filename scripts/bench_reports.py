@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 import reports
 from app import create_app, ledger
 from app.storage.embedded import engine as embedded
-from app.routes.wallets import encode_cursor
+from app.web.pagination import seq_cursor
 from reports import Statement
 
 START = datetime(2024, 1, 1)
@@ -105,7 +105,7 @@ def endpoint(app, wallet_id, kind):
 def page_ms(app, wallet_id, before_seq, repeats=REPEATS):
     """The median time of one 20-entry page of /operations ending just below ``before_seq``."""
     client = app.test_client()
-    url = f"/wallets/{wallet_id}/operations?limit=20&after={encode_cursor(before_seq)}"
+    url = f"/wallets/{wallet_id}/operations?limit=20&after={seq_cursor(before_seq)}"
     headers = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
     times = []
     for _ in range(repeats):

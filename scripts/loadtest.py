@@ -1,6 +1,9 @@
 """Load benchmark: how close each path is to its limit, every figure from the same run.
 
-Phases, each for --seconds with C keep-alive HTTP clients (the same client load):
+First the production path (scripts/production_path.py): the app in this process on the wire
+stand-in (or on MONGO_URI), round trips per request and app CPU per transfer against the floor.
+Then the embedded engine (or MONGO_URI) under load, phases each for --seconds with C
+keep-alive HTTP clients (the same client load):
 1. the floor: a bare Flask route (scripts/floor_app.py) under the same gunicorn settings
    as `make run` (GUNICORN_FLAGS from the Makefile), parsing a JSON body, answering 201;
 2. single transfers over HTTP against the API under those settings (or --url);
@@ -58,6 +61,8 @@ def parse_args():
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-ledger", action="store_true", help="HTTP only (e.g. against --url)")
+    parser.add_argument("--skip-production-path", action="store_true",
+                        help="no round trips and app CPU on the wire stand-in (or MONGO_URI)")
     return parser.parse_args()
 
 
@@ -399,7 +404,14 @@ def drop_bench_database():
 def main():
     args = parse_args()
     token = args.operator_token or uuid.uuid4().hex
+    missed = []
+    if not args.url and not args.skip_production_path:
+        from scripts import production_path
+        where = "MONGO_URI" if os.environ.get("MONGO_URI") else "the wire stand-in"
+        print(f"== production path: the app in this process on {where}, Flask test client, one at a time")
+        missed = production_path.run(os.environ.get("MONGO_URI"))
     engine = os.environ.get("MONGO_URI") and "mongodb" or "embedded"
+    print(f"== {engine} engine: gunicorn as `make run` starts it, HTTP clients in threads")
     print(f"engine {engine if not args.url else 'of the target'}; {args.threads} client threads, "
           f"{args.wallets} wallets, {args.seconds:g} s per phase{', hot wallet' if args.hot else ''}; "
           f"{os.cpu_count()} cores; gunicorn {args.gunicorn_flags}")
@@ -428,6 +440,8 @@ def main():
           "balance, seq contiguous, audit ok)" if not problems else "BROKEN")
     for problem in problems:
         print("   ", problem)
+    for miss in missed:
+        print("target missed:", miss)
     return 1 if problems or failed else 0
 
 

@@ -199,6 +199,12 @@ def hold_captured_twice_on_paper(w):
     return {("hold_parts_equal_amount", w.h)}
 
 
+def closed_with_money(w):
+    """A wallet marked closed while it still holds money."""
+    w.db["wallets"].update_one({"_id": w.b}, {"$set": {"status": "closed"}})
+    return {("closed_wallet_is_empty", w.b)}
+
+
 def held_moved_without_hold(w):
     """held and available moved together (still balance - held) with no hold behind them."""
     w.db["wallets"].update_one({"_id": w.b}, {"$inc": {"held_cents": 20, "available_cents": -20}})
@@ -282,21 +288,21 @@ def refunded_cents_changed(w):
 
 def refund_points_at_a_ghost(w):
     refund = w.refund_t2(60)
-    w.db["transfers"].update_one({"_id": refund["_id"]}, {"$set": {"refund_of": "tr_ghost"}})
+    w.db["transfers"].update_one({"_id": refund["_id"]}, {"$set": {"links.refund_of": "tr_ghost"}})
     return {("refund_reverses_transfer", refund["_id"]), ("refunds_within_transfer", w.t2)}
 
 
 def refund_not_reversed(w):
     """The refund a->b points at t1, which went a->b too: the same direction, not reversed."""
     refund = w.refund_t2(60)
-    w.db["transfers"].update_one({"_id": refund["_id"]}, {"$set": {"refund_of": w.t1}})
+    w.db["transfers"].update_one({"_id": refund["_id"]}, {"$set": {"links.refund_of": w.t1}})
     return {("refund_reverses_transfer", refund["_id"]), ("refunds_within_transfer", w.t2),
             ("refunds_within_transfer", w.t1)}
 
 
 def refund_of_a_deposit(w):
     refund = w.refund_t2(60)
-    w.db["transfers"].update_one({"_id": refund["_id"]}, {"$set": {"refund_of": w.da}})
+    w.db["transfers"].update_one({"_id": refund["_id"]}, {"$set": {"links.refund_of": w.da}})
     return {("refund_reverses_transfer", refund["_id"]), ("refunds_within_transfer", w.t2)}
 
 
@@ -313,6 +319,7 @@ CORRUPTIONS = [
     credit_names_wrong_counterparty, transfer_amount_changed, transfer_deleted, legs_point_elsewhere,
     negative_wallet_balance, negative_balance_after, entry_without_wallet, wallet_deleted,
     held_negative, hold_remaining_changed, hold_voided_without_release, held_moved_without_hold,
+    closed_with_money,
     hold_captured_twice_on_paper,
     withdrawal_failed_without_release, withdrawal_amount_changed, withdrawal_succeeded_without_payout,
     payouts_shard_changed,

@@ -11,8 +11,8 @@ import pytest
 
 from app import audit, errors, ledger, render
 from app import cli
-from conftest import ENGINES, OPERATOR_TOKEN, Api
-from corruptions import CORRUPTIONS, balance_changed, build_world
+from tests.conftest import ENGINES, OPERATOR_TOKEN, Api
+from tests.corruptions import CORRUPTIONS, balance_changed, build_world
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
@@ -40,7 +40,7 @@ def test_each_corruption_is_caught_exactly(store, corrupt):
 
 
 def test_every_rule_is_broken_by_some_corruption():
-    from conftest import make_app
+    from tests.conftest import make_app
     caught = set()
     for corrupt in CORRUPTIONS:
         caught |= {rule for rule, _ in corrupt(build_world(make_app().extensions["store"].tenant("default")))}

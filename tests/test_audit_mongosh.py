@@ -18,8 +18,8 @@ import pytest
 
 from app import audit
 from app.money import format_cents
-from conftest import MONGO_URI, make_app
-from corruptions import CORRUPTIONS, build_world
+from tests.conftest import MONGO_URI, make_app
+from tests.corruptions import CORRUPTIONS, build_world
 
 ROOT = Path(__file__).resolve().parent.parent
 MONGOSH = ROOT / "node_modules" / ".bin" / "mongosh"

@@ -9,16 +9,18 @@ import json
 import pathlib
 import shutil
 import subprocess
+import sys
 
 import pytest
 from mongomock.aggregate import process_pipeline
 
 from app import audit
+from app.audit import pipelines
 from app.money import format_cents
-from corruptions import CORRUPTIONS, build_world
+from tests.corruptions import CORRUPTIONS, build_world
 
-SPEC = json.loads((pathlib.Path(__file__).resolve().parent.parent
-                   / "scripts" / "audit_pipelines.json").read_text())
+PIPELINES_FILE = pathlib.Path(__file__).resolve().parent.parent / "scripts" / "audit_pipelines.json"
+SPEC = json.loads(PIPELINES_FILE.read_text())
 
 
 def run(collection, pipeline):
@@ -56,13 +58,25 @@ def pipeline_findings(collections):
 
 @pytest.fixture
 def embedded_app():
-    from conftest import make_app
+    from tests.conftest import make_app
     return make_app()
 
 
 @pytest.fixture
 def embedded_store(embedded_app):
     return embedded_app.extensions["store"].tenant("default")
+
+
+def test_the_file_is_what_the_rule_table_generates():
+    assert PIPELINES_FILE.read_text() == pipelines.render(), (
+        "scripts/audit_pipelines.json is stale: python -m app.audit.pipelines > scripts/audit_pipelines.json")
+
+
+def test_the_generator_runs_as_a_command():
+    done = subprocess.run([sys.executable, "-m", "app.audit.pipelines"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == SPEC
 
 
 def test_pipelines_name_exactly_the_audit_rules():

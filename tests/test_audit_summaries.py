@@ -9,7 +9,7 @@ import pytest
 
 from app import audit
 from app.audit import journal as audit_journal
-from corruptions import build_world, entry_without_wallet, negative_balance_after, seq_repeated
+from tests.corruptions import build_world, entry_without_wallet, negative_balance_after, seq_repeated
 
 JOURNAL_ORDER = ([("wallet_id", 1), ("seq", 1)],)
 LEG_WALKS = [{"transfer_id": None}, {"transfer_id": {"$gt": ""}}]

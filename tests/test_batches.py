@@ -6,9 +6,9 @@ import threading
 import pytest
 
 from app import errors, ledger
-from app.ledger import batches, events
+from app.ledger import batches, events, postings, transfers
 from app.web.validation import SCHEMA_DIR
-from conftest import ON_STANDIN, check_ledger
+from tests.conftest import ON_STANDIN, check_ledger
 
 
 @pytest.fixture
@@ -103,15 +103,23 @@ def test_independent_batch_fails_only_the_failing_item(client, store, trio, kind
 
 
 def fail_after_writing(monkeypatch, wallet_id):
-    """A rule that refuses once the item's postings are written (like a credit-side limit)."""
-    original = events.emit
+    """A rule that refuses once the item's postings are written (like a credit-side limit): the
+    items posted at once are refused as a whole (TotalRefused), then each alone, after writing."""
+    original, at_once = events.emit, transfers.post_many
 
     def emit(tx, event_type, wallet_ids, data, moment):
         if data.get("to_wallet_id") == wallet_id:
             raise errors.ReceiverNotFound(f"{wallet_id} refuses money")
         return original(tx, event_type, wallet_ids, data, moment)
 
+    def post_many(tx, movements, moment):
+        posted = at_once(tx, movements, moment)
+        if any(record["to_wallet_id"] == wallet_id for record, _ in movements):
+            raise postings.TotalRefused(f"{wallet_id} refuses money")
+        return posted
+
     monkeypatch.setattr("app.ledger.transfers.events.emit", emit)
+    monkeypatch.setattr("app.ledger.transfers.post_many", post_many)
 
 
 def without_savepoints(store, monkeypatch):
@@ -263,3 +271,31 @@ def test_the_documented_item_codes_are_the_refusals_an_item_can_meet():
     error = schema["properties"]["results"]["items"]["properties"]["error"]["anyOf"][1]
     assert set(error["properties"]["code"]["enum"]) == {cls.code for cls in batches.ITEM_REFUSALS} | {
         batches.BATCH_FAILED["code"]}
+
+
+def test_items_posted_at_once_journal_as_if_one_by_one(client, store, trio):
+    """One write per wallet for the whole batch, yet each item has its own entries, in order:
+    seq one apart, balance_after the running balance, as posting them one by one would."""
+    ada, ada_wallet, _, bob_wallet, _, cy_wallet = trio
+    items = [item(ada_wallet, bob_wallet, "1.00"), item(ada_wallet, cy_wallet, "2.00"),
+             item(ada_wallet, bob_wallet, "3.00")]
+    assert send(client, ada, "independent", items).status_code == 201
+    page = client.get(f"/wallets/{ada_wallet}/operations", headers=ada).json["data"]
+    assert [(e["seq"], e["amount"], e["balance_after"]) for e in page] == [
+        (4, "-3.00", "94.00"), (3, "-2.00", "97.00"), (2, "-1.00", "99.00"), (1, "100.00", "100.00")]
+    assert wallet(client, bob_wallet) == ("4.00", "4.00", 2)
+    check_ledger(store)
+
+
+def test_a_daily_out_count_refuses_the_items_past_it(client, store, trio):
+    """The total of the items passes no limit at once: posted one by one, the third is refused."""
+    ada, ada_wallet, _, bob_wallet, _, _ = trio
+    response = client.put(f"/wallets/{ada_wallet}/limits", json={"daily_out_count": 2},
+                          headers={"Authorization": "Bearer test-operator-token"})
+    assert response.status_code == 200, response.json
+    items = [item(ada_wallet, bob_wallet, "1.00") for _ in range(3)]
+    results = send(client, ada, "independent", items).json["results"]
+    assert [r["status"] for r in results] == ["posted", "posted", "failed"]
+    assert results[2]["error"]["code"] == "limit_exceeded"
+    assert wallet(client, ada_wallet)[0] == "98.00"
+    check_ledger(store)

@@ -8,7 +8,7 @@ def test_signup_returns_client_with_empty_usd_wallet(client):
                                              "password": "password123"})
     assert response.status_code == 201
     body = response.json
-    assert set(body) == {"id", "email", "name", "created_at", "wallet"}
+    assert set(body) == {"id", "email", "name", "created_at", "wallet", "metadata"}
     assert body["email"] == "Ada@Example.com"
     assert body["wallet"]["currency"] == "USD"
     assert body["wallet"]["balance"] == "0.00"

@@ -66,12 +66,78 @@ def test_every_documented_response_matches_a_real_one(app, api, walk):
     for path in ("/health", "/openapi.json", "/docs/"):
         walk.call("GET", path)
     walk_limits(walk, operator, ada, ada_wallet, bob_wallet)
+    walk_metadata(walk, app, operator, ada, ada_body, ada_wallet, bob, transfer_id)
+    walk_search(walk, operator, ada, ada_wallet, bob_wallet)
+    walk_states(walk, api, operator, ada)
     walk_tenants(walk, operator, ada)
     walk_tenant_refusals(walk, operator, ada)
     every_503 = {seen for seen in walk.documented() if seen[2] == 503}  # by the tests below
     missed = walk.documented() - walk.seen - UNREACHABLE - SEEN_ELSEWHERE - every_503
     assert not missed, f"documented but never seen: {sorted(missed)}"
     assert not walk.seen - walk.documented()
+
+
+def walk_metadata(walk, app, operator, ada, ada_body, ada_wallet, bob, transfer_id):
+    """PATCH /{collection}/{id}: each answer, on a real object of each collection."""
+    store = app.extensions["store"]
+
+    def first(collection, **query):
+        return store.read(lambda db: getattr(db, collection).find_one(query))["_id"]
+
+    targets = {  # template -> (a real id, the caller who may change it, one who may only see it)
+        "/transfers/{transfer_id}": (transfer_id, ada, bob),
+        "/holds/{hold_id}": (first("holds", from_wallet_id=ada_wallet), ada, bob),
+        "/payment-requests/{request_id}": (first("payment_requests"), None, None),
+        "/withdrawals/{withdrawal_id}": (first("withdrawals", wallet_id=ada_wallet), ada, None),
+        "/wallets/{wallet_id}": (ada_wallet, ada, None),
+        "/clients/{client_id}": (ada_body["id"], ada, None),
+    }
+    body = {"metadata": {"order": "1042", "gone": None}}
+    for template, (real_id, actor, watcher) in targets.items():
+        url = template.split("{")[0] + real_id
+        walk.call("PATCH", template, url, json=body, headers=actor or operator)  # 200
+        walk.call("PATCH", template, url, json={"metadata": {"k": 5}}, headers=operator)  # 400
+        walk.call("PATCH", template, url, data="{", content_type="application/json", headers=operator)
+        walk.call("PATCH", template, url, data="x", content_type="text/plain", headers=operator)  # 415
+        walk.call("PATCH", template, url, data=TOO_LARGE, content_type="application/json",
+                  headers=operator)  # 413
+        walk.call("PATCH", template, url, json=body)  # 401
+        walk.call("PATCH", template, template.split("{")[0] + "x_nope", json=body, headers=operator)  # 404
+        request = store.read(lambda db: db.payment_requests.find_one({"_id": real_id}))
+        if request is not None:  # the payer may see a request, only its payee may change it
+            watcher = ada if request["from_wallet_id"] == ada_wallet else bob
+        if watcher is not None:
+            walk.call("PATCH", template, url, json=body, headers=watcher)  # 403
+
+
+def walk_search(walk, operator, ada, ada_wallet, bob_wallet):
+    page = walk.call("GET", "/transfers", "/transfers?limit=1", headers=ada).json
+    walk.call("GET", "/transfers", f"/transfers?after={page['next_cursor']}&type=transfer", headers=ada)
+    walk.call("GET", "/transfers", f"/transfers?wallet_id={bob_wallet}&min_amount=0.01&metadata[order]=1042",
+              headers=operator)
+    walk.call("GET", "/transfers", "/transfers?min_amount=1.001", headers=ada)  # 400
+    walk.call("GET", "/transfers", "/transfers?after=nope", headers=ada)  # 400 invalid_cursor
+    walk.call("GET", "/transfers", f"/transfers?wallet_id={bob_wallet}", headers=ada)  # 404
+    walk.call("GET", "/transfers", "/transfers")  # 401
+
+
+def walk_states(walk, api, operator, ada):
+    _, _, wallet = api.member()
+    why = {"reason": "under review"}
+    for verb, body in (("freeze", why), ("unfreeze", None), ("close", why)):
+        template, url = f"/wallets/{{wallet_id}}/{verb}", f"/wallets/{wallet}/{verb}"
+        walk.call("POST", template, url, json=body, headers=operator)  # 200
+        walk.call("POST", template, url, json=body, headers=ada)  # 403
+        walk.call("POST", template, url, json=body)  # 401
+        walk.call("POST", template, f"/wallets/wal_nope/{verb}", json=body, headers=operator)  # 404
+        if body is not None:
+            walk.call("POST", template, url, json={"reason": ""}, headers=operator)  # 400
+            walk.call("POST", template, url, data="x", content_type="text/plain", headers=operator)
+            walk.call("POST", template, url, data=TOO_LARGE, content_type="application/json",
+                      headers=operator)  # 413
+    for verb, body in (("freeze", why), ("unfreeze", None), ("close", why)):  # 409: closed for good
+        walk.call("POST", f"/wallets/{{wallet_id}}/{verb}", f"/wallets/{wallet}/{verb}", json=body,
+                  headers=operator)
 
 
 def walk_clients(walk, operator):

@@ -1,5 +1,5 @@
 """The double-entry model: postings that balance, system accounts, held and available money."""
-import json
+import ast
 import pathlib
 import subprocess
 import sys
@@ -10,9 +10,10 @@ import pytest
 
 from app import audit, errors, ledger
 from app.storage import schema
-from app.ledger import accounts, entry_types, postings
+from app.ledger import accounts, postings
+from app.ledger.invariants import EntrySignMismatch, UnbalancedPostings
 from app.ledger.postings import Posting
-from conftest import Api, check_ledger
+from tests.conftest import Api, check_ledger
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -32,10 +33,48 @@ def test_unbalanced_postings_are_refused_and_nothing_is_written(store):
                        [Posting(wallet_id, 100, "deposit")],
                        [Posting(accounts.shard_ids("bank")[0], 0), Posting(wallet_id, 0, "deposit")],
                        [Posting(accounts.shard_ids("bank")[0], 100), Posting(wallet_id, -100, "deposit")]):
-        with pytest.raises(AssertionError, match="postings_must_balance|entry_sign_mismatch"):
+        with pytest.raises((UnbalancedPostings, EntrySignMismatch)):
             store.transaction(lambda tx: postings.post(tx, record, unbalanced, ledger.now()))
     assert (counts(store), store.collections["wallets"].find_one({"_id": wallet_id})) == before
     check_ledger(store)
+
+
+UNDER_O = """
+import sys
+from app import ledger
+from app.ledger import accounts, postings
+from app.ledger.invariants import UnbalancedPostings
+from app.ledger.postings import Posting
+from tests.conftest import make_app
+
+assert sys.flags.optimize and not __debug__, "not under python -O"
+store = make_app().extensions["store"]
+result, _ = ledger.create_client(store, "a@example.com", "A", "hash")
+wallet_id = result["wallet"]["_id"]
+record = {"_id": ledger.new_id("tr"), "type": "deposit", "amount_cents": 100}
+unbalanced = [Posting(accounts.system_shard("bank"), -100), Posting(wallet_id, 101, "deposit")]
+try:
+    store.transaction(lambda tx: postings.post(tx, record, unbalanced, ledger.now()))
+except UnbalancedPostings as refusal:
+    print("refused", refusal.rule, store.collections["transfers"].count_documents({}),
+          store.collections["wallets"].find_one({"_id": wallet_id})["balance_cents"])
+"""
+
+
+def test_unbalanced_postings_are_refused_under_python_O():
+    """python -O strips every assert: the refusal is a named exception, so it stays."""
+    done = subprocess.run([sys.executable, "-O", "-c", UNDER_O], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["refused", "postings_must_balance", "0", "0"]
+
+
+def test_the_app_has_no_assert_statements():
+    """An assert is gone under -O: rules are named exceptions (app/ledger/invariants.py)."""
+    found = [f"{path.relative_to(ROOT)}:{node.lineno}"
+             for path in sorted((ROOT / "app").rglob("*.py")) + sorted((ROOT / "reports").rglob("*.py"))
+             for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Assert)]
+    assert found == []
 
 
 def test_a_deposit_is_a_transfer_from_the_bank(store):
@@ -204,15 +243,3 @@ def test_the_ledger_imports_no_flask():
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
-
-
-def test_entry_types_are_one_table():
-    schema = json.loads((ROOT / "schemas" / "responses" / "operation.json").read_text())
-    assert schema["$defs"]["entry"]["properties"]["type"]["enum"] == list(entry_types.ENTRY_TYPES)
-    spec = json.loads((ROOT / "scripts" / "audit_pipelines.json").read_text())
-    (entries,) = [check for check in spec["checks"] if check["name"] == "entries"]
-    expression = entries["pipeline"][2]["$project"]["entry_type_known"]
-    assert expression == {"$eq": [{"$or": [
-        {"$and": [{"$eq": ["$type", t.name]},
-                  {("$gt" if t.sign == entry_types.CREDIT else "$lt"): ["$amount_cents", 0]}]}
-        for t in entry_types.ENTRY_TYPES.values()]}, False]}

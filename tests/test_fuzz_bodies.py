@@ -38,11 +38,34 @@ RAW_BODIES = st.one_of(
 )
 
 
+def string_paths(value, path=()):
+    """The paths (keys and indexes) of every string in a JSON value, nested ones too."""
+    if isinstance(value, str):
+        yield path
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            yield from string_paths(inner, path + (key,))
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            yield from string_paths(inner, path + (index,))
+
+
+def replaced(value, path, new):
+    """``value`` with the element at ``path`` replaced by ``new`` (the rest shared)."""
+    if not path:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        return dict(value, **{head: replaced(value[head], rest, new)})
+    return [replaced(inner, rest, new) if index == head else inner for index, inner in enumerate(value)]
+
+
 def with_lone_surrogates(example):
-    """The endpoint's own valid example, one of its strings replaced by a lone surrogate escape."""
-    fields = sorted(name for name, value in example.items() if isinstance(value, str))
-    return st.builds(lambda name, unit: json.dumps(dict(example, **{name: "@"})).replace(
-        '"@"', '"\\u%04x"' % unit), st.sampled_from(fields), st.integers(0xD800, 0xDFFF))
+    """The endpoint's own valid example, one of its strings (a metadata value too) replaced by a
+    lone surrogate escape."""
+    paths = sorted(string_paths(example), key=repr)
+    return st.builds(lambda path, unit: json.dumps(replaced(example, path, "@")).replace(
+        '"@"', '"\\u%04x"' % unit), st.sampled_from(paths), st.integers(0xD800, 0xDFFF))
 
 
 def holds_lone_surrogate(body):

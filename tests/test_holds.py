@@ -91,10 +91,10 @@ def test_partial_captures_then_nothing_remains(escrow, store):
     again = api.client.post(url, json={"amount": "1.00"}, headers=bob)
     assert (again.status_code, again.json["code"]) == (409, "hold_not_pending")
     # Each capture is a posted transfer, in both journals, carrying the hold's id.
-    captures = list(store.collections["transfers"].find({"hold_id": hold["id"]}))
+    captures = list(store.collections["transfers"].find({"links.hold_id": hold["id"]}))
     assert sorted(t["amount_cents"] for t in captures) == [1000, 2000]
     assert {t["type"] for t in captures} == {"transfer"}
-    legs = list(store.collections["operations"].find({"hold_id": hold["id"]}))
+    legs = list(store.collections["operations"].find({"links.hold_id": hold["id"]}))
     assert sorted((leg["type"], leg["amount_cents"]) for leg in legs) == [
         ("transfer_in", 1000), ("transfer_in", 2000), ("transfer_out", -2000), ("transfer_out", -1000)]
     shown = api.client.get(f"/transfers/{captures[0]['_id']}", headers=ada).json

@@ -2,7 +2,7 @@ import threading
 
 import pytest
 
-from conftest import check_ledger
+from tests.conftest import check_ledger
 
 
 def test_transfer_replay_returns_first_response_and_moves_money_once(api, pair_with_key):

@@ -19,6 +19,8 @@ QUERIES = {
     "idempotency.find_one({tenant_id, scope, key}); one record per key (unique)",
     ("idempotency", (("created_at", 1),)): "none: the TTL monitor expires keys by it",
     ("limit_usage", (("expires_at", 1),)): "none: the TTL monitor drops a day's usage 35 days after it",
+    ("console_sessions", (("expires_at", 1),)): "none: the TTL monitor drops a console session once it "
+    "expired (the console reads one by _id and checks expires_at itself)",
     ("holds", (("from_wallet_id", 1), ("status", 1), ("expires_at", 1))): "a payer's due holds: "
     "expiry before a debit, wallet reads, the audit's held rule",
     ("holds", (("status", 1), ("expires_at", 1))): "the sweeper: holds pending past expires_at",
@@ -33,8 +35,17 @@ QUERIES = {
     ("payment_requests", (("status", 1), ("expires_at", 1))): "the sweeper: requests pending past expires_at",
     ("payment_requests", (("to_wallet_id", 1), ("from_wallet_id", 1), ("status", 1))): "a new request "
     "at its pair's limit: that pair's lapsed pending requests, expired first",
-    ("transfers", (("refund_of", 1),)): "the audit's refund walk: find({refund_of: {$gt: ''}, "
-    "type: 'refund'}).sort(refund_of); audit_pipelines.json's $lookup of a transfer's refunds",
+    ("transfers", (("from_wallet_id", 1), ("created_at", -1), ("_id", -1))): "GET /transfers of a "
+    "wallet, as payer (hinted; app/ledger/search.py)",
+    ("transfers", (("to_wallet_id", 1), ("created_at", -1), ("_id", -1))): "GET /transfers of a "
+    "wallet, as payee (hinted)",
+    ("transfers", (("type", 1), ("created_at", -1), ("_id", -1))): "GET /transfers?type= as the operator",
+    ("transfers", (("metadata", 1), ("created_at", -1), ("_id", -1))): "GET /transfers?metadata[k]=v "
+    "as the operator (multikey: one entry per key=value term)",
+    ("transfers", (("created_at", -1), ("_id", -1))): "GET /transfers as the operator, no narrower filter",
+    ("transfers", (("links.refund_of", 1),)): "the audit refund walk: find({links.refund_of: "
+    "{$gt: ''}, type: 'refund'}).sort(links.refund_of); audit_pipelines.json's $lookup of a "
+    "transfer's refunds",
     ("events", (("tenant_id", 1), ("created_at", 1), ("_id", 1))): "GET /events as a tenant's operator: "
     "find({created_at: {$gte: cursor, $lt: horizon}, after the cursor}).sort(created_at, _id), hinted",
     ("events", (("wallet_ids", 1), ("created_at", 1), ("_id", 1))): "GET /events as a client: "
@@ -107,7 +118,7 @@ def test_a_changed_ttl_is_a_warning_at_boot_not_a_refusal(monkeypatch):
         if list(keys) == [("created_at", 1)]:  # idempotency 3600 s; events, deliveries 30 days
             index = dict(index, expireAfterSeconds=3600 if collection.name == "idempotency"
                          else schema.EVENTS_TTL_S)
-        if list(keys) == [("expires_at", 1)] and collection.name == "limit_usage":
+        if list(keys) == [("expires_at", 1)] and collection.name in ("limit_usage", "console_sessions"):
             index = dict(index, expireAfterSeconds=0)  # expires at the date the field holds
         return index
 

@@ -7,7 +7,8 @@ import pytest
 
 from app import errors, ledger
 from app.ledger import postings
-from conftest import check_ledger
+from app.ledger.invariants import ArgumentOutOfRange
+from tests.conftest import check_ledger
 
 
 def open_wallets(store, count, cents):
@@ -90,9 +91,9 @@ def test_refusal_with_a_key_is_recorded(store):
 
 def test_amounts_must_be_positive_cents(store):
     (owner, source), (_, target) = open_wallets(store, 2, 100)
-    with pytest.raises(AssertionError):
+    with pytest.raises(ArgumentOutOfRange):
         ledger.transfer(store, owner, source, target, 0)
-    with pytest.raises(AssertionError):
+    with pytest.raises(ArgumentOutOfRange):
         ledger.deposit(store, source, -1)
 
 

@@ -7,7 +7,7 @@ from pymongo.errors import DuplicateKeyError
 
 from app import errors
 from app.ledger import limits, units
-from conftest import check_ledger, make_app
+from tests.conftest import check_ledger, make_app
 
 NO_LIMITS = {"max_balance": None, "per_transfer_max": None, "daily_out_amount": None,
              "daily_out_count": None}
@@ -166,7 +166,7 @@ def test_the_day_rolls_over_at_midnight_utc(api, client, pair, monkeypatch):
 
 
 def test_default_limits_apply_to_new_wallets_and_own_limits_override_them():
-    from conftest import Api
+    from tests.conftest import Api
     app = make_app(DEFAULT_LIMITS='{"max_balance": "1000.00", "daily_out_amount": "500.00"}')
     api = Api(app.test_client())
     _, alice, alice_wallet = api.member(balance="1000.00")

@@ -20,9 +20,9 @@ from app import audit, create_app, errors, ledger
 from app.audit import journal as audit_journal
 from app.storage import idempotency
 from app.storage.idempotency import IdempotencyKey
-from conftest import BASE_CONFIG, MONGO_URI, Api, check_ledger, make_app, needs_real_replica_set
-from corruptions import (balance_changed, build_world, debit_type_unknown, entry_without_wallet,
-                         negative_balance_after, seq_repeated)
+from tests.conftest import BASE_CONFIG, MONGO_URI, Api, check_ledger, make_app, needs_real_replica_set
+from tests.corruptions import (balance_changed, build_world, debit_type_unknown, entry_without_wallet,
+                               negative_balance_after, seq_repeated)
 
 pytestmark = pytest.mark.mongo
 STANDALONE_URI = os.environ.get("MONGO_STANDALONE_URI")

@@ -14,7 +14,7 @@ from pymongo import MongoClient, ReadPreference
 from app import audit, errors
 from app.storage.schema import COLLECTIONS
 from app.storage.mongo import MongoStore
-from conftest import Api
+from tests.conftest import Api
 from tests.mongo_standin import (StandInClient, StandInCollection, commit_time_limit_passed,
                                  snapshot_too_old, write_conflict)
 

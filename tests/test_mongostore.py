@@ -129,7 +129,7 @@ def test_write_conflicts_until_the_time_cap_are_503_wallet_busy_and_counted_by_c
 
 def test_wallet_busy_reaches_the_client_as_503_with_retry_after():
     from app import create_app
-    from conftest import BASE_CONFIG
+    from tests.conftest import BASE_CONFIG
     app = create_app(dict(BASE_CONFIG, MONGO_URI=None))
     timed_out = labelled(ExecutionTimeout("x", 50), "TransientTransactionError")
     timed_out.__cause__ = write_conflict()

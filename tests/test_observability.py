@@ -7,7 +7,7 @@ import re
 import pytest
 
 from app.web import observability
-from conftest import OPERATOR_TOKEN, Api
+from tests.conftest import OPERATOR_TOKEN, Api
 
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 

@@ -1,7 +1,7 @@
 """Operations endpoints: /health, /ready and /metrics, and the store counters behind them."""
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import OPERATOR_TOKEN, Api, make_app
+from tests.conftest import OPERATOR_TOKEN, Api, make_app
 
 
 def scrape(client):

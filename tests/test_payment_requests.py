@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from app.ledger import payment_requests, units
-from conftest import Api, check_ledger, make_app, run_at_once
+from tests.conftest import Api, check_ledger, make_app, run_at_once
 
 NOBODY = "pr_000000000000000000000000"
 
@@ -47,7 +47,7 @@ def test_a_request_reserves_nothing_and_waits(api, store, pair):
     assert response.status_code == 201
     body = response.json
     assert set(body) == {"id", "from_wallet_id", "to_wallet_id", "amount", "details", "status",
-                         "created_at", "expires_at", "transfer_id"}
+                         "created_at", "expires_at", "transfer_id", "metadata"}
     assert (body["from_wallet_id"], body["to_wallet_id"], body["amount"], body["details"],
             body["status"], body["transfer_id"]) == (
         ada_wallet, bob_wallet, "12.34", "dinner", "pending", None)

@@ -3,7 +3,7 @@
 import pytest
 
 from app import ledger
-from conftest import check_ledger, run_at_once
+from tests.conftest import check_ledger, run_at_once
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def test_a_full_refund_is_a_transfer_back_that_points_at_the_original(api, clien
     assert (original["amount"], original["refunded_amount"], original["refunds"]) == (
         "100.00", "100.00", [body["id"]])
     entries = list(store.collections["operations"].find({"transfer_id": body["id"]}))
-    assert sorted((e["type"], e["amount_cents"], e["refund_of"]) for e in entries) == [
+    assert sorted((e["type"], e["amount_cents"], e["links"]["refund_of"]) for e in entries) == [
         ("refund_in", 10000, transfer_id), ("refund_out", -10000, transfer_id)]
     latest = client.get(f"/wallets/{ada_wallet}/operations", headers=ada).json["data"][0]
     assert (latest["type"], latest["amount"]) == ("refund_in", "100.00")
@@ -129,4 +129,4 @@ def test_the_ledger_refuses_without_http(store, paid):
     with pytest.raises(ledger.refunds.errors.ExceedsRefundableAmount):
         ledger.refund(store, None, transfer_id, 10_001)
     made, replayed = ledger.refund(store, original["to_client_id"], transfer_id)
-    assert (made["amount_cents"], made["refund_of"], replayed) == (10_000, transfer_id, False)
+    assert (made["amount_cents"], made["links"]["refund_of"], replayed) == (10_000, transfer_id, False)

@@ -1,7 +1,7 @@
 """GET /wallets/{id}/report as HTTP: headers, content negotiation, bad parameters, who may read."""
 import pytest
 
-from report_facts import report
+from tests.report_facts import report
 
 
 @pytest.mark.parametrize("kind, content_type", [

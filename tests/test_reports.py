@@ -7,7 +7,7 @@ import pytest
 import reports
 from reports import JournalMismatch, Statement
 from reports.csv_report import guard_formula
-from report_facts import PARSERS, as_csv_shows, as_xml_shows, assert_adds_up
+from tests.report_facts import PARSERS, as_csv_shows, as_xml_shows, assert_adds_up
 
 START = datetime(2024, 3, 1, 9, 30)
 

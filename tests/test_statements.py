@@ -5,7 +5,7 @@ import pytest
 
 from app import ledger
 from app.ledger import statements
-from report_facts import PARSERS, as_csv_shows, as_xml_shows, assert_adds_up, report
+from tests.report_facts import PARSERS, as_csv_shows, as_xml_shows, assert_adds_up, report
 
 START = datetime(2024, 1, 1)
 STEP = timedelta(hours=1)

@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 
 from app import render
-from app.routes import read_stamp_cursor, stamp_cursor
+from app.web.pagination import position_cursor, read_position_cursor
 
 # ?at= counts the entries of its own millisecond: the cut is the next millisecond, which must exist.
 BAD_AT = ["9999-12-31T23:59:59.999999", "9999-12-31T23:59:59.999", "9999-12-31T23:59:59.999+00:00",
@@ -69,6 +69,8 @@ def test_every_year_renders_with_four_digits(moment, text):
     assert render.timestamp(moment) == text
 
 
-def test_a_cursor_of_year_1_reads_back():
-    doc = {"created_at": datetime(1, 1, 1, 0, 0, 0, 7000), "_id": "evt_1"}
-    assert read_stamp_cursor(stamp_cursor(doc), lambda text: True) == (doc["created_at"], "evt_1")
+@pytest.mark.parametrize("moment", [datetime(1, 1, 1, 0, 0, 0, 7000),
+                                    datetime(9999, 12, 31, 23, 59, 59, 999000)])
+def test_a_cursor_of_year_1_or_9999_reads_back(moment):
+    doc = {"created_at": moment, "_id": "evt_1"}
+    assert read_position_cursor(position_cursor(doc, "evt"), "evt") == (moment, "evt_1")

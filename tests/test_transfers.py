@@ -1,6 +1,6 @@
 import pytest
 
-from conftest import check_ledger
+from tests.conftest import check_ledger
 
 
 @pytest.fixture
@@ -17,7 +17,7 @@ def test_transfer_moves_money_and_journals_both_sides(api, client, store, pair):
     assert response.status_code == 201
     body = response.json
     assert set(body) == {"id", "type", "from_wallet_id", "to_wallet_id", "amount", "details",
-                         "status", "created_at", "refunded_amount", "refunds"}
+                         "status", "created_at", "refunded_amount", "refunds", "metadata"}
     assert (body["type"], body["amount"], body["status"]) == ("transfer", "30.25", "posted")
     assert api.balance(alice, alice_wallet) == "69.75"
     assert api.balance(bob, bob_wallet) == "30.25"

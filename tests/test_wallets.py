@@ -12,8 +12,10 @@ def test_wallet_for_owner_and_operator(api, client):
         response = client.get(f"/wallets/{wallet_id}", headers=who)
         assert response.status_code == 200
         assert set(response.json) == {"id", "client_id", "currency", "balance", "held",
-                                      "available", "version", "created_at", "updated_at"}
+                                      "available", "version", "created_at", "updated_at", "metadata",
+                                      "status", "status_reason"}
         assert response.json["client_id"] == body["id"]
+        assert (response.json["status"], response.json["status_reason"]) == ("active", None)
 
 
 def test_wallet_auth_matrix(api, client):

@@ -11,7 +11,7 @@ A read is secured when the unit writes the same document; or reads only fields t
 never change once written (IMMUTABLE); or reads a collection whose documents never
 change (APPEND_ONLY); or finds nothing and then inserts what it looked for under a
 unique index (the insert, not the read, decides). ADVISORY lists the reads that only
-pick a candidate that a unique insert then decides. docs/architecture.md's table of
+pick a candidate that a unique insert then decides. docs/design.md's table of
 units of work states the same, unit by unit.
 """
 import pytest
@@ -20,8 +20,8 @@ from mongomock.filtering import filter_applies
 from app.events import dispatch
 from app.ledger import sweeper
 from app.storage import schema
-from conftest import Api, make_app
-import test_contract
+from tests.conftest import Api, make_app
+from tests import test_contract
 
 IMMUTABLE = {
     "wallets": {"_id", "client_id", "currency", "kind", "created_at"},
@@ -33,7 +33,7 @@ IMMUTABLE = {
     "withdrawals": {"_id", "wallet_id", "client_id", "amount_cents", "destination", "provider",
                     "details", "created_at", "limit_day"},
     "transfers": {"_id", "type", "amount_cents", "from_wallet_id", "to_wallet_id", "from_client_id",
-                  "to_client_id", "details", "created_at", "postings", "hold_id", "refund_of"},
+                  "to_client_id", "details", "created_at", "postings", "links"},
 }
 # Written once, never updated: reading one decides nothing another unit could change.
 APPEND_ONLY = {"idempotency", "operations"}
@@ -47,6 +47,19 @@ ADVISORY = {
     ("payment_requests", ("expires_at", "from_wallet_id", "status", "to_wallet_id")):
         "a pair's lapsed requests, expired before a new one takes a slot",
 }
+# Reads a wallet's close decides on (app/ledger/states.py): every unit that could make one of
+# them find something writes that same wallet document (a reservation of the payer, or
+# states.touch_open of the payee and the hold's receiver), which the close writes too, so on
+# MongoDB the two conflict and one runs again after the other.
+ADVISORY.update({
+    ("holds", ("status", "to_wallet_id")): "a closing wallet's holds to receive: their creation writes it",
+    ("payment_requests", ("expires_at", "from_wallet_id", "status")):
+        "a closing wallet's pending requests as payer: their creation writes it",
+    ("payment_requests", ("expires_at", "status", "to_wallet_id")):
+        "a closing wallet's pending requests as payee: their creation writes it",
+    ("withdrawals", ("$or", "wallet_id")): "a closing wallet's withdrawals in flight: each reserved "
+                                           "its money by writing it",
+})
 READS = ("find", "find_one", "count_documents", "aggregate")
 # The tenant layer (app/storage/tenancy.py) adds this to every filter, and no update may change it.
 TENANT = "tenant_id"

@@ -13,8 +13,10 @@ system accounts are a few shard documents, read whole. Everything runs inside
 ``store.snapshot``, so a live system is audited at one point in time (see
 docs/operations.md, "Audit", and docs/mongodb.md, "Audit", for the time it takes).
 
-``scripts/audit_pipelines.json`` states the same rules as aggregation pipelines
-for the mongo shell; ``tests/test_audit_pipelines.py`` keeps the two in step.
+``app.audit.pipelines`` states the same rules as aggregation pipelines for the
+mongo shell (``python -m app.audit.pipelines > scripts/audit_pipelines.json``);
+``tests/test_audit_pipelines.py`` runs both on every corruption and fails when the file
+is stale.
 """
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from itertools import groupby
 from app.audit import journal as audit_journal
 from app.ledger import accounts
 from app.ledger.entry_types import CREDIT, ENTRY_TYPES, LEGS_OF
+from app.ledger.invariants import UnknownAuditRule, require
 
 RULES = {
     "balance_equals_last_entry": "a wallet's balance equals balance_after of its last entry (0 if none)",
@@ -54,6 +57,7 @@ RULES = {
     "system_balance_equals_postings": "a system account shard that has postings has a balance "
                                       "equal to their sum (one with none: accounts_sum_zero)",
     "accounts_sum_zero": "the balances of all accounts, system accounts included, sum to zero",
+    "closed_wallet_is_empty": "a closed wallet's balance and held are zero",
     "payouts_equal_withdrawals": "the payouts system account holds exactly the amounts of succeeded "
                                  "withdrawals (a returned one went in and came back out)",
 }
@@ -82,20 +86,20 @@ class Report:
         return self.violation_count == 0
 
     def flag(self, rule, subject_id, detail):
-        assert rule in RULES, rule
+        require(rule in RULES, UnknownAuditRule, f"{rule!r} is not in RULES")
         self.violation_count += 1
         if len(self.violations) < self.max_listed:
             self.violations.append({"rule": rule, "id": subject_id, "detail": detail})
 
 
 # The fields each walk reads: nothing else crosses the wire.
-WALLET_FIELDS = ("_id", "balance_cents", "held_cents", "available_cents", "version")
+WALLET_FIELDS = ("_id", "balance_cents", "held_cents", "available_cents", "version", "status")
 ENTRY_FIELDS = ("_id", "wallet_id", "type", "amount_cents", "balance_after_cents")
 LEG_FIELDS = ("_id", "wallet_id", "amount_cents", "type", "counterparty_wallet_id", "transfer_id")
 TRANSFER_FIELDS = ("_id", "type", "amount_cents", "from_wallet_id", "to_wallet_id", "postings")
 ORIGINAL_FIELDS = ("_id", "type", "amount_cents", "from_wallet_id", "to_wallet_id", "refunded_cents")
 HOLD_FIELDS = ("_id", "status", "amount_cents", "captured_cents", "released_cents", "remaining_cents")
-REFUND_FIELDS = ("_id", "amount_cents", "from_wallet_id", "to_wallet_id", "refund_of")
+REFUND_FIELDS = ("_id", "amount_cents", "from_wallet_id", "to_wallet_id", "links")
 
 
 def verify(store, batch_size=BATCH_SIZE, max_listed=MAX_LISTED):
@@ -194,6 +198,14 @@ def _check_wallets(db, report, batch_size):
         if wallet is not None:
             _check_wallet(wallet, totals, report)
             _check_held(wallet, held.of(wallet["_id"]) + in_flight.of(wallet["_id"]), report)
+            _check_closed(wallet, report)
+
+
+def _check_closed(wallet, report):
+    if wallet.get("status") == "closed" and (wallet.get("balance_cents") or wallet.get("held_cents")):
+        report.flag("closed_wallet_is_empty", wallet["_id"],
+                    f"closed with balance {wallet.get('balance_cents')} cents, held "
+                    f"{wallet.get('held_cents')}")
 
 
 class _SumByWallet:
@@ -330,9 +342,10 @@ def _check_refunds(db, report, batch_size):
     """Merge the transfers with the refunds sorted by the transfer they point at."""
     originals = db.transfers.find({"type": {"$ne": "refund"}}, ORIGINAL_FIELDS).sort(
         "_id", 1).batch_size(batch_size)
-    # Bounded to string ids, so the scan of the refund_of index skips every non-refund (null).
-    refunds = db.transfers.find({"refund_of": {"$gt": ""}, "type": "refund"}, REFUND_FIELDS).sort(
-        "refund_of", 1).batch_size(batch_size)
+    # Bounded to string ids, so the scan of the links.refund_of index skips every non-refund (null).
+    refunds = (dict(doc, refund_of=(doc.get("links") or {}).get("refund_of")) for doc in db.transfers.find(
+        {"links.refund_of": {"$gt": ""}, "type": "refund"}, REFUND_FIELDS).sort(
+        "links.refund_of", 1).batch_size(batch_size))
     for original, run in _merge(originals, refunds, "_id", "refund_of"):
         total = 0
         for refund in run:

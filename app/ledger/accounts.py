@@ -16,6 +16,8 @@ another's ``sys_bank_00@ten_...`` (ids are unique across the collection).
 """
 import random
 
+from app.ledger.invariants import (ArgumentOutOfRange, HeldUnderflow, SystemAccountMissing,
+                                   UnknownSystemAccount, require)
 from app.ledger.units import new_id, now
 from app.storage.tenancy import DEFAULT_TENANT
 
@@ -41,8 +43,7 @@ def shard_ids(name, tenant_id=DEFAULT_TENANT):
 def system_shard(tx, name):
     """One of the unit's tenant's shards of the account, at random: concurrent postings rarely
     meet on one document."""
-    if name not in SYSTEM_ACCOUNTS:
-        raise ValueError(f"no system account {name!r}")
+    require(name in SYSTEM_ACCOUNTS, UnknownSystemAccount, f"{name!r} is not in SYSTEM_ACCOUNTS")
     return _shard_id(name, random.randrange(SHARDS), tx.tenant_id)
 
 
@@ -56,7 +57,7 @@ def new_system_shards(tenant_id, moment):
 def move_system(tx, shard_id, amount_cents, moment):
     shard = tx.system_accounts.find_one_and_update(
         {"_id": shard_id}, {"$inc": {"balance_cents": amount_cents}, "$set": {"updated_at": moment}})
-    assert shard is not None, f"system_account_missing: {shard_id} (run `flask --app app db init`)"
+    require(shard is not None, SystemAccountMissing, f"{shard_id} (run `flask --app app db init`)")
 
 
 def ensure_system_accounts(collection):
@@ -121,19 +122,21 @@ def reserve(tx, wallet_id, amount_cents, moment, guard=None):
 
     The guard is in the filter, so two reservations can never both spend the same money.
     """
-    assert amount_cents > 0, amount_cents
+    require(amount_cents > 0, ArgumentOutOfRange, f"{amount_cents} cents is not above zero")
     return tx.wallets.find_one_and_update(
-        dict({"_id": wallet_id, "available_cents": {"$gte": amount_cents}}, **(guard or {})),
+        dict({"_id": wallet_id, "available_cents": {"$gte": amount_cents},
+              # no reservation on a frozen or closed wallet (app/ledger/states.py)
+              "status": {"$nin": ["frozen", "closed"]}}, **(guard or {})),
         {"$inc": {"held_cents": amount_cents, "available_cents": -amount_cents},
          "$set": {"updated_at": moment}})
 
 
 def release(tx, wallet_id, amount_cents, moment):
     """Give ``amount_cents`` of held money back to available (a void, an expiry, a capture)."""
-    assert amount_cents > 0, amount_cents
+    require(amount_cents > 0, ArgumentOutOfRange, f"{amount_cents} cents is not above zero")
     wallet = tx.wallets.find_one_and_update(
         {"_id": wallet_id, "held_cents": {"$gte": amount_cents}},
         {"$inc": {"held_cents": -amount_cents, "available_cents": amount_cents},
          "$set": {"updated_at": moment}})
-    assert wallet is not None, f"held_underflow: wallet {wallet_id} holds less than {amount_cents}"
+    require(wallet is not None, HeldUnderflow, f"wallet {wallet_id} holds less than {amount_cents} cents")
     return wallet

@@ -9,11 +9,16 @@ MongoDB: no compensating entries) and its outcome, the failing item's code and
 savepoint taken before it; where the engine cannot (MongoDB, once the item has
 written), the unit is aborted and run again without that item (docs/batches.md).
 
-Every item goes through ``transfers.post_transfer``, the code of ``POST /transfers``.
+Items are first posted at once (``transfers.post_transfers``: one guarded write per wallet,
+one insert per collection). When a guard of the totals refuses (``TotalRefused``) the unit
+is undone and run again item by item, each through ``transfers.post_transfer``, the code of
+``POST /transfers``, which says which item is refused and why.
 """
 from app import errors
 from app.ledger import units
-from app.ledger.transfers import post_transfer, wallet_owners
+from app.ledger.invariants import ArgumentOutOfRange, require
+from app.ledger.postings import TotalRefused
+from app.ledger.transfers import check_parties, post_transfer, post_transfers, wallet_owners
 from app.ledger.units import Rollback, new_id, run, success
 
 MODES = ("atomic", "independent")
@@ -23,7 +28,7 @@ BATCH_FAILED = {"code": "batch_failed", "detail": "another transfer of this atom
 # A new one joins here and the code enum of schemas/responses/transfer_batch.json (a test ties
 # the two); a refusal not listed refuses the whole batch, as it would a transfer.
 ITEM_REFUSALS = (errors.AccountsMustBeDifferent, errors.ReceiverNotFound, errors.InsufficientFunds,
-                 errors.LimitExceeded)
+                 errors.LimitExceeded, errors.WalletFrozen, errors.WalletClosed)
 
 
 class _Redo(Exception):
@@ -36,21 +41,28 @@ class _Redo(Exception):
 
 def create_batch(store, client_id, mode, items, idem=None):
     """Post ``items`` ({from_wallet_id, to_wallet_id, amount_cents, details, ref}); (batch, replayed)."""
-    assert mode in MODES and 0 < len(items) <= MAX_ITEMS, (mode, len(items))
+    require(mode in MODES and 0 < len(items) <= MAX_ITEMS, ArgumentOutOfRange,
+            f"mode {mode!r} with {len(items)} items")
     failed = {}  # index -> refusal, for items dropped by a redo
+    at_once = True
     while True:
         try:
-            return run(store, idem, lambda tx: _work(tx, client_id, mode, items, failed))
+            return run(store, idem, lambda tx: _work(tx, client_id, mode, items, failed, at_once))
         except _Redo as redo:
             failed[redo.index] = redo.error
+        except TotalRefused:
+            at_once = False
 
 
-def _work(tx, client_id, mode, items, failed):
+def _work(tx, client_id, mode, items, failed, at_once):
     owners = wallet_owners(tx, [w for item in items for w in (item["from_wallet_id"], item["to_wallet_id"])])
     foreign = sorted({i["from_wallet_id"] for i in items if owners.get(i["from_wallet_id"]) != client_id})
     if foreign:
         raise errors.WalletNotFound(f"you have no wallet {', '.join(foreign)}")
     moment = units.now()
+    batch_id = new_id("trb")  # each posted item's transfer and entries name their batch
+    if at_once:
+        return _at_once(tx, batch_id, mode, items, owners, moment)
     outcomes = dict(failed)
     for index, item in enumerate(items):
         if index in outcomes:
@@ -58,19 +70,38 @@ def _work(tx, client_id, mode, items, failed):
         mark = tx.savepoint()
         try:
             outcomes[index] = post_transfer(tx, owners, item["from_wallet_id"], item["to_wallet_id"],
-                                            item["amount_cents"], item.get("details"), moment)
+                                            item["amount_cents"], item.get("details"), moment,
+                                            {"batch_id": batch_id}, item.get("metadata"))
         except ITEM_REFUSALS as error:
             if mode == "atomic":
-                raise Rollback(success(_batch(mode, items, {index: error}, moment, BATCH_FAILED)))
+                raise Rollback(success(_batch(batch_id, mode, items, {index: error}, moment,
+                                              BATCH_FAILED)))
             if not tx.rollback_to(mark):
                 raise _Redo(index, error) from None
             outcomes[index] = error
-    return success(_batch(mode, items, outcomes, moment))
+    return success(_batch(batch_id, mode, items, outcomes, moment))
 
 
-def _batch(mode, items, outcomes, moment, otherwise=None):
+def _at_once(tx, batch_id, mode, items, owners, moment):
+    """Every item that passes ``check_parties`` posted at once (TotalRefused if they cannot be)."""
+    outcomes, passed = {}, []
+    for index, item in enumerate(items):
+        try:
+            check_parties(owners, item["from_wallet_id"], item["to_wallet_id"], item["amount_cents"])
+            passed.append(index)
+        except ITEM_REFUSALS as error:
+            if mode == "atomic":
+                raise Rollback(success(_batch(batch_id, mode, items, {index: error}, moment, BATCH_FAILED)))
+            outcomes[index] = error
+    if passed:
+        outcomes.update(zip(passed, post_transfers(tx, owners, [items[i] for i in passed], moment,
+                                                   {"batch_id": batch_id})))
+    return success(_batch(batch_id, mode, items, outcomes, moment))
+
+
+def _batch(batch_id, mode, items, outcomes, moment, otherwise=None):
     """The batch as recorded: a result per item, in request order."""
-    return {"_id": new_id("trb"), "mode": mode, "created_at": moment,
+    return {"_id": batch_id, "mode": mode, "created_at": moment,
             "results": [_result(index, item, outcomes.get(index), otherwise)
                         for index, item in enumerate(items)]}
 

@@ -1,11 +1,16 @@
 """The one table of journal entry types: each type's sign and the balance it touches.
 
-The ledger writes entries only of these types, the audit (Python, GET /audit and
-scripts/audit_pipelines.json), the statements and schemas/responses/operation.json
-are read from or tested against this table (tests/test_entry_types.py). A new
-type (the refund, capture and withdrawal issues add theirs) joins here first.
+The ledger writes entries only of these types, and everything else reads this table: the
+audit (``app.audit.rules`` and the mongosh pipelines ``app.audit.pipelines`` generates into
+scripts/audit_pipelines.json) and the response schemas (operation.json and statement.json
+say ``"x-values": "entry_types"``, which app/web/validation.py fills in when they load, for
+the validator and the OpenAPI document alike). A new type is one row here, then
+``python -m app.audit.pipelines > scripts/audit_pipelines.json``; tests/test_one_table.py
+shows a new row reaching them all.
 """
 from dataclasses import dataclass
+
+from app.ledger.invariants import EntrySignMismatch, UnknownEntryType, require
 
 CREDIT, DEBIT = 1, -1
 
@@ -35,8 +40,8 @@ LEGS_OF = {"transfer": ("transfer_out", "transfer_in"), "refund": ("refund_out",
 
 
 def check(name, amount_cents):
-    """Assert an entry of ``name`` may carry ``amount_cents``: the type exists and the sign fits."""
+    """Refuse an entry of ``name`` with ``amount_cents`` unless the type exists and the sign fits."""
     entry_type = ENTRY_TYPES.get(name)
-    assert entry_type is not None, f"entry_type_unknown: {name!r} is not in ENTRY_TYPES"
-    assert amount_cents != 0 and (amount_cents > 0) == (entry_type.sign == CREDIT), (
-        f"entry_sign_mismatch: a {name} entry cannot carry {amount_cents} cents")
+    require(entry_type is not None, UnknownEntryType, f"{name!r} is not in ENTRY_TYPES")
+    require(amount_cents != 0 and (amount_cents > 0) == (entry_type.sign == CREDIT), EntrySignMismatch,
+            f"a {name} entry cannot carry {amount_cents} cents")

@@ -13,7 +13,7 @@ that invisible to users:
 from pymongo import ReturnDocument
 
 from app import errors, render
-from app.ledger import accounts, events, limits
+from app.ledger import accounts, events, limits, states
 
 PENDING = "pending"
 
@@ -89,7 +89,8 @@ def reserve_out(tx, wallet_id, amount_cents, moment):
     wallet = accounts.reserve(tx, wallet_id, amount_cents, moment,
                               guard=limits.debit_guard(amount_cents))
     if wallet is None:
-        raise limits.refusal(tx.wallets.find_one({"_id": wallet_id}), -amount_cents) or \
+        found = tx.wallets.find_one({"_id": wallet_id})
+        raise states.refusal(found, -amount_cents) or limits.refusal(found, -amount_cents) or \
             errors.InsufficientFunds(f"wallet {wallet_id} has less available money than the amount")
     return wallet, limits.charge_out(tx, wallet, amount_cents, moment)
 

@@ -15,7 +15,9 @@ from datetime import timedelta
 
 
 from app import errors, render
-from app.ledger import accounts, events, expiry, limits, pages
+from app.ledger import accounts, events, expiry, limits, pages, states
+from app.ledger.invariants import ArgumentOutOfRange, amount_in_range, require
+from app.ledger.metadata import terms as metadata_terms
 from app.ledger.postings import Posting, post
 from app.ledger import units
 from app.ledger.transfers import wallet_owners
@@ -33,10 +35,10 @@ def ok(result):
 
 
 def create_hold(store, client_id, from_wallet_id, to_wallet_id, amount_cents, details=None,
-                expires_in_s=DEFAULT_EXPIRES_IN_S, idem=None):
+                expires_in_s=DEFAULT_EXPIRES_IN_S, idem=None, metadata=None):
     """Reserve money of the client's wallet for another wallet; returns (hold, replayed)."""
-    assert 0 < amount_cents <= MAX_AMOUNT_CENTS, amount_cents
-    assert 1 <= expires_in_s <= MAX_EXPIRES_IN_S, expires_in_s
+    amount_in_range(amount_cents, MAX_AMOUNT_CENTS)
+    require(1 <= expires_in_s <= MAX_EXPIRES_IN_S, ArgumentOutOfRange, f"expires_in_s {expires_in_s}")
 
     def work(tx):
         if from_wallet_id == to_wallet_id:
@@ -47,10 +49,12 @@ def create_hold(store, client_id, from_wallet_id, to_wallet_id, amount_cents, de
         if to_wallet_id not in owners:
             raise errors.ReceiverNotFound(f"no wallet {to_wallet_id}")
         moment = units.now()
+        states.touch_open(tx, [to_wallet_id], moment)  # a close of the receiver conflicts with this
         _, limit_day = expiry.reserve_out(tx, from_wallet_id, amount_cents, moment)
         hold = new_hold(client_id, owners[to_wallet_id], from_wallet_id, to_wallet_id,
                         amount_cents, details, moment, expires_in_s)
         hold["limit_day"] = limit_day  # given back if voided or expired
+        hold["metadata"] = metadata_terms(metadata)
         tx.holds.insert_one(hold)
         events.emit(tx, "hold.created", [from_wallet_id, to_wallet_id], render.hold(hold), moment)
         return units.success(hold)
@@ -81,11 +85,13 @@ def _pending_hold(tx, caller_client_id, hold_id, moment):
     return hold
 
 
-def capture_hold(store, caller_client_id, hold_id, amount_cents=None, final=False, idem=None):
+def capture_hold(store, caller_client_id, hold_id, amount_cents=None, final=False, idem=None,
+                 metadata=None):
     """Pay (part of) what remains of a hold to its receiver; returns (hold, replayed).
 
     ``caller_client_id`` is None for the operator. Without ``amount_cents`` all that
-    remains is captured; ``final`` releases whatever remains after this capture.
+    remains is captured; ``final`` releases whatever remains after this capture. The capture's
+    transfer takes ``metadata`` of its own, nothing of the hold's.
     """
     def work(tx):
         moment = units.now()
@@ -103,12 +109,15 @@ def capture_hold(store, caller_client_id, hold_id, amount_cents=None, final=Fals
         accounts.release(tx, payer, hold["remaining_cents"] if done else amount, moment)
         if done and hold["remaining_cents"] > amount:  # a final capture releases the rest
             limits.give_back(tx, payer, hold["remaining_cents"] - amount, hold.get("limit_day"), count=0)
-        record = {"_id": new_id("tr"), "type": "transfer", "hold_id": hold_id,
+        record = {"_id": new_id("tr"), "type": "transfer", "links": {"hold_id": hold_id},
                   "from_wallet_id": payer, "to_wallet_id": receiver,
                   "from_client_id": hold["from_client_id"], "to_client_id": hold["to_client_id"],
-                  "amount_cents": amount, "details": hold["details"]}
+                  "amount_cents": amount, "details": hold["details"],
+                  "metadata": metadata_terms(metadata)}
+        # The captured money was counted against the payer's out limits when it was held.
         posted = post(tx, record, [Posting(payer, -amount, "transfer_out", receiver),
-                                   Posting(receiver, amount, "transfer_in", payer)], moment)
+                                   Posting(receiver, amount, "transfer_in", payer)], moment,
+                      counted=True)
         events.emit(tx, "hold.captured", [payer, receiver],
                     dict(render.hold(captured), transfer=render.transfer(posted.transfer)), moment)
         return ok(captured)

@@ -101,9 +101,10 @@ def usage_id(wallet_id, day):
     return f"{wallet_id}:{day}"
 
 
-def charge_out(tx, wallet, amount_cents, moment):
+def charge_out(tx, wallet, amount_cents, moment, count=1):
     """Count a debit (or a hold placed) against the wallet's daily out limits; return its day.
 
+    ``count`` debits of ``amount_cents`` in all (a batch's debits of one wallet at once).
     ``wallet`` is the document as the unit just wrote it. LimitExceeded if the day's
     amount or count would pass a limit. None (and no write) when the wallet has no daily limit.
     """
@@ -116,8 +117,8 @@ def charge_out(tx, wallet, amount_cents, moment):
     if limits["daily_out_amount"] is not None:
         guard["out_amount_cents"] = {"$lte": limits["daily_out_amount"] - amount_cents}
     if limits["daily_out_count"] is not None:
-        guard["out_count"] = {"$lte": limits["daily_out_count"] - 1}
-    charge = {"$inc": {"out_amount_cents": amount_cents, "out_count": 1}}
+        guard["out_count"] = {"$lte": limits["daily_out_count"] - count}
+    charge = {"$inc": {"out_amount_cents": amount_cents, "out_count": count}}
     if tx.limit_usage.find_one_and_update(guard, charge) is not None:
         return day
     usage = tx.limit_usage.find_one(key)

@@ -27,10 +27,20 @@ def newest_first(collection, scopes, clauses, limit, before):
     every caller's documents), and the pages are merged newest first.
     """
     clauses = [*clauses, *_older_than(before)]
-    pages = [collection.find({"$and": [{field: value}, *clauses]}, hint=newest_first_index(field))
-             .sort(ORDER).limit(limit + 1) for field, value in scopes]
+    walks = [scoped(field, value, clauses) for field, value in scopes]
+    pages = [collection.find(query, hint=hint).sort(ORDER).limit(limit + 1) for query, hint in walks]
     page = list(_distinct(heapq.merge(*pages, key=_stamp, reverse=True), limit + 1))
     return page[:limit], len(page) > limit
+
+
+def scoped(field, value, clauses):
+    """(filter, hint) of one scope: ``field`` None reads every caller's documents, newest first."""
+    scope = [] if field is None else [{field: value}]
+    return {"$and": [*scope, *clauses]} if scope or clauses else {}, newest_first_index(field)
+
+
+def older_than(before):
+    return _older_than(before)
 
 
 def _older_than(before):

@@ -16,7 +16,9 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app import errors, render
-from app.ledger import events, pages, quotas, units
+from app.ledger import events, pages, quotas, states, units
+from app.ledger.invariants import PendingCountLost, require
+from app.ledger.metadata import terms as metadata_terms
 from app.ledger.transfers import pay
 from app.ledger.units import new_id, run, success
 
@@ -27,7 +29,7 @@ TENANT_QUOTA = "tenant_pending_payment_request"  # a slot of the tenant's max_pe
 
 
 def create(store, client_id, to_wallet_id, from_wallet_id, amount_cents, details, expires_in_s,
-           max_pending, idem=None, tenant_most=None):
+           max_pending, idem=None, metadata=None, tenant_most=None):
     """The caller (payee) asks the payer's wallet for money; returns (request, replayed).
     At most ``max_pending`` per wallet pair, and ``tenant_most`` pending in the tenant
     (max_pending_payment_requests), each a quota slot the request gives back when it ends."""
@@ -41,6 +43,7 @@ def create(store, client_id, to_wallet_id, from_wallet_id, amount_cents, details
         if from_wallet_id not in owners:
             raise errors.PayerNotFound(f"no wallet {from_wallet_id} to ask for the money")
         moment = units.now()
+        states.touch_open(tx, [to_wallet_id, from_wallet_id], moment)
         _take_slot(tx, to_wallet_id, from_wallet_id, max_pending, moment)
         request_id = new_id("pr")
         tenant_slot = None
@@ -55,7 +58,8 @@ def create(store, client_id, to_wallet_id, from_wallet_id, amount_cents, details
                    "from_client_id": owners[from_wallet_id], "to_client_id": client_id,
                    "amount_cents": amount_cents, "details": details, "status": PENDING,
                    "created_at": moment, "updated_at": moment,
-                   "expires_at": moment + timedelta(seconds=expires_in_s), "transfer_id": None}
+                   "expires_at": moment + timedelta(seconds=expires_in_s), "transfer_id": None,
+                   "metadata": metadata_terms(metadata)}
         tx.payment_requests.insert_one(request)
         _announce(tx, request, moment)
         return success(request)
@@ -75,7 +79,8 @@ def approve(store, client_id, request_id, idem=None):
         request = _leave_pending(tx, _as_party(tx, request_id, client_id, "from_client_id"),
                                  "paid", moment)
         transfer = pay(tx, client_id, request["from_wallet_id"], request["to_wallet_id"],
-                       request["amount_cents"], request["details"], moment)
+                       request["amount_cents"], request["details"], moment,
+                       links={"payment_request_id": request_id})
         request = tx.payment_requests.find_one_and_update(
             {"_id": request_id, "status": "paid", "transfer_id": None},
             {"$set": {"transfer_id": transfer["_id"]}}, return_document=ReturnDocument.AFTER)
@@ -155,7 +160,7 @@ def _give_slot(tx, request):
     pair = tx.payment_request_pairs.find_one_and_update(
         {"_id": _pair_id(request["to_wallet_id"], request["from_wallet_id"]), "pending": {"$gt": 0}},
         {"$inc": {"pending": -1}})
-    assert pair is not None, f"pending_count_lost: no slot to give back for {request['_id']}"
+    require(pair is not None, PendingCountLost, f"no slot to give back for {request['_id']}")
 
 
 def _announce(tx, request, moment):

@@ -8,11 +8,13 @@ and retries against the new total; on the embedded engine units run one at a tim
 """
 from app import errors
 from app.ledger import units
+from app.ledger.metadata import terms as metadata_terms
 from app.ledger.transfers import post_between
 from app.ledger.units import new_id, run, success
 
 
-def refund(store, caller_client_id, transfer_id, amount_cents=None, details=None, idem=None):
+def refund(store, caller_client_id, transfer_id, amount_cents=None, details=None, idem=None,
+           metadata=None):
     """Give back ``amount_cents`` (default: all still refundable) of a transfer; returns (refund, replayed).
 
     ``caller_client_id`` None is the operator, who may refund any transfer.
@@ -31,7 +33,8 @@ def refund(store, caller_client_id, transfer_id, amount_cents=None, details=None
         record = {"_id": new_id("tr"), "type": "refund", "from_wallet_id": original["to_wallet_id"],
                   "to_wallet_id": original["from_wallet_id"], "from_client_id": original["to_client_id"],
                   "to_client_id": original["from_client_id"], "amount_cents": amount,
-                  "details": details, "refund_of": transfer_id}
+                  "details": details, "links": {"refund_of": transfer_id},
+                  "metadata": metadata_terms(metadata)}
         guarded = tx.transfers.find_one_and_update(
             {"_id": transfer_id, "$or": [{"refunded_cents": {"$lte": original["amount_cents"] - amount}},
                                          {"refunded_cents": {"$exists": False}}]},  # posted before refunds

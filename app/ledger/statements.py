@@ -21,6 +21,8 @@ from datetime import timedelta
 
 from pymongo import ASCENDING
 
+from app.ledger.invariants import PeriodOutOfOrder, require
+from app.ledger.transfers import with_transfer_metadata
 from reports import Statement
 
 BATCH_SIZE = 1000
@@ -36,7 +38,9 @@ def plan(store, wallet, start=None, end=None):
         return opening_seq, closing_seq, _balance_after(db, wallet_id, opening_seq)
 
     opening_seq, closing_seq, opening_cents = store.read(read)
-    assert opening_seq <= closing_seq, (opening_seq, closing_seq)  # start <= end and the cut is monotone
+    # start <= end and the cut is monotone
+    require(opening_seq <= closing_seq, PeriodOutOfOrder,
+            f"opening seq {opening_seq} > closing seq {closing_seq}")
     return Statement(wallet_id=wallet_id, client_id=wallet["client_id"],
                      currency=wallet["currency"], version=version, period_from=start,
                      period_to=end, opening_seq=opening_seq, closing_seq=closing_seq,
@@ -95,7 +99,7 @@ def _batch(db, wallet_id, low, high):
     # seq has no gaps, so the range (low, high] holds exactly high - low entries: no skip or
     # limit is needed, and both engines read only those (the (wallet_id, seq) index).
     cursor = db.operations.find({"wallet_id": wallet_id, "seq": {"$gt": low, "$lte": high}})
-    return list(cursor.sort("seq", ASCENDING).batch_size(high - low))
+    return with_transfer_metadata(db, list(cursor.sort("seq", ASCENDING).batch_size(high - low)))
 
 
 def _balance_after(db, wallet_id, seq):

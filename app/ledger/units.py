@@ -72,24 +72,51 @@ def run(store, idem, work):
     return outcome["result"], replayed
 
 
+class _Replay(Exception):
+    """The key's outcome was found while ``work`` refused: abort the unit, answer the outcome."""
+
+    def __init__(self, outcome):
+        super().__init__("replay")
+        self.outcome = outcome
+
+
 def _once(store, idem, work):
+    """One unit: ``work``, then its outcome recorded under the key, which the unique index guards.
+
+    The key is not read first: a new key (nearly every request) costs only the record's
+    insert. A key already recorded makes that insert fail (KeyTaken): the unit aborts, so
+    nothing ``work`` wrote stays, and the recorded outcome is read and replayed. A refusal
+    that is not replayed (WalletNotFound ...) looks the key up before it is raised, so a
+    retry is never answered differently from the first request, and a reused key is
+    reported as reused.
+    """
     def unit(tx):
-        if idem is not None:
-            recorded = idempotency.lookup(tx, idem)
-            if recorded is not None:
-                return recorded, True
-        outcome = work(tx)
+        try:
+            outcome = work(tx)
+        except errors.ApiError as error:
+            if idem is not None and not isinstance(error, REPLAYED):
+                recorded = idempotency.lookup(tx, idem)
+                if recorded is not None:
+                    raise _Replay(recorded) from None
+            raise
         if idem is not None:
             idempotency.record(tx, idem, outcome)
         return outcome, False
 
-    for _ in range(UNIT_ATTEMPTS - 1):
+    for attempt in range(1, UNIT_ATTEMPTS + 1):
         try:
             return store.transaction(unit)
+        except _Replay as replay:
+            return replay.outcome, True
+        except idempotency.KeyTaken:
+            recorded = store.read(lambda db: idempotency.lookup(db, idem))
+            if recorded is not None:
+                return recorded, True
+            # Gone since (expired): the unit runs again and records its own.
         except DuplicateKeyError:
-            # A concurrent unit inserted the same key first: the same Idempotency-Key (the
-            # retry replays its outcome), or the same first-of-the-day usage document of a
-            # wallet (app/ledger/limits.py; the retry finds it). A unique email is settled by
-            # the retry too: it finds the client.
-            pass
+            # A concurrent unit inserted the same unique document first: the same first-of-the-day
+            # usage document of a wallet (app/ledger/limits.py; the retry finds it), or the same
+            # email (the retry finds the client).
+            if attempt == UNIT_ATTEMPTS:
+                raise
     return store.transaction(unit)

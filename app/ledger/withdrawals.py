@@ -20,6 +20,8 @@ from pymongo import ReturnDocument
 
 from app import errors, render
 from app.ledger import accounts, admin_log, events, expiry, limits, pages, units
+from app.ledger.invariants import ArgumentOutOfRange, amount_in_range, require
+from app.ledger.metadata import terms as metadata_terms
 from app.ledger.postings import Posting, post
 from app.ledger.units import new_id, run
 from app.money import MAX_AMOUNT_CENTS
@@ -38,9 +40,9 @@ def ok(result):
 
 
 def create_withdrawal(store, client_id, wallet_id, amount_cents, destination, provider,
-                      details=None, idem=None):
+                      details=None, idem=None, metadata=None):
     """Reserve the amount in the client's wallet for a payout; returns (withdrawal, replayed)."""
-    assert 0 < amount_cents <= MAX_AMOUNT_CENTS, amount_cents
+    amount_in_range(amount_cents, MAX_AMOUNT_CENTS)
 
     def work(tx):
         wallet = tx.wallets.find_one({"_id": wallet_id}, {"client_id": 1})
@@ -55,7 +57,7 @@ def create_withdrawal(store, client_id, wallet_id, amount_cents, destination, pr
             "failure_reason": None, "system_account": "payouts", "awaiting_return": False,
             "transfer_id": None, "return_transfer_id": None, "created_at": moment, "updated_at": moment,
             # Counted against the daily out limits now, like a hold; given back if it fails.
-            "limit_day": limit_day}
+            "limit_day": limit_day, "metadata": metadata_terms(metadata)}
         tx.withdrawals.insert_one(withdrawal)
         events.emit(tx, "withdrawal.created", [wallet_id], render.withdrawal(withdrawal), moment)
         return units.success(withdrawal)
@@ -104,24 +106,28 @@ def _move_money(tx, withdrawal, moment):
         accounts.release(tx, wallet_id, amount, moment)
     if status == "failed":
         limits.give_back(tx, wallet_id, amount, withdrawal.get("limit_day"))
-    record = {"amount_cents": amount, "withdrawal_id": withdrawal["_id"], "details": withdrawal["details"],
+    record = {"amount_cents": amount, "links": {"withdrawal_id": withdrawal["_id"]},
+              "details": withdrawal["details"], "metadata": [],
               "from_client_id": None, "to_client_id": None, "from_wallet_id": None, "to_wallet_id": None}
     if status == "succeeded":
         out = dict(record, _id=withdrawal["transfer_id"], type="withdrawal", from_wallet_id=wallet_id,
                    from_client_id=withdrawal["client_id"])
+        # Counted against the out limits when the withdrawal reserved the money.
         return post(tx, out, [Posting(wallet_id, -amount, "withdrawal"),
-                              Posting(accounts.system_shard(tx, "payouts"), amount)], moment)
+                              Posting(accounts.system_shard(tx, "payouts"), amount)], moment, counted=True)
     if status == "returned":
         back = dict(record, _id=withdrawal["return_transfer_id"], type="withdrawal_return",
                     to_wallet_id=wallet_id, to_client_id=withdrawal["client_id"])
+        # The wallet's own money coming back: never refused by max_balance (it would be stuck
+        # with the provider's answer unrecorded).
         return post(tx, back, [Posting(accounts.system_shard(tx, "payouts"), -amount),
-                               Posting(wallet_id, amount, "withdrawal_return")], moment)
+                               Posting(wallet_id, amount, "withdrawal_return")], moment, returning=True)
     return None
 
 
 def settle(store, withdrawal_id, outcome, reference=None, failure_reason=None, idem=None):
     """The operator's word on how a withdrawal ended; returns (withdrawal, replayed)."""
-    assert outcome in SETTLE_OUTCOMES, outcome
+    require(outcome in SETTLE_OUTCOMES, ArgumentOutOfRange, f"outcome {outcome!r}")
 
     def work(tx):
         withdrawal = step(tx, withdrawal_id, outcome, units.now(), reference, failure_reason)

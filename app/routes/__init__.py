@@ -1,17 +1,10 @@
 """Blueprints, one per resource, and the helpers their views share."""
-import base64
-import binascii
-from datetime import datetime, timedelta
-
 from flask import current_app, jsonify, request
 
 from app import errors
 from app.storage.idempotency import IdempotencyKey, fingerprint
 
 MAX_KEY_LENGTH = 255
-STAMP = "%Y-%m-%dT%H:%M:%S.%f"
-EPOCH = datetime(1970, 1, 1)
-MILLISECOND = timedelta(milliseconds=1)
 
 
 def idempotency_key(scope, body):
@@ -54,62 +47,13 @@ def choice(name, allowed):
     return value
 
 
-# Cursors of newest- or oldest-first pages: the (created_at, _id) of a page's last document,
-# opaque to clients. Two spellings, each kept so that cursors already handed out stay valid.
-
-def _encode(text):
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def _decode(cursor):
-    return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-
-
-def _invalid_cursor():
-    return errors.InvalidCursor("after must be a next_cursor from an earlier page")
-
-
-def stamp_cursor(doc):
-    """``created_at|_id`` (the event feed, payment requests)."""
-    # isoformat, not strftime(STAMP): the same text, but a year below 1000 keeps its four digits.
-    return _encode(f"{doc['created_at'].isoformat(timespec='microseconds')}|{doc['_id']}")
-
-
-def read_stamp_cursor(cursor, valid_id):
-    """(created_at, _id) of a ``stamp_cursor`` whose id passes ``valid_id``; else 400."""
-    try:
-        moment, _, doc_id = _decode(cursor).partition("|")
-        if not valid_id(doc_id):
-            raise ValueError(doc_id)
-        return datetime.strptime(moment, STAMP), doc_id
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise _invalid_cursor() from None
-
-
-def kind_cursor(doc, kind):
-    """``kind:milliseconds:_id`` (holds, withdrawals): ``kind`` keeps one listing's apart."""
-    milliseconds = (doc["created_at"] - EPOCH) // MILLISECOND
-    return _encode(f"{kind}:{milliseconds}:{doc['_id']}")
-
-
-def read_kind_cursor(cursor, kind):
-    """(created_at, _id) of a ``kind_cursor`` of this ``kind``; else 400."""
-    try:
-        prefix, milliseconds, doc_id = _decode(cursor).split(":")
-        if prefix != kind or not (milliseconds.isascii() and milliseconds.isdigit()) or \
-                len(milliseconds) > 15 or not doc_id.isascii():
-            raise ValueError(cursor)
-        return EPOCH + int(milliseconds) * MILLISECOND, doc_id
-    except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError):
-        raise _invalid_cursor() from None
-
-
 def register_blueprints(app):
     from app.routes import (admin_log, api_keys, audit, batches, clients, docs, events, health, holds,
-                            limits, payment_requests, reports, system_accounts, tenants, tokens,
-                            transfers, wallets, webhooks, withdrawals)
+                            limits, metadata, payment_requests, reports, search, system_accounts,
+                            tenants, tokens, transfers, wallets, webhooks, withdrawals)
     for module in (admin_log, api_keys, audit, batches, clients, docs, events, health, holds, limits,
-                   payment_requests, reports, system_accounts, tenants, tokens, transfers, wallets,
+                   metadata, payment_requests, reports, search, system_accounts, tenants, tokens,
+                   transfers, wallets,
                    webhooks, withdrawals):
         app.register_blueprint(module.bp)
     app.register_blueprint(docs.swagger_ui())

@@ -19,7 +19,7 @@ def create_client():
     result, replayed = ledger.create_client(
         g.store, body["email"], body["name"], password_hash,
         idem=idempotency_key("public", body), limits=current_app.extensions["default_limits"],
-        most=service_limit("max_clients"))
+        metadata=body.get("metadata"), most=service_limit("max_clients"))
     return created(render.client_with_wallet(result["client"], result["wallet"]), replayed)
 
 

@@ -4,10 +4,11 @@ from flask import Blueprint, current_app, g, request
 from app import ledger, render
 from app.web import auth
 from app.ledger import events
-from app.routes import choice, read_stamp_cursor, stamp_cursor
-from app.routes.wallets import page_limit
+from app.routes import choice
+from app.web.pagination import page_limit, position_cursor, read_position_cursor
 
 bp = Blueprint("events", __name__)
+CURSOR_KIND = "evt"
 
 
 def _event_id(text):
@@ -34,8 +35,8 @@ def settled_before():
 def list_events():
     """Events of the caller's wallet (the operator: all), oldest first."""
     limit, wanted, after = page_limit(), choice("type", events.EVENT_TYPES), request.args.get("after")
-    cursor = read_stamp_cursor(after, _event_id) if after is not None else None
+    cursor = read_position_cursor(after, CURSOR_KIND, _event_id, legacy=True) if after is not None else None
     found, has_more = events.list_events(g.store, limit, settled_before(),
                                          cursor, own_wallet_id(), wanted)
     return {"data": [render.event(e) for e in found], "has_more": has_more,
-            "next_cursor": stamp_cursor(found[-1]) if found else after}
+            "next_cursor": position_cursor(found[-1], CURSOR_KIND) if found else after}

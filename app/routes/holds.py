@@ -5,8 +5,9 @@ from app import errors, ledger, render
 from app.web import auth
 from app.ledger.holds import DEFAULT_EXPIRES_IN_S, STATUSES
 from app.money import parse_cents
-from app.routes import answered, choice, created, idempotency_key, kind_cursor, read_kind_cursor
-from app.routes.wallets import page_limit, readable_wallet
+from app.routes import answered, choice, created, idempotency_key
+from app.routes.wallets import readable_wallet
+from app.web.pagination import page_limit, position_cursor, read_position_cursor
 from app.web.validation import json_body
 
 bp = Blueprint("holds", __name__)
@@ -22,7 +23,7 @@ def create_hold():
         g.store, g.caller.client_id, body["from_wallet_id"],
         body["to_wallet_id"], parse_cents(body["amount"]), body.get("details"),
         int(body.get("expires_in_s", DEFAULT_EXPIRES_IN_S)),
-        idem=idempotency_key(g.caller.idempotency_scope, body))
+        idem=idempotency_key(g.caller.idempotency_scope, body), metadata=body.get("metadata"))
     return created(render.hold(hold), replayed)
 
 
@@ -34,7 +35,8 @@ def capture_hold(hold_id):
     amount = parse_cents(body["amount"]) if "amount" in body else None
     hold, replayed = ledger.capture_hold(
         g.store, g.caller.client_id, hold_id, amount,
-        body.get("final", False), idem=idempotency_key(g.caller.idempotency_scope, body))
+        body.get("final", False), idem=idempotency_key(g.caller.idempotency_scope, body),
+        metadata=body.get("metadata"))
     return answered(render.hold(hold), replayed)
 
 
@@ -63,8 +65,8 @@ def get_hold(hold_id):
 def list_holds(wallet_id):
     """The holds the wallet pays or receives, newest first, a page at a time."""
     limit, status, after = page_limit(), choice("status", STATUSES), request.args.get("after")
-    before = read_kind_cursor(after, CURSOR_KIND) if after is not None else None
+    before = read_position_cursor(after, CURSOR_KIND) if after is not None else None
     readable_wallet(wallet_id)
     holds, has_more = ledger.list_holds(g.store, wallet_id, limit, status, before)
     return {"data": [render.hold(h) for h in holds], "has_more": has_more,
-            "next_cursor": kind_cursor(holds[-1], CURSOR_KIND) if has_more else None}
+            "next_cursor": position_cursor(holds[-1], CURSOR_KIND) if has_more else None}

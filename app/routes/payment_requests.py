@@ -6,11 +6,12 @@ from app.web import auth
 from app.web.auth import service_limit
 from app.ledger import payment_requests
 from app.money import parse_cents
-from app.routes import choice, count_moved, created, idempotency_key, read_stamp_cursor, stamp_cursor
-from app.routes.wallets import page_limit
+from app.routes import choice, count_moved, created, idempotency_key
+from app.web.pagination import page_limit, position_cursor, read_position_cursor
 from app.web.validation import json_body
 
 bp = Blueprint("payment_requests", __name__)
+CURSOR_KIND = "pr"
 DEFAULT_EXPIRES_IN_S = 7 * 24 * 3600
 
 
@@ -28,7 +29,7 @@ def create_request():
         parse_cents(body["amount"]), body.get("details"),
         body.get("expires_in_s", DEFAULT_EXPIRES_IN_S),
         current_app.config["MAX_PENDING_REQUESTS_PER_PAYER"],
-        idem=idempotency_key(g.caller.idempotency_scope, body),
+        idem=idempotency_key(g.caller.idempotency_scope, body), metadata=body.get("metadata"),
         tenant_most=service_limit("max_pending_payment_requests"))
     return created(render.payment_request(result), replayed)
 
@@ -74,10 +75,10 @@ def list_requests():
     """The caller's requests, as payer or payee, newest first, a page at a time."""
     role, status = choice("role", ("payer", "payee")), choice("status", payment_requests.STATUSES)
     limit, after = page_limit(), request.args.get("after")
-    before = None if after is None else read_stamp_cursor(after, _request_id)
+    before = None if after is None else read_position_cursor(after, CURSOR_KIND, _request_id, legacy=True)
     page, has_more = payment_requests.list_requests(store(), g.caller.client_id, role, status, limit, before)
     return {"data": [render.payment_request(r) for r in page], "has_more": has_more,
-            "next_cursor": stamp_cursor(page[-1]) if has_more else None}
+            "next_cursor": position_cursor(page[-1], CURSOR_KIND) if has_more else None}
 
 
 def _request_id(text):

@@ -8,7 +8,8 @@ import reports
 from app import errors, render
 from app.web import auth
 from app.ledger import statements
-from app.routes.wallets import MAX_SEQ, readable_wallet
+from app.routes.wallets import readable_wallet
+from app.web.pagination import MAX_SEQ
 
 bp = Blueprint("reports", __name__)
 # Asked for with Accept when there is no ?format=; the first is the answer to */*.

@@ -19,7 +19,7 @@ def create_transfer():
     result, replayed = ledger.transfer(
         g.store, g.caller.client_id, body["from_wallet_id"],
         body["to_wallet_id"], parse_cents(body["amount"]), body.get("details"),
-        idem=idempotency_key(g.caller.idempotency_scope, body))
+        idem=idempotency_key(g.caller.idempotency_scope, body), metadata=body.get("metadata"))
     count_moved("transfer", result["amount_cents"], replayed)
     return created(render.transfer(result), replayed)
 
@@ -45,6 +45,6 @@ def create_refund(transfer_id):
     result, replayed = refunds.refund(
         g.store, g.caller.client_id, transfer_id,
         None if amount is None else parse_cents(amount), body.get("details"),
-        idem=idempotency_key(g.caller.idempotency_scope, body))
+        idem=idempotency_key(g.caller.idempotency_scope, body), metadata=body.get("metadata"))
     count_moved("refund", result["amount_cents"], replayed)
     return created(render.transfer(result), replayed)

@@ -5,8 +5,9 @@ from app import errors, ledger, render
 from app.web import auth
 from app.ledger.withdrawals import STATUSES
 from app.money import parse_cents
-from app.routes import answered, choice, created, idempotency_key, kind_cursor, read_kind_cursor
-from app.routes.wallets import page_limit, readable_wallet
+from app.routes import answered, choice, created, idempotency_key
+from app.routes.wallets import readable_wallet
+from app.web.pagination import page_limit, position_cursor, read_position_cursor
 from app.web.validation import json_body
 
 bp = Blueprint("withdrawals", __name__)
@@ -21,7 +22,8 @@ def create_withdrawal():
     withdrawal, replayed = ledger.create_withdrawal(
         g.store, g.caller.client_id, body["wallet_id"],
         parse_cents(body["amount"]), body["destination"], current_app.config["WITHDRAWAL_PROVIDER"],
-        body.get("details"), idem=idempotency_key(g.caller.idempotency_scope, body))
+        body.get("details"), idem=idempotency_key(g.caller.idempotency_scope, body),
+        metadata=body.get("metadata"))
     return created(render.withdrawal(withdrawal), replayed)
 
 
@@ -52,9 +54,9 @@ def get_withdrawal(withdrawal_id):
 def list_withdrawals(wallet_id):
     """The wallet's withdrawals, newest first, a page at a time."""
     limit, status, after = page_limit(), choice("status", STATUSES), request.args.get("after")
-    before = read_kind_cursor(after, CURSOR_KIND) if after is not None else None
+    before = read_position_cursor(after, CURSOR_KIND) if after is not None else None
     readable_wallet(wallet_id)
     page, has_more = ledger.list_withdrawals(g.store, wallet_id, limit,
                                              status, before)
     return {"data": [render.withdrawal(w) for w in page], "has_more": has_more,
-            "next_cursor": kind_cursor(page[-1], CURSOR_KIND) if has_more else None}
+            "next_cursor": position_cursor(page[-1], CURSOR_KIND) if has_more else None}

@@ -13,11 +13,17 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from pymongo.errors import DuplicateKeyError
+
 from app import errors
 from app.storage.unit import StoreFull
 
 # Retry-After when the store cannot tell when room comes back (a bound without a TTL).
 UNKNOWN_RETRY_AFTER_S = 60
+
+
+class KeyTaken(Exception):
+    """The key's record is already there: the unique index refused ours, and the unit must end."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +51,11 @@ def lookup(tx, idem):
 
 
 def record(tx, idem, outcome):
-    """Record the outcome under the key; IdempotencyStoreFull (the unit is undone) past the bound."""
+    """Record the outcome under the key; IdempotencyStoreFull (the unit is undone) past the bound.
+
+    KeyTaken when the unique index on (scope, key) holds a record already: the unit must
+    abort (on MongoDB the failed insert has ended its transaction) and the caller replays it.
+    """
     try:
         tx.idempotency.insert_one({
             "scope": idem.scope, "key": idem.key, "fingerprint": idem.fingerprint,
@@ -53,6 +63,8 @@ def record(tx, idem, outcome):
         })
     except StoreFull as full:
         raise _store_full(full) from None
+    except DuplicateKeyError:
+        raise KeyTaken(idem.key) from None
 
 
 def _store_full(full):

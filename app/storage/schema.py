@@ -15,19 +15,24 @@ from pymongo.errors import OperationFailure
 COLLECTIONS = ("clients", "wallets", "system_accounts", "operations", "transfers", "idempotency",
                "events", "meta", "holds", "webhook_endpoints", "deliveries", "limit_usage",
                "payment_requests", "payment_request_pairs", "withdrawals", "quota_slots",
-               "tenants", "api_keys", "admin_log")
+               "console_sessions", "tenants", "api_keys", "admin_log")
 # The data model's version, recorded in meta at initialisation (docs/changelog.md). 2:
 # double-entry (system accounts, postings, held and available); 3: every document carries
-# its tenant_id. ``db init`` migrates a database of a MIGRATABLE version to this one.
+# its tenant_id, and a transfer its links (hold, refund, withdrawal...) in one field.
+# ``db init`` migrates a database of a MIGRATABLE version to this one.
 SCHEMA_VERSION = 3
 MIGRATABLE = (2,)
 STAMP_BATCH = 1000  # documents stamped with their tenant per round trip (version 2 -> 3)
 INDEX_OPTIONS_CONFLICT = 85  # an index with these keys exists with other options
-# Indexes earlier versions made that no query uses (each cost every insert); db init drops them.
+# The fields that lead GET /transfers' indexes (None: the walk of every transfer newest first).
+SEARCH_LEADS = ("from_wallet_id", "to_wallet_id", "type", "metadata", None)
 EVENTS_TTL_S = 30 * 24 * 3600  # events and deliveries are kept at least 30 days (EVENTS_TTL_S)
+# Indexes earlier versions made that no query uses (each cost every insert); db init drops them.
 # Version 3 leads the unique indexes (and the feeds read per tenant) with tenant_id.
 OBSOLETE_INDEXES = {"operations": [[("wallet_id", 1), ("created_at", 1)]],
-                    "transfers": [[("from_wallet_id", 1), ("created_at", -1)]],
+                    "transfers": [[("from_wallet_id", 1), ("created_at", -1)],
+                                  # replaced by links.refund_of: a refund names its original in links
+                                  [("refund_of", 1)]],
                     # replaced by (pending_fanout, created_at): the fan-out's order without a sort
                     "events": [[("pending_fanout", 1)], [("created_at", 1), ("_id", 1)]],
                     "clients": [[("email_key", 1)]],
@@ -43,9 +48,14 @@ WALLET_FEED_INDEX = [("wallet_ids", ASCENDING), ("created_at", ASCENDING), ("_id
 DELIVERIES_INDEX = [("endpoint_id", ASCENDING), ("created_at", DESCENDING)]
 
 
+NEWEST_FIRST_INDEX = [("created_at", DESCENDING), ("_id", DESCENDING)]
+
+
 def newest_first_index(party):
     """A party's documents newest first, (created_at, _id) breaking ties: holds, payment
-    requests and withdrawals are listed through one of these per party field."""
+    requests and withdrawals are listed through one of these per party field; None: everyone's."""
+    if party is None:
+        return list(NEWEST_FIRST_INDEX)
     return [(party, ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]
 
 
@@ -92,11 +102,17 @@ def create_indexes(collections, idempotency_ttl_s, events_ttl_s=EVENTS_TTL_S):
         [("tenant_id", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)])
     collections["admin_log"].create_index([("at", DESCENDING), ("_id", DESCENDING)])
     # The audit's refunds in the order of the transfer they point at, and its $lookup of them.
-    collections["transfers"].create_index([("refund_of", ASCENDING)])
+    collections["transfers"].create_index([("links.refund_of", ASCENDING)])
+    # GET /transfers (app/ledger/search.py): a wallet's as payer or as payee, and the operator's
+    # by type, by a metadata term, or all, each newest first (docs/features/metadata-search-states.md).
+    for leading in SEARCH_LEADS:
+        collections["transfers"].create_index(newest_first_index(leading))
     _ttl_index(collections["idempotency"], "created_at", idempotency_ttl_s)
     _event_indexes(collections, events_ttl_s)
     # A wallet's daily usage (app/ledger/limits.py) is keyed by _id; each expires on its own date.
     _ttl_index(collections["limit_usage"], "expires_at", 0)
+    # Console sessions (app/console/sessions.py) are keyed by _id; each expires at its own time.
+    _ttl_index(collections["console_sessions"], "expires_at", 0)
 
 
 def _event_indexes(collections, events_ttl_s):
@@ -148,6 +164,7 @@ def initialise(store, idempotency_ttl_s, events_ttl_s=EVENTS_TTL_S, seed=NO_SEED
     migrating = found is not None and found.get("version") in MIGRATABLE
     if migrating:
         stamp_tenant(store.collections)
+        move_links(store.collections)
     for name, keys_list in OBSOLETE_INDEXES.items():
         for keys in keys_list:
             if _find_index(store.collections[name], keys) is not None:
@@ -158,6 +175,25 @@ def initialise(store, idempotency_ttl_s, events_ttl_s=EVENTS_TTL_S, seed=NO_SEED
         store.collections["meta"].update_one({"_id": "schema", "version": found["version"]},
                                              {"$set": {"version": SCHEMA_VERSION}})
     record_schema_version(store.collections["meta"])
+
+
+# Version 2 kept what caused a transfer as fields of its own; version 3 keeps them in ``links``.
+LEGACY_LINKS = ("hold_id", "refund_of", "withdrawal_id")
+
+
+def move_links(collections, batch=STAMP_BATCH):
+    """Version 2 -> 3: copy a transfer's (and its entries') cause into ``links`` (idempotent)."""
+    legacy = [{field: {"$exists": True}} for field in LEGACY_LINKS]
+    for name in ("transfers", "operations"):
+        collection = collections[name]
+        while True:
+            found = list(collection.find({"links": {"$exists": False}, "$or": legacy}).limit(batch))
+            if not found:
+                break
+            for doc in found:
+                links = {field: doc[field] for field in LEGACY_LINKS if doc.get(field) is not None}
+                collection.update_one({"_id": doc["_id"], "links": {"$exists": False}},
+                                      {"$set": {"links": links}})
 
 
 def stamp_tenant(collections, tenant_id="default", batch=STAMP_BATCH, names=COLLECTIONS):

@@ -1,6 +1,7 @@
 """Who is calling, in which tenant, and what they may do.
 
-Three kinds of caller, each sent as ``Authorization: Bearer <secret>``:
+Three kinds of caller, each sent as ``Authorization: Bearer <secret>`` (or pasted into the
+console's sign-in), each resolved by one function, ``Auth.caller_for_secret``:
 
 - the platform operator (``OPERATOR_TOKEN``): every tenant's; acts in ``default`` unless
   ``X-Tenant-ID`` names another tenant (the header from anyone else: 403);
@@ -14,6 +15,7 @@ the endpoint's scope (app/web/endpoints.py) and binds ``g.store`` to the caller'
 (app/storage/tenancy.py): the only store a view ever gets.
 """
 import functools
+import hashlib
 import hmac
 import re
 import threading
@@ -31,6 +33,7 @@ from app.storage.tenancy import DEFAULT_TENANT
 PLATFORM, API_KEY, CLIENT, PUBLIC = "platform", "api_key", "client", "public"
 TENANT_HEADER = "X-Tenant-ID"
 READ_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
+PLATFORM_ACTOR = {"type": PLATFORM, "id": "operator"}
 _RULE_ARGUMENT = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
 
@@ -57,7 +60,7 @@ class Caller:
 
     @property
     def actor(self):
-        """As the admin log names it."""
+        """Who acts, as a session or the admin log records it: never a secret."""
         return {"type": self.kind, "id": self.key_id or ("operator" if self.is_platform else self.client_id)}
 
     def may(self, scope):
@@ -65,6 +68,11 @@ class Caller:
 
     def may_read_wallet(self, wallet):
         return self.is_operator or wallet["client_id"] == self.client_id
+
+    def has_scope(self, scope):
+        """Whether the caller may do what ``scope`` (``resource:action``) names as an operator: the
+        platform operator holds every scope, a key those it was made with, a client none."""
+        return self.is_operator and self.may(scope)
 
 
 class RateLimiter:
@@ -93,6 +101,7 @@ class Auth:
     def __init__(self, secret_key, operator_token, lifetime_s, hash_method):
         self._tokens = URLSafeTimedSerializer(secret_key, salt="access-token")
         self._operator_token = operator_token.encode()
+        self._mark_key = hmac.new(secret_key.encode(), b"credential-mark", hashlib.sha256).digest()
         self.lifetime_s = lifetime_s
         self._hash_method = hash_method
         # Checked against when the email is unknown, so both 401s take as long.
@@ -134,6 +143,23 @@ class Auth:
         if scheme.lower() != "bearer" or not token.strip():
             raise errors.Unauthenticated("send Authorization: Bearer <token>")
         return self.caller_for_secret(across, token.strip())
+
+    def credential_mark(self, secret):
+        """A keyed hash of a secret a session was opened with: kept instead of the secret, it ties
+        the session to that secret (rotating OPERATOR_TOKEN ends the sessions opened with it)."""
+        return hmac.new(self._mark_key, secret.encode(), hashlib.sha256).hexdigest()
+
+    def caller_for_session(self, across, actor, mark):
+        """The Caller a console session still stands for, or None when its credential is gone: the
+        operator token it was opened with (rotated: gone), or an API key while it is not revoked."""
+        if actor == PLATFORM_ACTOR and hmac.compare_digest(
+                mark, self.credential_mark(self._operator_token.decode())):
+            return Caller(PLATFORM, DEFAULT_TENANT)
+        if actor.get("type") == API_KEY:
+            key = across.read(lambda db: db.api_keys.find_one({"_id": actor.get("id"), "status": "active"}))
+            if key is not None:
+                return Caller(API_KEY, key["tenant_id"], key_id=key["_id"], scopes=tuple(key["scopes"]))
+        return None
 
 
 def endpoint_scope():

@@ -8,7 +8,7 @@ one object too)/``validation_failed``, 413 ``payload_too_large`` and 415, ``idem
 ``wallet_busy``, ``idempotency_store_full``, any ``who`` but ``PUBLIC`` brings 401, and
 ``CLIENT`` or ``OPERATOR`` alone brings 403.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 PUBLIC, CLIENT, OPERATOR, EITHER = "public", "client", "operator", "client or operator"
 PLATFORM = "platform operator"  # OPERATOR_TOKEN only: a tenant's API key is refused (403)
@@ -343,6 +343,80 @@ ENDPOINTS = (
              description="A tenant's key (scope `audit:read`) reads its tenant's; the platform "
                          "operator reads every tenant's, or one tenant's with `X-Tenant-ID`."),
 )
+
+
+def _metadata_endpoint(path, operation_id, tag, thing, title, not_found, who_acts, two_parties=True):
+    """PATCH of an object's metadata; ``two_parties``: the other party sees it but may not change it."""
+    return Endpoint("PATCH", path, operation_id, tag, f"Merge into {thing}'s metadata", EITHER,
+                    (200, title, JSON), body="metadata_update",
+                    errors={**({403: ("forbidden",)} if two_parties else {}), 404: (not_found,)},
+                    description=f"A key set to a string is set, a key set to null is removed, the "
+                                f"others stay; at most 50 keys once merged. {who_acts} or the operator "
+                                "may change it" + (" (403 for the other party, 404 for anyone else)."
+                                                   if two_parties else " (404 for anyone else)."))
+
+
+ENDPOINTS += (
+    _metadata_endpoint("/transfers/{transfer_id}", "updateTransferMetadata", "Transfers", "a transfer",
+                       "Transfer", "transfer_not_found", "Its sender"),
+    _metadata_endpoint("/holds/{hold_id}", "updateHoldMetadata", "Holds", "a hold", "Hold",
+                       "hold_not_found", "Its payer"),
+    _metadata_endpoint("/payment-requests/{request_id}", "updatePaymentRequestMetadata",
+                       "Payment requests", "a payment request", "PaymentRequest",
+                       "payment_request_not_found", "Its payee"),
+    _metadata_endpoint("/withdrawals/{withdrawal_id}", "updateWithdrawalMetadata", "Withdrawals",
+                       "a withdrawal", "Withdrawal", "withdrawal_not_found", "Its owner", False),
+    _metadata_endpoint("/wallets/{wallet_id}", "updateWalletMetadata", "Wallets", "a wallet", "Wallet",
+                       "wallet_not_found", "Its owner", False),
+    _metadata_endpoint("/clients/{client_id}", "updateClientMetadata", "Clients", "a client", "Client",
+                       "not_found", "The client itself", False),
+)
+
+
+ENDPOINTS += (
+    Endpoint("GET", "/transfers", "searchTransfers", "Transfers",
+             "Search transfers, newest first, a page at a time", EITHER, (200, "TransferPage", JSON),
+             query=("search_wallet_id", "transfer_type", "counterparty_wallet_id", "min_amount",
+                    "max_amount", "created_from", "created_to", "metadata", "limit", "after"),
+             errors={400: ("validation_failed", "invalid_cursor"), 404: ("wallet_not_found",)},
+             description="A client sees the transfers its own wallet pays or receives (`wallet_id` must "
+                         "be its own: another is 404); the operator sees all, and `wallet_id` narrows to "
+                         "one wallet's. Filters combine (all must hold); each search is served by an index "
+                         "(docs/features/metadata-search-states.md)."),
+)
+
+# The wallet-state refusals (app/ledger/states.py) each money operation can meet.
+STATE_REFUSALS = {
+    "createDeposit": ("wallet_closed",), "createTransfer": ("wallet_frozen", "wallet_closed"),
+    "createRefund": ("wallet_frozen", "wallet_closed"), "createPaymentRequest": ("wallet_closed",),
+    "approvePaymentRequest": ("wallet_frozen", "wallet_closed"),
+    "createHold": ("wallet_frozen", "wallet_closed"), "captureHold": ("wallet_closed",),
+    "createWithdrawal": ("wallet_frozen", "wallet_closed"),
+}
+
+
+def _with_state_refusals(endpoint):
+    codes = STATE_REFUSALS.get(endpoint.operation_id)
+    if not codes:
+        return endpoint
+    return replace(endpoint, errors={**endpoint.errors, 422: (*endpoint.errors.get(422, ()), *codes)})
+
+
+def _state_endpoint(verb, operation_id, summary, body, conflicts):
+    return Endpoint("POST", f"/wallets/{{wallet_id}}/{verb}", operation_id, "Wallets", summary, OPERATOR,
+                    (200, "Wallet", JSON), body=body,
+                    errors={404: ("wallet_not_found",), 409: conflicts})
+
+
+ENDPOINTS = tuple(_with_state_refusals(endpoint) for endpoint in ENDPOINTS) + (
+    _state_endpoint("freeze", "freezeWallet", "Freeze a wallet: no money may leave it (operator only)",
+                    "wallet_state_change", ("invalid_wallet_transition",)),
+    _state_endpoint("unfreeze", "unfreezeWallet", "Make a frozen wallet active again (operator only)",
+                    None, ("invalid_wallet_transition",)),
+    _state_endpoint("close", "closeWallet", "Close an empty wallet for good (operator only)",
+                    "wallet_state_change", ("invalid_wallet_transition", "wallet_not_empty")),
+)
+
 
 # The scope an API key needs: the resource (the path's first segment) and read or write.
 _RESOURCE = {"clients": "clients", "wallets": "wallets", "transfers": "transfers",

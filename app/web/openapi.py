@@ -1,18 +1,18 @@
 """The OpenAPI 3.1 document, built once at start-up.
 
 Its schemas are the JSON Schema files themselves: ``schemas/*.json`` (request bodies, the
-same files the validator loads) and ``schemas/responses/*.json``, each embedded under its
+same files the validator loads) and ``schemas/responses/*.json``, read as the validator reads
+them (the ledger's tables of entry and event types filled in), each embedded under its
 ``title`` with its ``$ref``s pointed into ``components``. The operations come from the table
 in ``app/web/endpoints.py``; the error examples are rendered by the error classes themselves.
 """
 import copy
-import json
 
 from app import errors
 from app.ledger.admin_log import ACTIONS
+from app.ledger.search import TYPES as TRANSFER_TYPES
 from app.web.endpoints import CLIENT, ENDPOINTS, EITHER, OPERATOR, PLATFORM, PUBLIC, scope_of
-from app.ledger.events import EVENT_TYPES
-from app.web.validation import SCHEMA_DIR
+from app.web.validation import SCHEMA_DIR, inject_tables, read_schemas, tables
 
 COMPONENT = "#/components/schemas/"
 SECURITY = {PUBLIC: [], CLIENT: [{"clientBearer": []}], OPERATOR: [{"operatorBearer": []}],
@@ -63,6 +63,8 @@ INFO = {
 PARAMETERS = {
     "wallet_id": {"name": "wallet_id", "in": "path", "required": True,
                   "schema": {"$ref": COMPONENT + "Common/$defs/wallet_id"}},
+    "client_id": {"name": "client_id", "in": "path", "required": True,
+                  "schema": {"$ref": COMPONENT + "Common/$defs/client_id"}},
     "transfer_id": {"name": "transfer_id", "in": "path", "required": True,
                     "schema": {"$ref": COMPONENT + "Common/$defs/transfer_id"}},
     "request_id": {"name": "request_id", "in": "path", "required": True,
@@ -76,7 +78,7 @@ PARAMETERS = {
     "delivery_id": {"name": "delivery_id", "in": "path", "required": True,
                     "schema": {"$ref": COMPONENT + "Common/$defs/delivery_id"}},
     "type": {"name": "type", "in": "query", "description": "Only events of this type.",
-             "schema": {"enum": list(EVENT_TYPES)}},
+             "schema": {"x-values": "event_types"}},  # filled in by build_document
     "hold_id": {"name": "hold_id", "in": "path", "required": True,
                 "schema": {"$ref": COMPONENT + "Common/$defs/hold_id"}},
     "status": {"name": "status", "in": "query",
@@ -86,6 +88,29 @@ PARAMETERS = {
                       "schema": {"$ref": COMPONENT + "Common/$defs/withdrawal_id"}},
     "withdrawal_status": {"name": "status", "in": "query", "description": "Only withdrawals in this status.",
                           "schema": {"enum": ["pending", "processing", "succeeded", "failed", "returned"]}},
+    "search_wallet_id": {"name": "wallet_id", "in": "query",
+                         "description": "Transfers this wallet pays or receives (a client: its own; "
+                                        "without it, a client's own wallet).",
+                         "schema": {"$ref": COMPONENT + "Common/$defs/wallet_id"}},
+    "transfer_type": {"name": "type", "in": "query", "description": "Only transfers of this type.",
+                      "schema": {"enum": list(TRANSFER_TYPES)}},
+    "counterparty_wallet_id": {"name": "counterparty_wallet_id", "in": "query",
+                               "description": "Only transfers to or from this wallet.",
+                               "schema": {"$ref": COMPONENT + "Common/$defs/wallet_id"}},
+    "min_amount": {"name": "min_amount", "in": "query", "description": "Amount at least this, in dollars.",
+                   "schema": {"type": "string", "format": "amount", "examples": ["100.00"]}},
+    "max_amount": {"name": "max_amount", "in": "query", "description": "Amount at most this, in dollars.",
+                   "schema": {"type": "string", "format": "amount", "examples": ["500.00"]}},
+    "created_from": {"name": "created_from", "in": "query",
+                     "description": "Created at or after this ISO 8601 date or date-time (UTC without an "
+                                    "offset).", "schema": {"type": "string", "examples": ["2025-11-01"]}},
+    "created_to": {"name": "created_to", "in": "query",
+                   "description": "Created before this; as `created_from`.",
+                   "schema": {"type": "string", "examples": ["2025-12-01T00:00:00Z"]}},
+    "metadata": {"name": "metadata", "in": "query", "style": "deepObject", "explode": True,
+                 "description": "`metadata[<key>]=<value>`: only transfers whose metadata has each pair.",
+                 "schema": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 500},
+                            "propertyNames": {"pattern": "^[A-Za-z0-9_.-]{1,40}$"}}},
     "limit": {"name": "limit", "in": "query", "description": "Entries per page.",
               "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
     "after": {"name": "after", "in": "query",
@@ -144,8 +169,7 @@ def _point_refs(node, name, titles):
 
 def load_schemas(schema_dir=SCHEMA_DIR):
     """Request and response schema files as components, keyed by title."""
-    files = sorted(schema_dir.glob("*.json")) + sorted((schema_dir / "responses").glob("*.json"))
-    raw = {path.name: json.loads(path.read_text()) for path in files}
+    raw = read_schemas(schema_dir)
     titles = {file_name: schema["title"] for file_name, schema in raw.items()}
     components = {}
     for file_name, schema in raw.items():
@@ -281,7 +305,7 @@ def build_document(endpoints=ENDPOINTS, schema_dir=SCHEMA_DIR):
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "parameters": PARAMETERS,
+            "parameters": inject_tables(PARAMETERS, tables()),
             "headers": HEADERS,
             "securitySchemes": {
                 "clientBearer": dict(bearer, description="A client: the `access_token` from "

@@ -1,4 +1,10 @@
-"""Request bodies: parsed as JSON and checked against the schemas in schemas/."""
+"""Request bodies: parsed as JSON and checked against the schemas in schemas/.
+
+Every schema file is read through ``read_schema``, which fills in the tables the ledger
+declares once: a node ``{"x-values": "event_types"}`` becomes ``{"enum": [...]}`` with the
+names of that table (after the node's own ``enum`` values, e.g. ``"*"``). Request schemas
+refer to the shapes of ``schemas/defs.json`` (the amount) with ``$ref``.
+"""
 import functools
 import json
 import pathlib
@@ -11,8 +17,38 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from app import errors, money
+from app.ledger import entry_types, events
 
 SCHEMA_DIR = pathlib.Path(__file__).resolve().parents[2] / "schemas"
+VALUES_MARKER = "x-values"
+
+
+def tables():
+    """The tables a schema may name with ``"x-values"``, read now (a test may add a row)."""
+    return {"entry_types": list(entry_types.ENTRY_TYPES), "event_types": list(events.EVENT_TYPES)}
+
+
+def inject_tables(node, values):
+    """``node`` with every ``"x-values"`` marker replaced by the enum of its table."""
+    if isinstance(node, list):
+        return [inject_tables(item, values) for item in node]
+    if not isinstance(node, dict):
+        return node
+    result = {key: inject_tables(value, values) for key, value in node.items() if key != VALUES_MARKER}
+    if VALUES_MARKER in node:
+        result["enum"] = list(node.get("enum", [])) + values[node[VALUES_MARKER]]  # KeyError: no such table
+    return result
+
+
+def read_schema(path):
+    """One schema file as the app uses it: its table markers filled in."""
+    return inject_tables(json.loads(pathlib.Path(path).read_text()), tables())
+
+
+def read_schemas(schema_dir=SCHEMA_DIR):
+    """{file name: schema} for the request schemas, then those of ``responses/``."""
+    paths = sorted(schema_dir.glob("*.json")) + sorted((schema_dir / "responses").glob("*.json"))
+    return {path.name: read_schema(path) for path in paths}
 
 
 def is_email_address(value):
@@ -58,17 +94,18 @@ SchemaValidator = validators.extend(Draft202012Validator, {"pattern": _pattern})
 
 
 def load_validators(schema_dir=SCHEMA_DIR):
-    """Every schema in the folder, checked and compiled once, by file stem. A request schema may
-    refer to a definition shared with the responses (``common.json#/$defs/...``)."""
+    """Every request schema in the folder, checked and compiled once, by file stem.
+
+    Their ``$ref``s ("defs.json#/$defs/amount") resolve among the folder's files, by ``$id``."""
     checker = format_checker()
-    shared = Registry().with_resources(
-        (path.name, Resource.from_contents(json.loads(path.read_text()), default_specification=DRAFT202012))
-        for path in sorted((schema_dir / "responses").glob("*.json")))
+    schemas = {path.stem: read_schema(path) for path in sorted(schema_dir.glob("*.json"))}
+    registry = Registry().with_resources(
+        (schema["$id"], Resource.from_contents(schema, default_specification=DRAFT202012))
+        for schema in schemas.values())
     compiled = {}
-    for path in sorted(schema_dir.glob("*.json")):
-        schema = json.loads(path.read_text())
+    for stem, schema in schemas.items():
         Draft202012Validator.check_schema(schema)
-        compiled[path.stem] = SchemaValidator(schema, format_checker=checker, registry=shared)
+        compiled[stem] = SchemaValidator(schema, registry=registry, format_checker=checker)
     return compiled
 
 
@@ -87,6 +124,8 @@ def _field_errors(error):
         return [{"field": _pointer(path + [name]), "message": "is not a known field"}
                 for name in error.instance if name not in known]
     message = error.schema.get("x-message") or error.message
+    if "propertyNames" in error.schema_path:  # a bad key: point at the key itself
+        path.append(error.instance)
     return [{"field": _pointer(path), "message": message}]
 
 

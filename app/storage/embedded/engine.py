@@ -34,6 +34,7 @@ from pymongo import ReturnDocument
 from app.storage.embedded.keys import SCALARS, conditions, filed_under, pinned, pinned_key, single_key
 from app.storage.embedded.ranges import RangeBucket, bounds_kind, order_kind
 from app.storage.embedded.retention import Retention
+from app.storage.unit import StoreFull
 from app.storage.embedded.writes import (
     apply, clone, encodable, incrementable, mongo_datetimes, simple_update, written_fields)
 
@@ -94,10 +95,21 @@ class IndexedDocuments(collections.OrderedDict):
             self._forget(_id, self[_id])
         else:
             self.expire()
-            self.retention.admit(doc, self)  # past a cap: StoreFull, before anything is stored
+            try:
+                self.retention.admit(doc, self)  # past a cap: StoreFull, before anything is stored
+            except StoreFull:
+                if self._duplicates(doc):  # the unique index answers first, as MongoDB's would
+                    raise DuplicateKeyError("E11000 Duplicate Key Error", 11000) from None
+                raise
         super().__setitem__(_id, doc)
         self._file(_id, doc)
         self.retention.added(_id, doc)
+
+    def _duplicates(self, doc):
+        """Whether a stored document has ``doc``'s value of the capped collection's unique key."""
+        keys = self.retention.unique
+        return bool(keys) and keys in self.hashes and single_key(doc, keys) and bool(
+            self.hashes[keys].get(pinned_key(doc, keys)))
 
     def restore(self, _id, doc):
         """Put back a stored document's earlier copy (a refused update): its buckets follow,
@@ -487,11 +499,13 @@ def _may_move(update, indexed):
     return any(path.split(".")[0] in indexed for fields in update.values() for path in fields)
 
 
-def cap_per_value(collection, field, most, exempt=()):
+def cap_per_value(collection, field, most, exempt=(), unique=()):
     """Keep at most ``most`` documents per value of ``field`` (but those in ``exempt``); an
-    insert past it raises StoreFull and stores nothing."""
+    insert past it raises StoreFull and stores nothing, unless it repeats the value of the
+    unique index on ``unique`` (hash-indexed): that is a DuplicateKeyError, as on MongoDB."""
     documents = collection._store._documents
     documents.retention.set_cap(field, most, documents, exempt)
+    documents.retention.unique = tuple(unique)
 
 
 def open_database(name, collection_names):

@@ -27,6 +27,7 @@ class Retention:
     def __init__(self):
         self.ttl = None  # (field, seconds), from create_index(..., expireAfterSeconds=...)
         self.cap = None  # (field, most documents per value of it)
+        self.unique = ()  # the fields of the collection's unique key, answered before the cap
         self._arrivals = collections.deque()  # ids in insertion order; ~ created_at order
         self._groups = {}  # value of the cap field -> {id: None}, oldest first
         self._exempt = frozenset()
