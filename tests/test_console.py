@@ -146,10 +146,11 @@ def test_sign_out_ends_the_session_on_the_server(client, console, store):
 def test_a_session_ends_when_its_secret_is_no_longer_the_operator_token(app):
     auth = app.extensions["auth"]
     operator = {"type": "platform", "id": "operator"}
-    assert auth.caller_for_session(operator, auth.credential_mark(OPERATOR_TOKEN)).is_operator
-    assert auth.caller_for_session(operator, auth.credential_mark("an old token")) is None
+    across = app.extensions["store"]
+    assert auth.caller_for_session(across, operator, auth.credential_mark(OPERATOR_TOKEN)).is_operator
+    assert auth.caller_for_session(across, operator, auth.credential_mark("an old token")) is None
     client = {"type": "client", "id": "cli_x"}
-    assert auth.caller_for_session(client, auth.credential_mark(OPERATOR_TOKEN)) is None
+    assert auth.caller_for_session(across, client, auth.credential_mark(OPERATOR_TOKEN)) is None
 
 
 # Headers, escaping, refusals as pages

@@ -48,11 +48,11 @@ from app.ledger.postings import Posting
 from tests.conftest import make_app
 
 assert sys.flags.optimize and not __debug__, "not under python -O"
-store = make_app().extensions["store"]
+store = make_app().extensions["store"].tenant("default")
 result, _ = ledger.create_client(store, "a@example.com", "A", "hash")
 wallet_id = result["wallet"]["_id"]
 record = {"_id": ledger.new_id("tr"), "type": "deposit", "amount_cents": 100}
-unbalanced = [Posting(accounts.system_shard("bank"), -100), Posting(wallet_id, 101, "deposit")]
+unbalanced = [Posting(accounts.shard_ids("bank")[0], -100), Posting(wallet_id, 101, "deposit")]
 try:
     store.transaction(lambda tx: postings.post(tx, record, unbalanced, ledger.now()))
 except UnbalancedPostings as refusal:

@@ -240,13 +240,17 @@ def test_each_admin_action_is_in_the_log_without_secrets(client, two):
     withdrawal = client.post("/withdrawals", json={"wallet_id": a.wallet, "amount": "4.00", "destination": {
         "type": "bank_account", "account": "DE89370400440532013000"}}, headers=a.headers).json
     client.patch(f"/tenants/{a.id}", json={"name": "A2"}, headers=OPERATOR)
+    assert client.post(f"/wallets/{a.other_wallet}/freeze", json={"reason": "review"},
+                       headers=a.key).status_code == 200
+    assert client.post(f"/wallets/{a.other_wallet}/unfreeze", headers=a.key).status_code == 200
     settled = client.post(f"/withdrawals/{withdrawal['id']}/settle",
                           json={"outcome": "failed", "reason": "x"},
                           headers=a.key)
     log = client.get("/admin-log?limit=100", headers=a.key).json["data"]
     actions = {entry["action"] for entry in log}
     assert {"tenant.created", "tenant.updated", "api_key.created", "api_key.revoked", "limits.changed",
-            "deposit.created", "webhook_endpoint.created", "webhook_endpoint.deleted"} <= actions, actions
+            "deposit.created", "webhook_endpoint.created", "webhook_endpoint.deleted", "wallet.frozen",
+            "wallet.unfrozen"} <= actions, actions
     if settled.status_code == 200:
         assert "withdrawal.settled" in actions
     assert all(entry["tenant_id"] == a.id for entry in log)

@@ -10,7 +10,7 @@ is refused after it; never both. A wallet made before states existed has no ``st
 from pymongo import ReturnDocument
 
 from app import errors, render
-from app.ledger import events, units
+from app.ledger import admin_log, events, units
 
 ACTIVE, FROZEN, CLOSED = "active", "frozen", "closed"
 STATUSES = (ACTIVE, FROZEN, CLOSED)
@@ -71,6 +71,9 @@ def change(store, wallet_id, status, reason=None):
                 f"{' or '.join(allowed)}")
         name = {FROZEN: "frozen", ACTIVE: "unfrozen", CLOSED: "closed"}[status]
         events.emit(tx, f"wallet.{name}", [wallet_id], render.wallet(changed), moment)
+        admin_log.append(tx, f"wallet.{name}", {"type": "wallet", "id": wallet_id},
+                         before={"status": status_of(wallet), "status_reason": wallet.get("status_reason")},
+                         after={"status": status, "status_reason": reason})
         return changed
 
     return store.transaction(work)

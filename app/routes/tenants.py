@@ -6,8 +6,8 @@ from flask import Blueprint, current_app, g, request
 from app import errors, render
 from app.ledger import tenants
 from app.routes import created
-from app.routes.wallets import page_limit
 from app.web import auth
+from app.web.pagination import page_limit
 from app.web.validation import json_body
 
 bp = Blueprint("tenants", __name__)

@@ -141,4 +141,4 @@ def bound_idempotency(store, most_per_scope):
     Not the operator's: it is trusted, and a refused deposit would stop the bank side. Its
     records are bounded by its own rate and the TTL, as on MongoDB."""
     engine.cap_per_value(store.collections["idempotency"], "scope", most_per_scope, exempt=("operator",),
-                         unique=("scope", "key"))
+                         unique=("tenant_id", "scope", "key"))
