@@ -133,6 +133,8 @@ class InsufficientScope(ApiError):
 TenantSuspended = _error("TenantSuspended", 403, "tenant_suspended",
                          "The tenant is suspended: it may read, not change anything")
 TenantNotFound = _error("TenantNotFound", 404, "tenant_not_found", "Tenant not found")
+BalanceMonitorNotFound = _error("BalanceMonitorNotFound", 404, "balance_monitor_not_found",
+                                "Balance monitor not found")
 ApiKeyNotFound = _error("ApiKeyNotFound", 404, "api_key_not_found", "API key not found")
 RateLimited = _error("RateLimited", 429, "rate_limited",
                      "Too many requests for this tenant; retry after Retry-After seconds")

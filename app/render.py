@@ -187,3 +187,10 @@ def admin_log_entry(doc):
             "tenant_id": doc["tenant_id"],
             "action": doc["action"], "target": doc["target"], "before": doc.get("before"),
             "after": doc.get("after"), "request_id": doc.get("request_id")}
+
+
+def balance_monitor(monitor, wallet_id):
+    return {"id": monitor["id"], "wallet_id": wallet_id, "field": monitor["field"],
+            "condition": monitor["condition"], "amount": format_cents(monitor["amount_cents"]),
+            "description": monitor.get("description"), "firing": monitor["firing"],
+            "created_at": timestamp(monitor["created_at"])}

@@ -43,12 +43,16 @@ def mongosh():
 
 
 @pytest.fixture
-def store():
+def mongo_app():
     app = make_app("mongodb")
-    store = app.extensions["store"].tenant("default")
-    yield store
-    store._client.drop_database(app.config["MONGO_DB"])
-    store.close()
+    yield app
+    app.extensions["storage"].drop()
+    app.extensions["storage"].close()
+
+
+@pytest.fixture
+def store(mongo_app):
+    return mongo_app.extensions["store"].tenant("default")
 
 
 def run_audit_js(mongosh, database_name):
@@ -62,11 +66,11 @@ def run_audit_js(mongosh, database_name):
 
 @pytest.mark.parametrize("corrupt", [None] + CORRUPTIONS,
                          ids=lambda corrupt: corrupt.__name__ if corrupt else "healthy")
-def test_mongosh_gives_the_python_audits_verdict(mongosh, app, store, corrupt):
+def test_mongosh_gives_the_python_audits_verdict(mongosh, mongo_app, store, corrupt):
     world = build_world(store)
     expected = corrupt(world) if corrupt else set()
     report = audit.verify(store)
-    code, lines = run_audit_js(mongosh, app.config["MONGO_DB"])
+    code, lines = run_audit_js(mongosh, mongo_app.config["MONGO_DB"])
     violations = [line.split(" ", 3) for line in lines if line.startswith("VIOLATION ")]
     found = {(rule, None if subject == "null" else subject) for _, rule, subject, *_ in violations}
     assert found == {(v["rule"], v["id"]) for v in report.violations} == expected

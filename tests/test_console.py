@@ -48,7 +48,7 @@ def app(request):
     from tests.conftest import make_app as build
     app = build(request.param, **CONFIG)
     yield app
-    store = app.extensions["store"]
+    store = app.extensions["storage"]
     if store.engine == "mongodb":
         store._client.drop_database(app.config["MONGO_DB"])
     store.close()

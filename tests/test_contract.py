@@ -69,6 +69,7 @@ def test_every_documented_response_matches_a_real_one(app, api, walk):
     walk_metadata(walk, app, operator, ada, ada_body, ada_wallet, bob, transfer_id)
     walk_search(walk, operator, ada, ada_wallet, bob_wallet)
     walk_states(walk, api, operator, ada)
+    walk_monitors(walk, operator, ada, ada_wallet, bob)
     walk_tenants(walk, operator, ada)
     walk_tenant_refusals(walk, operator, ada)
     every_503 = {seen for seen in walk.documented() if seen[2] == 503}  # by the tests below
@@ -627,7 +628,7 @@ def walk_tenant_refusals(walk, operator, ada):
     for method, path, status in sorted(walk.documented()):
         url = path
         for name in ("wallet_id", "transfer_id", "request_id", "hold_id", "withdrawal_id", "endpoint_id",
-                     "delivery_id", "tenant_id", "key_id"):
+                     "delivery_id", "tenant_id", "key_id", "monitor_id"):
             url = url.replace("{" + name + "}", "nope")
         url += REQUIRED_QUERY.get(path, "")
         if status == 401:
@@ -640,3 +641,20 @@ def walk_tenant_refusals(walk, operator, ada):
         elif status == 429:
             response = walk.call(method, path, url, headers=slow)
             assert response.status_code == 429 and int(response.headers["Retry-After"]) >= 1
+
+
+def walk_monitors(walk, operator, ada, ada_wallet, bob):
+    base = "/wallets/{wallet_id}/balance-monitors"
+    url, body = f"/wallets/{ada_wallet}/balance-monitors", {"field": "balance",
+                                                            "condition": "lt", "amount": "1.00"}
+    made = [walk.call("POST", base, url, json=body, headers=ada if n else operator).json for n in range(10)]
+    walk.call("POST", base, url, json=body, headers=ada)  # 422: ten already
+    walk.call("POST", base, url, json={"field": "x"}, headers=ada)  # 400
+    walk.call("POST", base, url, data="{}", content_type="text/plain", headers=ada)  # 415
+    walk.call("POST", base, url, data=TOO_LARGE, content_type="application/json", headers=ada)  # 413
+    walk.call("POST", base, url, json=body, headers=bob)  # 404: not his wallet
+    walk.call("GET", base, url, headers=ada)
+    one = base + "/{monitor_id}"
+    walk.call("GET", one, f"{url}/{made[0]['id']}", headers=ada)
+    walk.call("GET", one, f"{url}/bm_000000000000000000000000", headers=ada)  # 404
+    walk.call("DELETE", one, f"{url}/{made[0]['id']}", headers=ada)

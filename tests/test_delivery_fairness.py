@@ -59,7 +59,7 @@ def app(request, smtp):
     app = make_app(request.param, SMTP_URL=smtp.url, **CONFIG)
     yield app
     app.extensions["sweeper"][1].set()
-    store = app.extensions["store"].tenant("default")
+    store = app.extensions["storage"]
     if store.engine == "mongodb":
         store._client.drop_database(app.config["MONGO_DB"])
     store.close()

@@ -102,7 +102,7 @@ class _World:
             self.pay_s.append(_median_s(self.pay, times))
 
     def close(self):
-        store = self.app.extensions["store"].tenant("default")
+        store = self.app.extensions["storage"]
         if store.engine == "mongodb":
             store._client.drop_database(self.app.config["MONGO_DB"])
         store.close()

@@ -49,7 +49,10 @@ def mongo_apps():
 
 @pytest.fixture
 def store(mongo_apps):
-    return mongo_apps().extensions["store"].tenant("default")
+    app = mongo_apps()
+    store = app.extensions["store"].tenant("default")
+    store._client = app.extensions["storage"]._client  # the oplog and the admin commands below
+    return store
 
 
 def open_wallets(store, count, cents):

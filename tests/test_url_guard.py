@@ -94,7 +94,7 @@ def test_registration_refuses_an_embedded_loopback_and_a_port_not_allowed(engine
                                    headers=api.operator)
         assert response.status_code == 201
     finally:
-        store = app.extensions["store"].tenant("default")
+        store = app.extensions["storage"]
         if store.engine == "mongodb":
             store._client.drop_database(app.config["MONGO_DB"])
         store.close()

@@ -18,6 +18,7 @@ import random
 
 from app.ledger.invariants import (ArgumentOutOfRange, HeldUnderflow, SystemAccountMissing,
                                    UnknownSystemAccount, require)
+from app.ledger import monitors
 from app.ledger.units import new_id, now
 from app.storage.tenancy import DEFAULT_TENANT
 
@@ -123,12 +124,15 @@ def reserve(tx, wallet_id, amount_cents, moment, guard=None):
     The guard is in the filter, so two reservations can never both spend the same money.
     """
     require(amount_cents > 0, ArgumentOutOfRange, f"{amount_cents} cents is not above zero")
-    return tx.wallets.find_one_and_update(
+    before = tx.wallets.find_one_and_update(
         dict({"_id": wallet_id, "available_cents": {"$gte": amount_cents},
               # no reservation on a frozen or closed wallet (app/ledger/states.py)
               "status": {"$nin": ["frozen", "closed"]}}, **(guard or {})),
         {"$inc": {"held_cents": amount_cents, "available_cents": -amount_cents},
          "$set": {"updated_at": moment}})
+    if before is not None:
+        _check_monitors(tx, before, -amount_cents, moment)
+    return before
 
 
 def release(tx, wallet_id, amount_cents, moment):
@@ -139,4 +143,12 @@ def release(tx, wallet_id, amount_cents, moment):
         {"$inc": {"held_cents": -amount_cents, "available_cents": amount_cents},
          "$set": {"updated_at": moment}})
     require(wallet is not None, HeldUnderflow, f"wallet {wallet_id} holds less than {amount_cents} cents")
+    _check_monitors(tx, wallet, amount_cents, moment)
     return wallet
+
+
+def _check_monitors(tx, before, available_change, moment):
+    """A reservation or a release moved available money: the wallet's monitors see it as it is now."""
+    if before.get("monitors"):
+        monitors.check(tx, dict(before, available_cents=before["available_cents"] + available_change,
+                                held_cents=before["held_cents"] - available_change), moment)

@@ -23,7 +23,7 @@ from typing import NamedTuple
 from pymongo import ReturnDocument
 
 from app import errors
-from app.ledger import accounts, entry_types, expiry, limits, states
+from app.ledger import accounts, entry_types, expiry, limits, monitors, states
 from app.ledger.invariants import UnbalancedPostings, require
 from app.ledger.units import new_id
 
@@ -139,6 +139,7 @@ def _move_total(tx, account_id, postings, moment):
             limits.charge_out(tx, wallet, -total, moment, count=len(postings))
         except errors.LimitExceeded:
             raise TotalRefused(f"wallet {account_id}'s daily out limits refused the total") from None
+    monitors.check(tx, wallet, moment)  # on the wallet after the whole batch's movements
     return _Running(wallet, total, len(postings))
 
 
@@ -223,6 +224,7 @@ def _move_wallet(tx, posting, moment, counted=False, returning=False):
             if not expiry.expire_due(tx, posting.account_id, moment):
                 raise
             limits.charge_out(tx, wallet, -amount, moment)  # expired holds gave their room back
+    monitors.check(tx, wallet, moment)
     return wallet
 
 

@@ -49,10 +49,10 @@ def choice(name, allowed):
 
 def register_blueprints(app):
     from app.routes import (admin_log, api_keys, audit, batches, clients, docs, events, health, holds,
-                            limits, metadata, payment_requests, reports, search, system_accounts,
+                            limits, metadata, monitors, payment_requests, reports, search, system_accounts,
                             tenants, tokens, transfers, wallets, webhooks, withdrawals)
     for module in (admin_log, api_keys, audit, batches, clients, docs, events, health, holds, limits,
-                   metadata, payment_requests, reports, search, system_accounts, tenants, tokens,
+                   metadata, monitors, payment_requests, reports, search, system_accounts, tenants, tokens,
                    transfers, wallets,
                    webhooks, withdrawals):
         app.register_blueprint(module.bp)

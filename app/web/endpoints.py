@@ -312,6 +312,22 @@ ENDPOINTS = (
              PUBLIC, (200, None, JSON), storage=False),
     Endpoint("GET", "/docs/", "getDocs", "Service", "Swagger UI for this document (`/docs` redirects here)",
              PUBLIC, (200, None, HTML), storage=False),
+    Endpoint("POST", "/wallets/{wallet_id}/balance-monitors", "createBalanceMonitor", "Wallets",
+             "Watch a wallet's balance or available money cross a line", EITHER,
+             (201, "BalanceMonitor", JSON), body="balance_monitor_create",
+             errors={404: ("wallet_not_found",), 422: ("service_limit_reached",)},
+             description="One `balance_monitor.triggered` event, in the unit of the movement, each time a "
+                         "movement makes the condition true; again only after it was false in between. "
+                         "At most 10 per wallet. The operator, or the wallet's owner."),
+    Endpoint("GET", "/wallets/{wallet_id}/balance-monitors", "listBalanceMonitors", "Wallets",
+             "A wallet's balance monitors", EITHER, (200, "BalanceMonitorList", JSON),
+             errors={404: ("wallet_not_found",)}),
+    Endpoint("GET", "/wallets/{wallet_id}/balance-monitors/{monitor_id}", "getBalanceMonitor", "Wallets",
+             "One balance monitor", EITHER, (200, "BalanceMonitor", JSON),
+             errors={404: ("wallet_not_found", "balance_monitor_not_found")}),
+    Endpoint("DELETE", "/wallets/{wallet_id}/balance-monitors/{monitor_id}", "deleteBalanceMonitor",
+             "Wallets", "Stop a balance monitor", EITHER, (200, "BalanceMonitor", JSON),
+             errors={404: ("wallet_not_found", "balance_monitor_not_found")}),
     Endpoint("POST", "/tenants", "createTenant", "Tenants", "A new tenant with its first API key",
              PLATFORM, (201, "TenantCreated", JSON), body="tenant_create",
              description="The key's `secret` is shown in this answer only; its scopes are `*`. "

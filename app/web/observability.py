@@ -114,7 +114,8 @@ def _finish_request(metrics, response):
         log.handle(log.makeRecord(log.name, level, "", 0, "request", None, None, extra={
             "method": request.method, "route": route, "status": status,
             "duration_ms": round(duration_s * 1000, 3),
-            "caller": None if caller is None else caller.client_id or "operator",
+            "caller": None if caller is None else (
+                caller.client_id or caller.key_id or ("operator" if caller.is_platform else None)),
             "code": g.get("problem_code")}))
     return response
 

@@ -135,6 +135,8 @@ PARAMETERS = {
                       "description": "The platform operator only: act in this tenant (default: `default`). "
                                      "From anyone else: 403 `forbidden`.",
                       "schema": {"$ref": COMPONENT + "Common/$defs/tenant_id"}},
+    "monitor_id": {"name": "monitor_id", "in": "path", "required": True,
+                   "schema": {"type": "string", "pattern": "^bm_[0-9a-f]{24}$"}},
     "tenant_id": {"name": "tenant_id", "in": "path", "required": True,
                   "schema": {"$ref": COMPONENT + "Common/$defs/tenant_id"}},
     "key_id": {"name": "key_id", "in": "path", "required": True,
