@@ -50,7 +50,7 @@ def verify(batch_size, as_json):
             "engine, ask it: GET /audit with the operator token "
             "(curl -H \"Authorization: Bearer $OPERATOR_TOKEN\" http://127.0.0.1:8080/audit).")
     try:
-        result = render.audit(audit.verify(store, batch_size=batch_size))
+        result = render.platform_audit(*audit.verify_platform(store, batch_size=batch_size))
     except errors.SnapshotTooOld as exc:
         click.echo(f"NOT CHECKED: {exc.detail}", err=True)
         sys.exit(SNAPSHOT_TOO_OLD_EXIT)

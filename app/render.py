@@ -194,3 +194,10 @@ def balance_monitor(monitor, wallet_id):
             "condition": monitor["condition"], "amount": format_cents(monitor["amount_cents"]),
             "description": monitor.get("description"), "firing": monitor["firing"],
             "created_at": timestamp(monitor["created_at"])}
+
+
+def platform_audit(report, each):
+    """The platform operator's audit: every tenant's books added up, and each tenant's verdict."""
+    return dict(audit(report), tenants=[
+        {"tenant_id": tenant_id, "ok": one.ok, "accounts_sum": format_cents(one.accounts_sum_cents),
+         "violation_count": one.violation_count} for tenant_id, one in each])

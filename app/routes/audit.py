@@ -14,9 +14,5 @@ def run_audit():
     """Check the books now; 200 with ``ok: false`` and the violations when they do not balance."""
     batch_size = current_app.config["AUDIT_BATCH_SIZE"]
     if g.caller.is_platform and request.headers.get(TENANT_HEADER) is None:
-        report, each = audit.verify_platform(g.platform, batch_size)
-        return dict(render.audit(report), tenants=[
-            {"tenant_id": tenant_id, "ok": one.ok,
-             "accounts_sum": render.format_cents(one.accounts_sum_cents),
-             "violation_count": one.violation_count} for tenant_id, one in each])
+        return render.platform_audit(*audit.verify_platform(g.platform, batch_size))
     return render.audit(audit.verify(g.store, batch_size))
