@@ -64,7 +64,7 @@ class Config:
     AUDIT_BATCH_SIZE = _int("AUDIT_BATCH_SIZE", 1000)
     # Pending payment requests one payee wallet may have open towards one payer wallet.
     MAX_PENDING_REQUESTS_PER_PAYER = _int("MAX_PENDING_REQUESTS_PER_PAYER", 20)
-    # Events (docs/events.md). Kept at least 30 days.
+    # Events (docs/features/events.md). Kept at least 30 days.
     EVENTS_TTL_S = _int("EVENTS_TTL_S", 30 * 24 * 3600)
     # The feed serves events older than this. Unset: 0 on the embedded engine (its units
     # commit in the order they take their time), 75 s on MongoDB (longer than a transaction

@@ -1,6 +1,6 @@
 """Statement as XML 1.0 (UTF-8), one <operation> element per journal entry, streamed.
 
-Layout (docs/statements.md): <statement> holds <wallet/>, <period/>,
+Layout (docs/features/statements.md): <statement> holds <wallet/>, <period/>,
 <opening_balance>, <operations> with the <operation> elements, <closing_balance>
 and <totals/>. A null field is an absent element or attribute.
 

@@ -11,7 +11,7 @@ A read is secured when the unit writes the same document; or reads only fields t
 never change once written (IMMUTABLE); or reads a collection whose documents never
 change (APPEND_ONLY); or finds nothing and then inserts what it looked for under a
 unique index (the insert, not the read, decides). ADVISORY lists the reads that only
-pick a candidate that a unique insert then decides. docs/design.md's table of
+pick a candidate that a unique insert then decides. docs/architecture.md's table of
 units of work states the same, unit by unit.
 """
 import pytest

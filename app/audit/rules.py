@@ -11,7 +11,7 @@ Transfers by ``_id`` are merge-joined with their journal entries by
 ``transfer_id`` (an index scan), projected to the fields the leg checks read. The
 system accounts are a few shard documents, read whole. Everything runs inside
 ``store.snapshot``, so a live system is audited at one point in time (see
-docs/operations.md, "Audit", and docs/mongodb.md, "Audit", for the time it takes).
+docs/operations.md, "Audit", and docs/architecture.md, "The audit on MongoDB", for the time it takes).
 
 ``app.audit.pipelines`` states the same rules as aggregation pipelines for the
 mongo shell (``python -m app.audit.pipelines > scripts/audit_pipelines.json``);

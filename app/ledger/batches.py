@@ -7,7 +7,7 @@ MongoDB: no compensating entries) and its outcome, the failing item's code and
 
 ``independent``: each item on its own merits. A failing item is undone back to the
 savepoint taken before it; where the engine cannot (MongoDB, once the item has
-written), the unit is aborted and run again without that item (docs/batches.md).
+written), the unit is aborted and run again without that item (docs/features/batches.md).
 
 Items are first posted at once (``transfers.post_transfers``: one guarded write per wallet,
 one insert per collection). When a guard of the totals refuses (``TotalRefused``) the unit
