@@ -49,7 +49,7 @@ def app(request):
     from tests.conftest import make_app as build
     app = build(request.param, **CONFIG)
     yield app
-    store = app.extensions["store"]
+    store = app.extensions["storage"]
     if store.engine == "mongodb":
         store._client.drop_database(app.config["MONGO_DB"])
     store.close()
@@ -506,7 +506,8 @@ def test_transfers_are_found_by_the_apis_filters_a_page_at_a_time(api, client, c
     for cents in range(1, 24):
         assert api.transfer(ada, ada_wallet, bob_wallet, f"0.{cents:02d}").status_code == 201
     tagged = client.post("/transfers", json={"from_wallet_id": ada_wallet, "to_wallet_id": bob_wallet,
-                                             "amount": "2.50", "metadata": {"order": "A-1"}}, headers=ada).json
+                                             "amount": "2.50", "metadata": {"order": "A-1"}},
+                         headers=ada).json
     first = console.page(f"/console/search?wallet_id={ada_wallet}&type=transfer&min_amount=&meta_key=").text
     ids = re.findall(r"<tr><td>(tr_[0-9a-z]+)</td>", first)
     assert len(ids) == 20 and ids[0] == tagged["id"]
@@ -542,8 +543,8 @@ def test_console_actions_land_in_the_admin_log_with_the_console_user_as_actor(ap
                           {"outcome": "succeeded", "provider_reference": "B-1"})[0].status_code == 303
     [delivery] = [d for d in client.get(f"/webhook-endpoints/{endpoint['id']}/deliveries",
                                         headers=api.operator).json["data"] if d["status"] == "failed"][:1]
-    assert console.submit("/console/deliveries", f"/console/deliveries/{endpoint['id']}/{delivery['id']}/retry",
-                          {})[0].status_code == 303
+    retry = f"/console/deliveries/{endpoint['id']}/{delivery['id']}/retry"
+    assert console.submit("/console/deliveries", retry, {})[0].status_code == 303
     assert console.submit(page, f"{page}/freeze", {"reason": "review"})[0].status_code == 303
     log = client.get("/admin-log?limit=100", headers=api.operator).json["data"]
     mine = {(e["action"], e["target"]["id"]): e for e in log}
