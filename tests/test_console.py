@@ -8,6 +8,7 @@ from app import ledger
 from app.events import dispatch
 from app.ledger import backoffice
 from tests.conftest import ENGINES, OPERATOR_TOKEN, check_ledger, make_app
+from tests.test_tenants import OPERATOR, Tenant
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 KEY = re.compile(r'name="idempotency_key" value="([^"]+)"')
@@ -373,3 +374,214 @@ def test_the_overview_shows_the_audit_system_accounts_and_holds_expiring_today(a
                                     "amount": "1.00", "expires_in_s": expires_in_s}, headers=ada)
     expected = 1 if left_today_s > 90 else 0
     assert f'id="count-holds-expiring">{expected}<' in console.page("/console/").text
+
+
+# Tenant API keys
+
+def key_console(app, tenant, scopes):
+    """A fresh browser signed in with a new key of ``tenant`` holding ``scopes``: (console, key)."""
+    key = app.test_client().post("/api-keys", json={"name": "console", "scopes": scopes},
+                                 headers=tenant.key).json
+    signed = Console(app.test_client())
+    response = signed.sign_in(key["secret"])
+    assert response.status_code == 303, response.text[:300]
+    return signed, key, response
+
+
+@pytest.fixture
+def two(app, client):
+    """Tenants A and B (tests/test_tenants.py), each with a client; A's holds 100.00."""
+    a, b = Tenant(client, "A"), Tenant(client, "B")
+    for tenant in (a, b):
+        tenant.wallet, tenant.headers = tenant.signup("ada@example.com")
+    assert client.post(f"/wallets/{a.wallet}/deposits", json={"amount": "100.00"},
+                       headers=a.key).status_code == 201
+    return a, b
+
+
+def test_a_key_with_wallets_read_sees_its_tenants_wallets_only(app, two):
+    a, b = two
+    reader, key, response = key_console(app, a, ["wallets:read"])
+    assert response.headers["Location"] == "/console/search"  # no audit:read: no overview
+    [record] = [r for r in app.extensions["store"].collections["console_sessions"].find()
+                if r["actor"]["id"] == key["id"]]
+    assert record["actor"] == {"type": "api_key", "id": key["id"]} and key["secret"] not in repr(record)
+    page = reader.page(f"/console/wallets/{a.wallet}").text
+    assert 'id="wallet-balance">100.00<' in page
+    other = reader.client.get(f"/console/wallets/{b.wallet}")
+    assert other.status_code == 404 and "wallet_not_found" in other.text
+    assert reader.client.get("/console/search?q=ada@example.com").text.count(a.wallet) >= 1
+    assert b.wallet not in reader.client.get("/console/search?q=ada@example.com").text
+
+
+def test_a_key_without_the_scope_a_page_needs_gets_403(app, client, two):
+    a, _ = two
+    reader, _, _ = key_console(app, a, ["wallets:read"])
+    for path in ("/console/", "/console/withdrawals", "/console/deliveries", "/console/admin-log",
+                 f"/console/search?wallet_id={a.wallet}"):
+        response = reader.client.get(path)
+        assert response.status_code == 403 and "insufficient_scope" in response.text, path
+    for action, fields in ((f"/console/wallets/{a.wallet}/deposits", {"amount": "1.00"}),
+                           (f"/console/wallets/{a.wallet}/freeze", {"reason": "review"})):
+        response, _ = reader.submit(f"/console/wallets/{a.wallet}", action, fields)
+        assert response.status_code == 403 and "insufficient_scope" in response.text, action
+    assert client.get(f"/wallets/{a.wallet}", headers=a.key).json["balance"] == "100.00"
+    assert client.get(f"/wallets/{a.wallet}", headers=a.key).json["status"] == "active"
+
+
+def test_a_revoked_keys_session_ends(app, client, two):
+    a, _ = two
+    signed, key, _ = key_console(app, a, ["*"])
+    assert signed.page(f"/console/wallets/{a.wallet}")
+    assert client.delete(f"/api-keys/{key['id']}", headers=a.key).status_code == 200
+    assert signed.client.get(f"/console/wallets/{a.wallet}").headers["Location"] == "/console/sign-in"
+    sessions = app.extensions["store"].collections["console_sessions"]
+    assert sessions.count_documents({"actor.id": key["id"]}) == 0  # ended for good
+    assert signed.sign_in(key["secret"]).status_code == 401
+
+
+def test_a_suspended_tenants_key_reads_but_posts_no_form(app, client, two):
+    a, _ = two
+    signed, _, _ = key_console(app, a, ["*"])
+    assert client.patch(f"/tenants/{a.id}", json={"status": "suspended"},
+                        headers=OPERATOR).status_code == 200
+    page = f"/console/wallets/{a.wallet}"
+    assert signed.page(page)
+    for action, fields in ((f"{page}/deposits", {"amount": "1.00"}), (f"{page}/freeze", {"reason": "x"})):
+        response, _ = signed.submit(page, action, fields)
+        assert response.status_code == 403 and "tenant_suspended" in response.text, action
+    assert client.get(f"/wallets/{a.wallet}", headers=a.key).json["balance"] == "100.00"
+
+
+# Wallet states
+
+def test_a_wallet_is_frozen_unfrozen_and_closed_with_a_reason(app, api, client, console):
+    _, ada, wallet_id = api.member(balance="10.00")
+    _, _, bob_wallet = api.member()
+    page = f"/console/wallets/{wallet_id}"
+    assert 'id="freeze-form"' in console.page(page).text
+    response, _ = console.submit(page, f"{page}/freeze", {"reason": ""})
+    assert response.status_code == 400 and "/reason" in response.text
+    response, _ = console.submit(page, f"{page}/freeze", {"reason": f"under review {HOSTILE}"})
+    assert response.status_code == 303 and response.headers["Location"].endswith("notice=frozen")
+    shown = console.page(page).text
+    assert 'id="wallet-status">frozen<' in shown and HOSTILE not in shown
+    assert "under review &lt;script&gt;" in shown and 'id="unfreeze-form"' in shown
+    refused = api.transfer(ada, wallet_id, bob_wallet, "1.00")
+    assert (refused.status_code, refused.json["code"]) == (422, "wallet_frozen")
+    wallet = client.get(f"/wallets/{wallet_id}", headers=api.operator).json
+    assert (wallet["status"], wallet["status_reason"]) == ("frozen", f"under review {HOSTILE}")
+    # Freezing again is the API's refusal, shown by its title.
+    again = client.post(f"{page}/freeze", data={"reason": "x", "csrf_token": CSRF.search(shown).group(1)})
+    assert again.status_code == 409 and "The wallet&#39;s state does not allow this change" in again.text
+    response, _ = console.submit(page, f"{page}/unfreeze", {})
+    assert response.status_code == 303 and 'id="wallet-status">active<' in console.page(page).text
+    assert api.transfer(ada, wallet_id, bob_wallet, "1.00").status_code == 201
+    response, _ = console.submit(page, f"{page}/close", {"reason": "customer left"})
+    assert response.status_code == 409 and "The wallet still holds money or has something pending" \
+        in response.text
+    response, _ = console.submit(f"/console/wallets/{bob_wallet}", f"/console/wallets/{bob_wallet}/close",
+                                 {"reason": "x"})
+    assert response.status_code == 409  # bob holds the 1.00
+    _, _, empty_wallet = api.member()
+    closing = f"/console/wallets/{empty_wallet}"
+    response, _ = console.submit(closing, f"{closing}/close", {"reason": "customer left"})
+    assert response.status_code == 303 and 'id="wallet-status">closed<' in console.page(closing).text
+    assert api.deposit(empty_wallet, "1.00").json["code"] == "wallet_closed"
+    check_ledger(app.extensions["store"])
+
+
+def test_a_state_change_needs_the_csrf_token(api, client, console):
+    _, _, wallet_id = api.member()
+    response = client.post(f"/console/wallets/{wallet_id}/freeze", data={"reason": "x"})
+    assert response.status_code == 403 and "csrf_refused" in response.text
+    assert client.get(f"/wallets/{wallet_id}", headers=api.operator).json["status"] == "active"
+
+
+# Transfer search
+
+def test_transfers_are_found_by_the_apis_filters_a_page_at_a_time(api, client, console):
+    _, ada, ada_wallet = api.member(balance="100.00")
+    _, _, bob_wallet = api.member()
+    for cents in range(1, 24):
+        assert api.transfer(ada, ada_wallet, bob_wallet, f"0.{cents:02d}").status_code == 201
+    tagged = client.post("/transfers", json={"from_wallet_id": ada_wallet, "to_wallet_id": bob_wallet,
+                                             "amount": "2.50", "metadata": {"order": "A-1"}},
+                         headers=ada).json
+    first = console.page(f"/console/search?wallet_id={ada_wallet}&type=transfer&min_amount=&meta_key=").text
+    ids = re.findall(r"<tr><td>(tr_[0-9a-z]+)</td>", first)
+    assert len(ids) == 20 and ids[0] == tagged["id"]
+    older = re.search(r'rel="next" href="([^"]+)"', first).group(1).replace("&amp;", "&")
+    rest = re.findall(r"<tr><td>(tr_[0-9a-z]+)</td>", console.page(older).text)
+    assert len(rest) == 4 and not set(ids) & set(rest)  # 23 small ones + the tagged one
+    by_amount = console.page(f"/console/search?wallet_id={ada_wallet}&min_amount=0.20&max_amount=1.00").text
+    assert sorted(re.findall(r'class="amount">(\d+\.\d\d)<', by_amount)) == \
+        [f"0.{cents}" for cents in range(20, 24)]
+    by_metadata = console.page("/console/search?meta_key=order&meta_value=A-1").text
+    assert re.findall(r"<tr><td>(tr_[0-9a-z]+)</td>", by_metadata) == [tagged["id"]]
+    deposits = console.page(f"/console/search?type=deposit&wallet_id={ada_wallet}").text
+    assert deposits.count("<tr><td>tr_") == 1 and "100.00" in deposits
+    bad = client.get("/console/search?min_amount=1.001&created_from=yesterday")
+    assert bad.status_code == 400 and "min_amount" in bad.text and "created_from" in bad.text
+    assert client.get("/console/search?type=gift").status_code == 400
+    missing = client.get("/console/search?wallet_id=wal_000000000000000000000000")
+    assert missing.status_code == 404 and "wallet_not_found" in missing.text
+    assert client.get("/console/search?after=garbage&type=transfer").status_code == 400
+
+
+# The admin log
+
+def test_console_actions_land_in_the_admin_log_with_the_console_user_as_actor(app, api, client, console):
+    endpoint = client.post("/webhook-endpoints", json={"url": "http://127.0.0.1:9/closed"},
+                           headers=api.operator).json
+    _, sam, wallet_id = api.member()
+    page = f"/console/wallets/{wallet_id}"
+    assert console.submit(page, f"{page}/deposits", {"amount": "50.00"})[0].status_code == 303
+    withdrawal = withdraw(api, sam, wallet_id, "5.00")
+    hand_over(app)
+    assert console.submit("/console/withdrawals", f"/console/withdrawals/{withdrawal}/settle",
+                          {"outcome": "succeeded", "provider_reference": "B-1"})[0].status_code == 303
+    [delivery] = [d for d in client.get(f"/webhook-endpoints/{endpoint['id']}/deliveries",
+                                        headers=api.operator).json["data"] if d["status"] == "failed"][:1]
+    retry = f"/console/deliveries/{endpoint['id']}/{delivery['id']}/retry"
+    assert console.submit("/console/deliveries", retry, {})[0].status_code == 303
+    assert console.submit(page, f"{page}/freeze", {"reason": "review"})[0].status_code == 303
+    log = client.get("/admin-log?limit=100", headers=api.operator).json["data"]
+    mine = {(e["action"], e["target"]["id"]): e for e in log}
+    for action, target in (("deposit.created", wallet_id), ("withdrawal.settled", withdrawal),
+                           ("delivery.retried", delivery["id"]), ("wallet.frozen", wallet_id)):
+        entry = mine[(action, target)]
+        assert entry["actor"] == {"type": "platform", "id": "operator"}, entry
+        assert entry["request_id"], entry
+    shown = console.page("/console/admin-log").text
+    actions = re.findall(r'class="action">([a-z_.]+)<', shown)
+    assert actions[:4] == ["wallet.frozen", "delivery.retried", "withdrawal.settled", "deposit.created"]
+    assert "platform:operator" in shown
+    assert console.page("/console/admin-log?action=wallet.frozen").text.count('class="action">') == 1
+    assert client.get("/console/admin-log?action=nope").status_code == 400
+
+
+def test_the_admin_log_page_is_the_tenants_and_the_platforms_is_every_tenants(app, client, console, two):
+    a, b = two
+    signed, key, _ = key_console(app, a, ["*"])
+    page = f"/console/wallets/{a.wallet}"
+    assert signed.submit(page, f"{page}/deposits", {"amount": "7.00"})[0].status_code == 303
+    log = client.get("/admin-log?limit=100", headers=a.key).json["data"]
+    deposit = next(e for e in log if e["action"] == "deposit.created" and e["after"]["amount_cents"] == 700)
+    assert deposit["actor"] == {"type": "api_key", "id": key["id"]}
+    own = signed.page("/console/admin-log").text
+    assert f"api_key:{key['id']}" in own and a.id not in own.split("<table")[0]
+    assert f'id="adm-{deposit["id"]}"' in own
+    for entry in client.get("/admin-log?limit=100", headers=b.key).json["data"]:
+        assert f'id="adm-{entry["id"]}"' not in own  # B's stays B's
+    everyone = console.page("/console/admin-log").text  # the platform operator's console
+    assert f"<td>{a.id}</td>" in everyone and f"<td>{b.id}</td>" in everyone
+    # A page at a time: 20, then the rest, never twice.
+    for n in range(25):
+        signed.submit(page, f"{page}/limits", {"max_balance": f"{1000 + n}.00", "per_transfer_max": "",
+                                               "daily_out_amount": "", "daily_out_count": ""})
+    first = signed.page("/console/admin-log").text
+    ids = re.findall(r'id="adm-(adm_[0-9a-z]+)"', first)
+    older = re.search(r'rel="next" href="([^"]+)"', first).group(1).replace("&amp;", "&")
+    second = re.findall(r'id="adm-(adm_[0-9a-z]+)"', signed.page(older).text)
+    assert len(ids) == 20 and second and not set(ids) & set(second)

@@ -2,9 +2,11 @@
 with executable_path; `make browser` installs it), against the API served by gunicorn as `make run`
 serves it on the embedded engine, with the dispatcher as a thread and the manual payout provider.
 
-One walk: sign in, find a client by email, deposit, settle a manual withdrawal, retry a failed
-webhook delivery, sign out. Every page is saved as a screenshot under the test's tmp_path, checked
-at a phone's width (nothing wider than the screen), and any console error or page error fails it.
+One walk: sign in, find a client by email, deposit, freeze the wallet (a transfer out is refused,
+the wallet unchanged), unfreeze it, find transfers by the search filters, settle a manual
+withdrawal, retry a failed webhook delivery, read the admin log, sign out. Every page is saved as
+a screenshot under the test's tmp_path, checked at a phone's width (nothing wider than the
+screen), and any console error or page error fails it.
 """
 import os
 import shutil
@@ -138,6 +140,8 @@ def test_an_operator_walks_through_the_console(server, tmp_path):
         ada = api.post("/clients", json={"email": "ada@example.com", "name": "Ada Lovelace",
                                          "password": "correct horse"}).json()
         ada_wallet = ada["wallet"]["id"]
+        bob_wallet = api.post("/clients", json={"email": "bob@example.com", "name": "Bob",
+                                                "password": "correct horse"}).json()["wallet"]["id"]
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
             try:
@@ -180,10 +184,40 @@ def test_an_operator_walks_through_the_console(server, tmp_path):
                 walk.shot("wallet")
                 assert api.get(f"/wallets/{ada_wallet}", headers=operator).json()["balance"] == "100.00"
 
-                # Ada withdraws 25.00; the dispatcher hands it to the manual provider; settle it.
+                # Freeze the wallet with a reason; Ada's transfer out is refused, nothing moves.
+                page.fill("#freeze-form input[name=reason]", "KYC review <i>pending</i>")
+                page.click("#freeze-form button")
+                expect(page.locator(".notice")).to_have_text("Wallet frozen: no money leaves it.")
+                expect(page.locator("#wallet-status")).to_have_text("frozen")
+                expect(page.locator("#wallet-status-reason")).to_have_text("KYC review <i>pending</i>")
                 token = api.post("/auth/token", json={"email": "ada@example.com",
                                                       "password": "correct horse"}).json()["access_token"]
-                withdrawal = api.post("/withdrawals", headers={"Authorization": f"Bearer {token}"}, json={
+                ada_headers = {"Authorization": f"Bearer {token}"}
+                refused = api.post("/transfers", headers=ada_headers, json={
+                    "from_wallet_id": ada_wallet, "to_wallet_id": bob_wallet, "amount": "10.00"})
+                assert (refused.status_code, refused.json()["code"]) == (422, "wallet_frozen")
+                page.reload()
+                expect(page.locator("#wallet-balance")).to_have_text("100.00")
+                expect(page.locator("#journal tr")).to_have_count(2)  # the header and the deposit
+                walk.shot("wallet-frozen")
+                page.click("#unfreeze-form button")
+                expect(page.locator("#wallet-status")).to_have_text("active")
+                paid = api.post("/transfers", headers=ada_headers, json={
+                    "from_wallet_id": ada_wallet, "to_wallet_id": bob_wallet, "amount": "10.00"})
+                assert paid.status_code == 201, paid.json()
+
+                # Transfers by the search filters: Ada's transfers of at least 5.00.
+                page.click("nav a:text('Search')")
+                page.fill("#transfer-search input[name=wallet_id]", ada_wallet)
+                page.select_option("#transfer-search select[name=type]", "transfer")
+                page.fill("#transfer-search input[name=min_amount]", "5.00")
+                page.click("#transfer-search button")
+                expect(page.locator("#transfers")).to_contain_text(paid.json()["id"])
+                expect(page.locator("#transfers tr")).to_have_count(2)
+                walk.shot("search-transfers")
+
+                # Ada withdraws 25.00; the dispatcher hands it to the manual provider; settle it.
+                withdrawal = api.post("/withdrawals", headers=ada_headers, json={
                     "wallet_id": ada_wallet, "amount": "25.00",
                     "destination": {"type": "bank_account", "account": "DE89370400440532013000"}}).json()
                 assert until(lambda: api.get(f"/withdrawals/{withdrawal['id']}", headers=operator)
@@ -218,6 +252,15 @@ def test_an_operator_walks_through_the_console(server, tmp_path):
                 expect(page.locator("#count-failed-deliveries")).to_have_text("0")
                 expect(page.locator("#count-manual-withdrawals")).to_have_text("0")
                 walk.shot("overview-after")
+
+                # The admin log: every action above, newest first, by the operator.
+                page.click("nav a:text('Admin log')")
+                actions = page.locator("#admin-log td.action").all_text_contents()
+                assert actions[:5] == ["delivery.retried", "withdrawal.settled", "wallet.unfrozen",
+                                       "wallet.frozen", "deposit.created"], actions
+                actors = page.locator("#admin-log td.actor").all_text_contents()[:5]
+                assert set(actors) == {"platform:operator"}, actors
+                walk.shot("admin-log")
                 if DOCS_SCREENSHOT:
                     page.goto(f"{server}/console/wallets/{ada_wallet}")
                     page.screenshot(path=DOCS_SCREENSHOT, full_page=False)
@@ -225,7 +268,9 @@ def test_an_operator_walks_through_the_console(server, tmp_path):
                 cookies = context.cookies()
                 fits_a_phone(browser, server, cookies, ["/console/", "/console/search?q=ada@example.com",
                                                         f"/console/wallets/{ada_wallet}",
-                                                        "/console/withdrawals", "/console/deliveries"],
+                                                        "/console/withdrawals", "/console/deliveries",
+                                                        "/console/admin-log",
+                                                        f"/console/search?wallet_id={ada_wallet}"],
                              tmp_path)
 
                 # Sign out: the session ends; the same cookie opens nothing.
@@ -238,7 +283,7 @@ def test_an_operator_walks_through_the_console(server, tmp_path):
                                   follow_redirects=False)
                 assert stale.status_code == 303
                 assert not walk.errors, walk.errors
-                assert len(walk.shots) == 8 and all(path.stat().st_size > 0 for path in walk.shots)
+                assert len(walk.shots) == 11 and all(path.stat().st_size > 0 for path in walk.shots)
             finally:
                 browser.close()
     finally:

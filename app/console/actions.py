@@ -1,17 +1,14 @@
 """The console's forms that change something: each calls the ledger function the API route calls
-(no second path to money), then redirects to a page (post/redirect/get).
-
-TODO(issue 25): each action lands in the admin log with the session's actor
-(g.console_session["actor"]) once the ledger keeps one; the ledger functions take it then.
-TODO(issue 27): POST /console/wallets/{id}/freeze, /unfreeze and /close (with a reason), calling
-the ledger's wallet-state functions once they exist.
+(no second path to money), then redirects to a page (post/redirect/get). Each lands in the
+admin log with the signed-in caller as its actor: the guard binds the caller's tenant as the API's
+auth does (``web_auth.bind``), and the ledger function writes the entry from that unit's context.
 """
 from flask import g, redirect, url_for
 
 from app import ledger
 from app.console import bp, forms
 from app.console.guard import needs
-from app.ledger import limits, webhooks
+from app.ledger import limits, states, webhooks
 from app.money import parse_cents
 from app.routes import count_moved
 
@@ -61,3 +58,30 @@ def retry(endpoint_id, delivery_id):
     """Make the delivery due now (receivers dedupe by webhook-id: at least once, as the API's retry)."""
     webhooks.retry_delivery(store(), endpoint_id, delivery_id)
     return redirect(url_for("console.deliveries", notice="retried"), 303)
+
+
+def _change_state(wallet_id, status, reason, shown):
+    """Move the wallet to ``status`` with ``states.change``, as the API's freeze, unfreeze and close."""
+    states.change(store(), wallet_id, status, reason)
+    return redirect(url_for("console.wallet", wallet_id=wallet_id, notice=shown), 303)
+
+
+@bp.post("/wallets/<wallet_id>/freeze")
+@needs("wallets:write")
+def freeze(wallet_id):
+    """Stop money leaving the wallet, saying why; money may still come in."""
+    return _change_state(wallet_id, states.FROZEN, forms.state_change_body()["reason"], "frozen")
+
+
+@bp.post("/wallets/<wallet_id>/unfreeze")
+@needs("wallets:write")
+def unfreeze(wallet_id):
+    """Make a frozen wallet active again (as the API's unfreeze: no reason, the old one is cleared)."""
+    return _change_state(wallet_id, states.ACTIVE, None, "unfrozen")
+
+
+@bp.post("/wallets/<wallet_id>/close")
+@needs("wallets:write")
+def close(wallet_id):
+    """Close an empty wallet for good, saying why."""
+    return _change_state(wallet_id, states.CLOSED, forms.state_change_body()["reason"], "closed")

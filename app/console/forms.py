@@ -51,6 +51,11 @@ def settle_body():
         failure_reason=field("failure_reason")))
 
 
+def state_change_body():
+    """{reason} as POST /wallets/{id}/freeze and /close take it."""
+    return validate("wallet_state_change", {"reason": field("reason")})
+
+
 def limits_changes():
     """The stored limit changes of the limits form: every limit is on it, and an empty one is none."""
     document = {}

@@ -63,8 +63,8 @@ def needs(scope):
     def decorate(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
-            if not g.caller.has_scope(scope):
-                raise errors.Forbidden(f"this page needs the scope {scope}")
+            if not g.caller.has_scope(scope):  # as the API refuses a key: 403 insufficient_scope
+                raise errors.InsufficientScope(f"this page needs the scope {scope}", scope=scope)
             return view(*args, **kwargs)
         return wrapper
     return decorate

@@ -52,7 +52,9 @@ def sign_in_submit():
     token, _ = sessions.open_session(current_app.extensions["store"], caller.actor,
                                      auth.credential_mark(secret), current_app.config["CONSOLE_SESSION_S"],
                                      caller.tenant_id)
-    response = redirect(url_for("console.overview"), 303)
+    # A key without audit:read may not see the overview: it starts at the search instead.
+    first = "console.overview" if caller.has_scope("audit:read") else "console.search"
+    response = redirect(url_for(first), 303)
     guard.set_cookie(response, guard.SESSION_COOKIE, token, current_app.config["CONSOLE_SESSION_S"])
     guard.clear_cookie(response, guard.PRE_SESSION_COOKIE)
     return response

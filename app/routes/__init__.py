@@ -38,9 +38,10 @@ def created(payload, replayed):
     return answered(payload, replayed, 201)
 
 
-def choice(name, allowed):
-    """The query parameter ``name`` if it is one of ``allowed`` (None if absent), else 400."""
-    value = request.args.get(name)
+def choice(name, allowed, args=None):
+    """The query parameter ``name`` (of ``args``, else the request's) if it is one of ``allowed``
+    (None if absent), else 400."""
+    value = (request.args if args is None else args).get(name)
     if value is not None and value not in allowed:
         raise errors.ValidationFailed(f"{name} is not valid", errors=[
             {"field": name, "message": f"must be one of {', '.join(allowed)}"}])

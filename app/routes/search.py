@@ -19,8 +19,8 @@ MAX_VALUE = 500
 AMOUNT_MESSAGE = 'must be a string of dollars with at most two decimals, e.g. "12.34"'
 
 
-def _amount(name, problems):
-    text = request.args.get(name)
+def _amount(args, name, problems):
+    text = args.get(name)
     if text is None:
         return None
     if not is_valid_amount(text):
@@ -29,8 +29,8 @@ def _amount(name, problems):
     return parse_cents(text)
 
 
-def _moment(name, problems):
-    text = request.args.get(name)
+def _moment(args, name, problems):
+    text = args.get(name)
     if text is None:
         return None
     try:
@@ -40,9 +40,9 @@ def _moment(name, problems):
         return None
 
 
-def _metadata(problems):
+def _metadata(args, problems):
     pairs = []
-    for name, value in request.args.items(multi=True):
+    for name, value in args.items(multi=True):
         if not name.startswith("metadata"):
             continue
         match = METADATA_PARAMETER.fullmatch(name)
@@ -54,16 +54,19 @@ def _metadata(problems):
     return tuple(pairs)
 
 
-def _filters():
-    """The search's filters from the query string; every problem at once."""
+def parse_filters(args):
+    """The search's filters from a query string (``args``: a MultiDict; the console's form sends
+    the same names); every problem at once."""
     problems = []
-    kind = choice("type", search.TYPES)
+    kind = choice("type", search.TYPES, args)
     filters = search.Filters(
-        wallet_id=request.args.get("wallet_id"), type=kind,
-        counterparty_wallet_id=request.args.get("counterparty_wallet_id"),
-        min_amount_cents=_amount("min_amount", problems), max_amount_cents=_amount("max_amount", problems),
-        created_from=_moment("created_from", problems), created_to=_moment("created_to", problems),
-        metadata=_metadata(problems))
+        wallet_id=args.get("wallet_id"), type=kind,
+        counterparty_wallet_id=args.get("counterparty_wallet_id"),
+        min_amount_cents=_amount(args, "min_amount", problems),
+        max_amount_cents=_amount(args, "max_amount", problems),
+        created_from=_moment(args, "created_from", problems),
+        created_to=_moment(args, "created_to", problems),
+        metadata=_metadata(args, problems))
     if problems:
         raise errors.ValidationFailed("the search parameters are not valid", errors=problems)
     return filters
@@ -73,7 +76,7 @@ def _filters():
 @auth.required()
 def search_transfers():
     """Transfers a wallet pays or receives (a client: its own), filtered, newest first."""
-    limit, after, filters = page_limit(), request.args.get("after"), _filters()
+    limit, after, filters = page_limit(), request.args.get("after"), parse_filters(request.args)
     before = read_position_cursor(after, CURSOR_KIND) if after is not None else None
     store = g.store
     if filters.wallet_id is not None:
