@@ -250,6 +250,12 @@ def test_the_wallet_page_shows_money_limits_and_the_journal_in_pages(api, client
     assert 'rel="next"' not in second
     assert 'id="wallet-balance">2.76<' in first and 'id="wallet-status">active<' in first
     assert client.get(f"/console/wallets/{wallet_id}?after=garbage").status_code == 400
+    assert "No balance monitors." in first
+    made = client.post(f"/wallets/{wallet_id}/balance-monitors", headers=api.operator, json={
+        "field": "balance", "condition": "lt", "amount": "1.00", "description": "<script>x</script>"})
+    assert made.status_code == 201
+    page = console.page(f"/console/wallets/{wallet_id}").text
+    assert made.json["id"] in page and "balance lt 1.00" in page and "&lt;script&gt;x&lt;/script&gt;" in page
 
 
 def test_limits_are_set_and_removed_through_the_apis_rules(api, client, console):

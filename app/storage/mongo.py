@@ -176,7 +176,7 @@ class MongoStore(Store):
                     "the audit outlived the server's snapshot window "
                     "(minSnapshotHistoryWindowInSeconds, 300 s by default): raise the window, "
                     "run it on a secondary (AUDIT_READ_PREFERENCE=secondaryPreferred) or at a "
-                    "quieter time; docs/mongodb.md, \"Audit\"") from exc
+                    "quieter time; docs/architecture.md, \"The audit on MongoDB\"") from exc
             raise
 
     def describe(self):
