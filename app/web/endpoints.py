@@ -234,7 +234,8 @@ ENDPOINTS = (
              errors={400: ("validation_failed", "invalid_cursor")},
              description="Resume with `after` = the last page's `next_cursor`. The feed serves events "
                          "older than a settle window (`EVENTS_SETTLE_MS`), so an event that commits "
-                         "late is never passed by a cursor. Kept at least 30 days (docs/features/events.md)."),
+                         "late is never passed by a cursor. Kept at least 30 days "
+                         "(docs/features/events.md)."),
     Endpoint("POST", "/webhook-endpoints", "createWebhookEndpoint", "Events",
              "Register a URL that receives events, signed (Standard Webhooks)", EITHER,
              (201, "WebhookEndpoint", JSON), body="webhook_endpoint_create",
@@ -267,7 +268,8 @@ ENDPOINTS = (
              OPERATOR, (200, "Audit", JSON), errors={503: ("snapshot_too_old",)},
              description="Every audit rule over all wallets, the journal and the transfers, read at "
                          "one moment. 200 also when `ok` is false. On MongoDB the walk must end "
-                         "within the server's snapshot window (docs/architecture.md, \"The audit on MongoDB\")."),
+                         "within the server's snapshot window (docs/architecture.md, "
+                         "\"The audit on MongoDB\")."),
     Endpoint("POST", "/withdrawals", "createWithdrawal", "Withdrawals",
              "Pay money of one of the caller's wallets out to a bank account", CLIENT,
              (201, "Withdrawal", JSON), body="withdrawal_create", idempotent=True,
