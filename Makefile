@@ -38,16 +38,16 @@ mongo-standin: $(STANDIN_STAMP)
 	@$(STANDIN_VENV)/bin/python -m scripts.standin --port $(STANDIN_PORT)
 
 # mongosh, pinned in package.json and package-lock.json, in ./node_modules (never globally): the
-# tests run scripts/audit.js in it (tests/test_audit_mongosh.py). Without npm it says so and the
+# tests run scripts/audit.js in it (tests/audit/test_audit_mongosh.py). Without npm it says so and the
 # test skips for want of Node.js.
 NODE_STAMP := node_modules/.installed-package-lock
 $(NODE_STAMP): package.json package-lock.json
-	@command -v npm >/dev/null || { echo "npm not found: no mongosh, so tests/test_audit_mongosh.py skips"; exit 0; }; \
+	@command -v npm >/dev/null || { echo "npm not found: no mongosh, so tests/audit/test_audit_mongosh.py skips"; exit 0; }; \
 	npm ci --no-audit --no-fund --loglevel=error && touch $(NODE_STAMP)
 
 node-tools: $(NODE_STAMP)
 
-# Debian's chromium, which tests/test_console_browser.py drives through Playwright (pinned in
+# Debian's chromium, which tests/console/test_console_browser.py drives through Playwright (pinned in
 # requirements.txt) by executable_path: Playwright's own browser download is never used. Installed
 # with apt-get when missing and we are root; otherwise this says so, and that test skips (it fails
 # under CI=true). CHROMIUM names another binary (the test reads it from the environment too).
@@ -55,14 +55,14 @@ CHROMIUM ?= /usr/bin/chromium
 browser:
 	@if [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "browser: installing Debian's chromium for tests/test_console_browser.py"; \
+		echo "browser: installing Debian's chromium for tests/console/test_console_browser.py"; \
 		{ timeout 300 apt-get update -qq && DEBIAN_FRONTEND=noninteractive timeout 900 \
 			apt-get install -y -qq --no-install-recommends chromium; } >/dev/null 2>&1 || true; \
 	fi; \
 	if [ -x "$(CHROMIUM)" ]; then echo "browser: $$($(CHROMIUM) --version 2>/dev/null)"; \
 	else echo "browser: no Chromium at $(CHROMIUM) and it could not be installed (needs root, apt-get and" \
 		"Debian's mirror: run 'apt-get install chromium' as root, or set CHROMIUM);" \
-		"tests/test_console_browser.py skips, and fails under CI=true"; fi
+		"tests/console/test_console_browser.py skips, and fails under CI=true"; fi
 
 # The API. Worker class, deadlines, worker count and logging: gunicorn.conf.py, which the
 # image's CMD reads too (embedded engine: one process, the data lives in it; with MONGO_URI:
@@ -88,12 +88,12 @@ lint: $(STAMP)
 	$(BIN)/flake8 --max-line-length 110 $(LINTED)
 
 # Both engines: the stand-in's conformance suite first (the suite on the stand-in counts only
-# while it passes), then the whole suite with MONGO_URI naming a fresh stand-in (tests/wire_standin.py),
+# while it passes), then the whole suite with MONGO_URI naming a fresh stand-in (tests/support/wire_standin.py),
 # so every test parametrised by engine runs on the embedded engine and on the wire protocol.
 PYTEST_ARGS ?=
 test: lint browser $(STANDIN_STAMP) $(NODE_STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m standin tests/test_standin_conformance.py
-	$(BIN)/python -m tests.wire_standin $(BIN)/python -m pytest -q -m "not standin" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m standin tests/storage/test_standin_conformance.py
+	$(BIN)/python -m tests.support.wire_standin $(BIN)/python -m pytest -q -m "not standin" $(PYTEST_ARGS)
 
 # The same suite plus the real-MongoDB tests; needs MONGO_URI naming a replica set
 # (and MONGO_STANDALONE_URI for the standalone refusal). `make test-mongo PYTEST_ARGS="-m mongo"`
@@ -121,7 +121,7 @@ FUZZ_EXAMPLES ?= 1000
 FUZZ_SCENARIOS ?= 500
 fuzz: $(STAMP)
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_SCENARIOS=$(FUZZ_SCENARIOS) $(BIN)/python -m pytest -q -p no:cacheprovider \
-		--durations=5 tests/test_fuzz.py tests/test_fuzz_bodies.py
+		--durations=5 tests/fuzz/test_fuzz.py tests/fuzz/test_fuzz_bodies.py
 
 clean:
 	rm -rf $(VENV) $(STANDIN_VENV) node_modules .pytest_cache

@@ -1,6 +1,6 @@
 """`make bench`'s production path: what a request costs the app process and how many round trips.
 
-The app runs in this process on the wire stand-in (tests/wire_standin.py starts one, a
+The app runs in this process on the wire stand-in (tests/support/wire_standin.py starts one, a
 MongoDB wire-protocol server in a process of its own, so its CPU is not counted here),
 and requests go through Flask's test client, one at a time:
 
@@ -221,7 +221,7 @@ def run(uri=None):
     """Measure on ``uri``, or on a stand-in started here; print the figures, return the targets missed."""
     if uri:
         return report(measure(uri))
-    from tests import wire_standin
+    from tests.support import wire_standin
     standin = wire_standin.start()
     try:
         figures = measure(standin.uri)

@@ -13,20 +13,20 @@ from app import audit, create_app
 OPERATOR_TOKEN = "test-operator-token"
 # A cheap scrypt so tests that sign up hundreds of clients stay quick; production keeps n=2**15.
 # The event feed serves events at once on MongoDB too (its default waits 75 s for late commits;
-# tests/test_events.py tests that window with a setting of its own). Test receivers listen on
-# ports the OS picks: any port may be registered (tests/test_url_guard.py checks the default,
+# tests/api/test_events.py tests that window with a setting of its own). Test receivers listen on
+# ports the OS picks: any port may be registered (tests/api/test_url_guard.py checks the default,
 # 443 and 80, with WEBHOOK_ALLOWED_PORTS=None).
 BASE_CONFIG = {"TESTING": True, "OPERATOR_TOKEN": OPERATOR_TOKEN, "SECRET_KEY": "test-secret",
                "PASSWORD_HASH_METHOD": "scrypt:1024:8:1", "EVENTS_SETTLE_MS": 0,
                "WEBHOOK_ALLOWED_PORTS": "1-65535"}
 MONGO_URI = os.environ.get("MONGO_URI")
-# Set by tests/wire_standin.py: MONGO_URI names the wire stand-in, not a real replica set.
+# Set by tests/support/wire_standin.py: MONGO_URI names the wire stand-in, not a real replica set.
 ON_STANDIN = os.environ.get("MONGO_STANDIN") == "1"
 if ON_STANDIN:
     # The stand-in is one Python process serving every test, and its commits conflict globally
     # (scripts/standin/adapter.py): a storm of 8 threads retries far more than on MongoDB and,
     # on a loaded machine, passes the default 15 s a request may take. The tests of that limit
-    # set their own (tests/test_mongo.py).
+    # set their own (tests/storage/test_mongo.py).
     BASE_CONFIG["REQUEST_TIMEOUT_MS"] = 60_000
 ENGINES = [
     "embedded",
@@ -48,7 +48,7 @@ def needs_real_replica_set(behaviour):
 
 def pytest_terminal_summary(terminalreporter):
     """What a run did not test (one line per skip reason), and, after a fuzz, what it ran."""
-    from tests import fuzz_report
+    from tests.support import fuzz_report
     reasons = collections.Counter(report.longrepr[2].removeprefix("Skipped: ")
                                   for report in terminalreporter.stats.get("skipped", []))
     for reason, count in reasons.most_common():

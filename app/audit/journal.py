@@ -5,7 +5,7 @@ of the unique index) and groups them by wallet: entries, distinct seqs, first an
 last seq, sum, last ``balance_after``, money deposited and the number of *suspect*
 entries, those that may break a per-entry rule. With the unique index a wallet
 cannot repeat a seq, so entries count seqs. Without it (lost, as
-tests/corruptions.py pretends) a two-level group counts the distinct seqs exactly.
+tests/support/corruptions.py pretends) a two-level group counts the distinct seqs exactly.
 The same pipelines run on both engines (the embedded one in app/storage/embedded/scan.py).
 """
 from dataclasses import dataclass

@@ -7,7 +7,7 @@ types and their signs (``ENTRY_TYPES``), the legs of each wallet-to-wallet trans
 
     python -m app.audit.pipelines > scripts/audit_pipelines.json
 
-(tests/test_audit_pipelines.py fails while the file differs from what this prints).
+(tests/audit/test_audit_pipelines.py fails while the file differs from what this prints).
 """
 import json
 
@@ -20,7 +20,7 @@ COMMENT = [
     "Each check runs its pipeline on its collection; every document that comes out is one subject",
     "(wallet, entry, transfer or system account shard) with id and a boolean field per rule: true",
     "means the rule is broken. accounts_sum_zero adds up the totals named in conservation.sum_of.",
-    "tests/test_audit_pipelines.py runs these pipelines on mongomock against app/audit/rules.py.",
+    "tests/audit/test_audit_pipelines.py runs these pipelines on mongomock against app/audit/rules.py.",
     "$lookup with localField, foreignField and pipeline together needs MongoDB 5.0+.",
 ]
 DEPOSIT = "deposit"  # the entry type that counts as money in (rules.verify's total_deposited_cents)

@@ -15,7 +15,7 @@ docs/operations.md, "Audit", and docs/architecture.md, "The audit on MongoDB", f
 
 ``app.audit.pipelines`` states the same rules as aggregation pipelines for the
 mongo shell (``python -m app.audit.pipelines > scripts/audit_pipelines.json``);
-``tests/test_audit_pipelines.py`` runs both on every corruption and fails when the file
+``tests/audit/test_audit_pipelines.py`` runs both on every corruption and fails when the file
 is stale.
 """
 from collections import Counter

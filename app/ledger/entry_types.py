@@ -5,7 +5,7 @@ audit (``app.audit.rules`` and the mongosh pipelines ``app.audit.pipelines`` gen
 scripts/audit_pipelines.json) and the response schemas (operation.json and statement.json
 say ``"x-values": "entry_types"``, which app/web/validation.py fills in when they load, for
 the validator and the OpenAPI document alike). A new type is one row here, then
-``python -m app.audit.pipelines > scripts/audit_pipelines.json``; tests/test_one_table.py
+``python -m app.audit.pipelines > scripts/audit_pipelines.json``; tests/ledger/test_one_table.py
 shows a new row reaching them all.
 """
 from dataclasses import dataclass

@@ -62,7 +62,7 @@ def newest_first_index(party):
 def create_indexes(collections, idempotency_ttl_s, events_ttl_s=EVENTS_TTL_S):
     """Declare every index a query needs (idempotent on both engines).
 
-    Each one is listed with the query it serves in tests/test_indexes.py: an index
+    Each one is listed with the query it serves in tests/storage/test_indexes.py: an index
     no query uses only costs every insert.
     """
     # Emails are unique per tenant.

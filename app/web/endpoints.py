@@ -1,6 +1,6 @@
 """Every endpoint as the OpenAPI document describes it: one ``Endpoint`` per route and method.
 
-Adding a route means adding one entry here; ``tests/test_openapi.py`` fails until you do.
+Adding a route means adding one entry here; ``tests/api/test_openapi.py`` fails until you do.
 The errors every endpoint of a kind shares are added by ``app/web/openapi.py``, so ``errors``
 lists only the endpoint's own: a JSON body brings 400 ``malformed_json`` (a key repeated in
 one object too)/``validation_failed``, 413 ``payload_too_large`` and 415, ``idempotent`` brings

@@ -77,7 +77,7 @@ def python_pattern(pattern):
     In ECMA-262 (the dialect of JSON Schema), ``$`` without the m flag matches only at the end
     of the input; in Python it also matches before a final newline, which let "1.5\\n" through.
     (Our schemas write digits as [0-9], never ``\\d``, which in Python matches other scripts'
-    digits too; tests/test_patterns.py holds every pattern to both rules.)
+    digits too; tests/api/test_patterns.py holds every pattern to both rules.)
     """
     if pattern.endswith("$") and not pattern.endswith("\\$"):
         pattern = pattern[:-1] + r"\Z"

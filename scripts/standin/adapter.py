@@ -14,7 +14,7 @@ What it restores, each class saying how and where MongoDB documents it:
   and a standalone's refusal of any txnNumber (IllegalOperation 20).
 
 `--plain` keeps only ReplicaSetHello, the least a driver needs to connect with
-?replicaSet=rs0 and run transactions; tests/test_standin_conformance.py shows what plain
+?replicaSet=rs0 and run transactions; tests/storage/test_standin_conformance.py shows what plain
 mongoeco gets wrong. The classes reach into mongoeco's private wire classes: the version is
 pinned in scripts/standin/requirements.txt, and the conformance suite is what re-checks it.
 

@@ -8,7 +8,7 @@ closures that do what mongomock's evaluator does (the same equality,
 A document the closures cannot settle (a missing field) goes to mongomock's own
 evaluator; a stage with another operator, or a group key that is not a top-level
 field holding strings or null, is left to mongomock whole.
-tests/test_embedded_aggregate.py runs the audit's pipelines both ways over odd
+tests/storage/test_embedded_aggregate.py runs the audit's pipelines both ways over odd
 journals and requires the same output.
 
 It leans on mongomock 4.3.0's internals (pinned in requirements.txt).

@@ -5,7 +5,7 @@ mongomock each of those walks the document three times in Python (a datetime pat
 a deep copy, a comparison with a snapshot) and builds a cursor to find one document
 by ``_id``: under ``make bench`` that copying was most of a transfer's time (see
 docs/benchmarks.md, "Latest numbers"). These functions do the same work once.
-Each has the semantics of the mongomock code it replaces (tests/test_embedded_writes.py
+Each has the semantics of the mongomock code it replaces (tests/storage/test_embedded_writes.py
 runs both on the same inputs); anything they do not cover goes the mongomock way.
 """
 import copy
