@@ -10,7 +10,8 @@ and requests go through Flask's test client, one at a time:
   an Idempotency-Key, and over as many requests to the floor (scripts/floor_app.py: a bare
   Flask route that parses a JSON body and answers 201) through the same kind of client.
 
-    python -m scripts.production_path          # prints the figures alone
+    python -m scripts.production_path             # prints the figures alone
+    python -m scripts.production_path --commands  # and each operation's commands by name
 """
 import collections
 import os
@@ -156,7 +157,9 @@ def other_operations(session, counter, payer, payee):
     def counted(name, path, body, auth, status=201):
         counter.take()
         reply = session.post(path, body, auth, status)
-        trips[name] = max(trips.get(name, 0), sum(counter.take().values()))
+        commands = counter.take()
+        if sum(commands.values()) >= sum(trips.get(name, {}).values()):
+            trips[name] = commands
         return reply
 
     trips = {}
@@ -173,14 +176,14 @@ def other_operations(session, counter, payer, payee):
         counted("withdrawal", "/withdrawals", {"wallet_id": payer_wallet, "amount": "1.00",
                                                "destination": {"type": "sandbox", "account": "X1"}},
                 payer_auth)
-    return trips
+    return {name: sum(commands.values()) for name, commands in trips.items()}, trips
 
 
 def measure(uri):
     """Every figure of the production path, from one run against the server at ``uri``."""
     counter = CommandCounter()
     app = make_app(uri, counter)
-    store = app.extensions["store"]
+    store = app.extensions["storage"]  # the engine beneath the tenant layer: it drops the database
     try:
         session = Session(app)
         payer, payee = session.member(), session.member()
@@ -188,16 +191,18 @@ def measure(uri):
         single_transfers(session, counter, WARM_UP, payer, payee)
         single_trips, cpu_s = single_transfers(session, counter, TRANSFERS, payer, payee)
         floor_s = floor_cpu(TRANSFERS)
+        operations, commands = other_operations(session, counter, payer, payee)
         return {"single_trips": single_trips, "batched_trips": batched(session, counter, payer, payees),
                 "cpu_ms": cpu_s * 1000, "floor_ms": floor_s * 1000,
-                "operations": other_operations(session, counter, payer, payee)}
+                "operations": operations, "commands": commands}
     finally:
         store.drop()
         store.close()
 
 
-def report(figures):
-    """Print the figures; the targets each misses (empty when all are met)."""
+def report(figures, commands=False):
+    """Print the figures (``commands``: each operation's commands by name too); the targets
+    each misses (empty when all are met)."""
     ratio = figures["cpu_ms"] / figures["floor_ms"]
     print(f"round trips per transfer: single {figures['single_trips']:g}, "
           f"batched {figures['batched_trips']:g} per item")
@@ -205,6 +210,9 @@ def report(figures):
           f"request; ratio {ratio:.1f}")
     print("round trips per operation: " + ", ".join(
         f"{name} {count}" for name, count in figures["operations"].items()))
+    if commands:
+        for name, counts in figures["commands"].items():
+            print(f"    {name}: " + ", ".join(f"{command} {n}" for command, n in sorted(counts.items())))
     missed = []
     if figures["single_trips"] > MAX_SINGLE_TRIPS:
         missed.append(f"single transfer: {figures['single_trips']:g} round trips > {MAX_SINGLE_TRIPS}")
@@ -217,21 +225,21 @@ def report(figures):
     return missed
 
 
-def run(uri=None):
+def run(uri=None, commands=False):
     """Measure on ``uri``, or on a stand-in started here; print the figures, return the targets missed."""
     if uri:
-        return report(measure(uri))
+        return report(measure(uri), commands)
     from tests import wire_standin
     standin = wire_standin.start()
     try:
         figures = measure(standin.uri)
     finally:
         standin.stop()
-    return report(figures)
+    return report(figures, commands)
 
 
 if __name__ == "__main__":
-    missed = run()
+    missed = run(commands="--commands" in sys.argv[1:])
     for miss in missed:
         print("target missed:", miss)
     sys.exit(1 if missed else 0)
