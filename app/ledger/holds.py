@@ -20,7 +20,6 @@ from app.ledger.invariants import ArgumentOutOfRange, amount_in_range, require
 from app.ledger.metadata import terms as metadata_terms
 from app.ledger.postings import Posting, post
 from app.ledger import units
-from app.ledger.transfers import wallet_owners
 from app.ledger.units import new_id, run
 from app.money import MAX_AMOUNT_CENTS
 
@@ -43,15 +42,15 @@ def create_hold(store, client_id, from_wallet_id, to_wallet_id, amount_cents, de
     def work(tx):
         if from_wallet_id == to_wallet_id:
             raise errors.AccountsMustBeDifferent("from_wallet_id and to_wallet_id are the same wallet")
-        owners = wallet_owners(tx, [from_wallet_id, to_wallet_id])
-        if owners.get(from_wallet_id) != client_id:
-            raise errors.WalletNotFound(f"you have no wallet {from_wallet_id}")
-        if to_wallet_id not in owners:
-            raise errors.ReceiverNotFound(f"no wallet {to_wallet_id}")
         moment = units.now()
-        states.touch_open(tx, [to_wallet_id], moment)  # a close of the receiver conflicts with this
-        _, limit_day = expiry.reserve_out(tx, from_wallet_id, amount_cents, moment)
-        hold = new_hold(client_id, owners[to_wallet_id], from_wallet_id, to_wallet_id,
+        # No read first: the payer's owner is a clause of its reservation, and the receiver's
+        # write (a close of the receiver conflicts with it) finds it and names its owner.
+        # Refusals keep their order: WalletNotFound, ReceiverNotFound, WalletClosed (the
+        # receiver), then the payer's own.
+        _, limit_day = expiry.reserve_out(tx, from_wallet_id, amount_cents, moment, owner=client_id,
+                                          refused=lambda: _receiver_open(tx, to_wallet_id, moment))
+        receiver = _receiver_open(tx, to_wallet_id, moment)
+        hold = new_hold(client_id, receiver["client_id"], from_wallet_id, to_wallet_id,
                         amount_cents, details, moment, expires_in_s)
         hold["limit_day"] = limit_day  # given back if voided or expired
         hold["metadata"] = metadata_terms(metadata)
@@ -60,6 +59,13 @@ def create_hold(store, client_id, from_wallet_id, to_wallet_id, amount_cents, de
         return units.success(hold)
 
     return run(store, idem, work)
+
+
+def _receiver_open(tx, wallet_id, moment):
+    """Write the receiver while it is not closed (``states.touch_open``); the wallet before.
+    ReceiverNotFound or WalletClosed (read only after the write found nothing)."""
+    wallet = states.touch_open(tx, [wallet_id], moment, missing=errors.ReceiverNotFound)
+    return wallet[0]
 
 
 def new_hold(from_client_id, to_client_id, from_wallet_id, to_wallet_id, amount_cents, details,
