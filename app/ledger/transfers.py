@@ -140,9 +140,8 @@ def post_between(tx, record, moment, owner=None, also=()):
     ``owner``: the client the sender must belong to, checked in its debit's filter. ``also``:
     calls that make more events of the unit, inserted after this one in the same insert."""
     posted = post(tx, record, _postings(record, owner), moment)
-    tx.events.insert_many([events.new_event(
-        f"{record['type']}.posted", [record["from_wallet_id"], record["to_wallet_id"]],
-        render.transfer(posted.transfer), moment), *(make() for make in also)])
+    events.emit(tx, f"{record['type']}.posted", [record["from_wallet_id"], record["to_wallet_id"]],
+                render.transfer(posted.transfer), moment, also=also)
     return posted.transfer
 
 
