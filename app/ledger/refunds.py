@@ -2,9 +2,10 @@
 
 The original stays as it was posted except for two fields the refund unit writes:
 ``refunded_cents`` (``$inc``) and ``refunds`` (``$push``). The update's filter holds the
-guard, ``refunded_cents + refund <= amount_cents`` (with the caller and the type), so two concurrent refunds can never
-together pass it: on MongoDB both write the one original document and one of them aborts
-and retries against the new total; on the embedded engine units run one at a time.
+guard, ``refunded_cents + refund <= amount_cents`` (with the caller and the type), so two
+concurrent refunds can never together pass it: on MongoDB both write the one original
+document and one of them aborts and retries against the new total; on the embedded engine
+units run one at a time.
 """
 from app import errors
 from app.ledger import units
