@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.money import format_cents, parse_cents  # noqa: E402  (needs ROOT on the path)
+from app.storage.tenancy import DEFAULT_TENANT  # noqa: E402
 
 START_BALANCE_CENTS = 1_000_00
 MAX_AMOUNT_CENTS = 50_00
@@ -264,7 +265,7 @@ def ledger_load(args):
     # No sweeper or dispatcher thread here (make bench asks the servers for them): the ledger alone.
     app = create_app({"OPERATOR_TOKEN": "bench", "SECRET_KEY": "bench", "SWEEPER_THREAD": False,
                       "EVENTS_DISPATCHER_THREAD": False, "MONGO_DB": database})
-    store = app.extensions["store"]
+    store = app.extensions["store"].tenant(DEFAULT_TENANT)  # the ledger acts in one tenant
     wallets = []
     for i in range(args.wallets):
         result, _ = ledger.create_client(store, f"ledger-{i}@example.com", f"L{i}", "not-a-hash")
@@ -295,7 +296,7 @@ def ledger_load(args):
         return results, elapsed, problems, calls
     finally:
         if store.engine == "mongodb":
-            store._client.drop_database(app.config["MONGO_DB"])
+            app.extensions["storage"].drop()
 
 
 class _Counted:

@@ -77,10 +77,14 @@ def _event_id():
     return f"evt_{next(_sequence) % 16**8:08x}{secrets.token_hex(8)}"
 
 
-def emit(tx, event_type, wallet_ids, data, moment):
-    """Append one event: ``data`` is the object as the API shows it (app/render.py)."""
+def emit(tx, event_type, wallet_ids, data, moment, also=()):
+    """Append one event: ``data`` is the object as the API shows it (app/render.py). ``also``:
+    calls that make more events of the unit, appended after it in the same insert."""
     event = new_event(event_type, wallet_ids, data, moment)
-    tx.events.insert_one(event)
+    if also:
+        tx.events.insert_many([event, *(make() for make in also)])
+    else:
+        tx.events.insert_one(event)
     return event
 
 

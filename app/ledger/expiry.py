@@ -78,21 +78,37 @@ def expire(tx, hold_id, moment):
     return expired
 
 
-def reserve_out(tx, wallet_id, amount_cents, moment):
+def reserve_out(tx, wallet_id, amount_cents, moment, owner=None, refused=None):
     """Reserve money a debit will take later (a hold, a withdrawal): available -> held, within
     the wallet's limits and counted against its daily out limits; (wallet, limit day).
 
-    The payer's due holds are released first, so their money counts as available again.
-    Raises LimitExceeded or InsufficientFunds, with nothing reserved.
+    ``owner``: the client the wallet must belong to, a clause of the same guarded update
+    (WalletNotFound if not). No read comes first: only a refused reservation expires the
+    payer's due holds (their money is available again) and tries once more, as a debit does
+    (app/ledger/postings.py). ``refused()``, if given, runs before the reservation's own
+    refusal is raised (a hold names a missing receiver first). Raises LimitExceeded,
+    InsufficientFunds, WalletFrozen or WalletClosed, with nothing reserved.
     """
-    expire_due(tx, wallet_id, moment)
-    wallet = accounts.reserve(tx, wallet_id, amount_cents, moment,
-                              guard=limits.debit_guard(amount_cents))
+    guard = limits.debit_guard(amount_cents)
+    if owner is not None:
+        guard = dict(guard, client_id=owner)
+    wallet = accounts.reserve(tx, wallet_id, amount_cents, moment, guard=guard)
+    if wallet is None and expire_due(tx, wallet_id, moment):
+        wallet = accounts.reserve(tx, wallet_id, amount_cents, moment, guard=guard)
     if wallet is None:
         found = tx.wallets.find_one({"_id": wallet_id})
+        if owner is not None and (found is None or found["client_id"] != owner):
+            raise errors.WalletNotFound(f"you have no wallet {wallet_id}")
+        if refused is not None:
+            refused()
         raise states.refusal(found, -amount_cents) or limits.refusal(found, -amount_cents) or \
             errors.InsufficientFunds(f"wallet {wallet_id} has less available money than the amount")
-    return wallet, limits.charge_out(tx, wallet, amount_cents, moment)
+    try:
+        return wallet, limits.charge_out(tx, wallet, amount_cents, moment)
+    except errors.LimitExceeded:
+        if not expire_due(tx, wallet_id, moment):
+            raise
+        return wallet, limits.charge_out(tx, wallet, amount_cents, moment)  # their room is back
 
 
 def expire_due(tx, wallet_id, moment):

@@ -20,7 +20,6 @@ from app.ledger.invariants import ArgumentOutOfRange, amount_in_range, require
 from app.ledger.metadata import terms as metadata_terms
 from app.ledger.postings import Posting, post
 from app.ledger import units
-from app.ledger.transfers import wallet_owners
 from app.ledger.units import new_id, run
 from app.money import MAX_AMOUNT_CENTS
 
@@ -43,15 +42,15 @@ def create_hold(store, client_id, from_wallet_id, to_wallet_id, amount_cents, de
     def work(tx):
         if from_wallet_id == to_wallet_id:
             raise errors.AccountsMustBeDifferent("from_wallet_id and to_wallet_id are the same wallet")
-        owners = wallet_owners(tx, [from_wallet_id, to_wallet_id])
-        if owners.get(from_wallet_id) != client_id:
-            raise errors.WalletNotFound(f"you have no wallet {from_wallet_id}")
-        if to_wallet_id not in owners:
-            raise errors.ReceiverNotFound(f"no wallet {to_wallet_id}")
         moment = units.now()
-        states.touch_open(tx, [to_wallet_id], moment)  # a close of the receiver conflicts with this
-        _, limit_day = expiry.reserve_out(tx, from_wallet_id, amount_cents, moment)
-        hold = new_hold(client_id, owners[to_wallet_id], from_wallet_id, to_wallet_id,
+        # No read first: the payer's owner is a clause of its reservation, and the receiver's
+        # write (a close of the receiver conflicts with it) finds it and names its owner.
+        # Refusals keep their order: WalletNotFound, ReceiverNotFound, WalletClosed (the
+        # receiver), then the payer's own.
+        _, limit_day = expiry.reserve_out(tx, from_wallet_id, amount_cents, moment, owner=client_id,
+                                          refused=lambda: _receiver_open(tx, to_wallet_id, moment))
+        receiver = _receiver_open(tx, to_wallet_id, moment)
+        hold = new_hold(client_id, receiver["client_id"], from_wallet_id, to_wallet_id,
                         amount_cents, details, moment, expires_in_s)
         hold["limit_day"] = limit_day  # given back if voided or expired
         hold["metadata"] = metadata_terms(metadata)
@@ -60,6 +59,13 @@ def create_hold(store, client_id, from_wallet_id, to_wallet_id, amount_cents, de
         return units.success(hold)
 
     return run(store, idem, work)
+
+
+def _receiver_open(tx, wallet_id, moment):
+    """Write the receiver while it is not closed (``states.touch_open``); the wallet before.
+    ReceiverNotFound or WalletClosed (read only after the write found nothing)."""
+    wallet = states.touch_open(tx, [wallet_id], moment, missing=errors.ReceiverNotFound)
+    return wallet[0]
 
 
 def new_hold(from_client_id, to_client_id, from_wallet_id, to_wallet_id, amount_cents, details,
@@ -91,38 +97,74 @@ def capture_hold(store, caller_client_id, hold_id, amount_cents=None, final=Fals
 
     ``caller_client_id`` is None for the operator. Without ``amount_cents`` all that
     remains is captured; ``final`` releases whatever remains after this capture. The capture's
-    transfer takes ``metadata`` of its own, nothing of the hold's.
+    transfer takes ``metadata`` of its own, nothing of the hold's. No read comes first: the
+    hold's state, its receiver and what remains are clauses of the capture's own update, and
+    only a refused capture reads the hold, to say why.
     """
     def work(tx):
         moment = units.now()
-        hold = _pending_hold(tx, caller_client_id, hold_id, moment)
+        hold = _take_capture(tx, caller_client_id, hold_id, amount_cents, final, moment)
+        if hold is None:
+            raise _capture_refusal(tx, caller_client_id, hold_id, amount_cents, moment)
         amount = hold["remaining_cents"] if amount_cents is None else amount_cents
-        if amount > hold["remaining_cents"]:
-            raise errors.ExceedsHoldAmount(
-                f"{amount} cents is more than the {hold['remaining_cents']} cents that remain")
         done = final or amount == hold["remaining_cents"]
-        captured = expiry.settle(tx, hold, "captured" if done else PENDING, moment,
-                                 captured_cents=amount, when={"expires_at": {"$gt": moment}})
-        if captured is None:
-            raise errors.HoldNotPending(f"hold {hold_id} changed while being captured")
+        released = hold["remaining_cents"] if done else amount
+        captured = dict(hold, captured_cents=hold["captured_cents"] + amount,
+                        remaining_cents=hold["remaining_cents"] - released,
+                        released_cents=hold["released_cents"] + released - amount,
+                        status="captured" if done else PENDING, updated_at=moment,
+                        resolved_at=moment if done else hold["resolved_at"])
         payer, receiver = hold["from_wallet_id"], hold["to_wallet_id"]
-        accounts.release(tx, payer, hold["remaining_cents"] if done else amount, moment)
-        if done and hold["remaining_cents"] > amount:  # a final capture releases the rest
-            limits.give_back(tx, payer, hold["remaining_cents"] - amount, hold.get("limit_day"), count=0)
+        if released > amount:  # a final capture releases the rest
+            limits.give_back(tx, payer, released - amount, hold.get("limit_day"), count=0)
         record = {"_id": new_id("tr"), "type": "transfer", "links": {"hold_id": hold_id},
                   "from_wallet_id": payer, "to_wallet_id": receiver,
                   "from_client_id": hold["from_client_id"], "to_client_id": hold["to_client_id"],
                   "amount_cents": amount, "details": hold["details"],
                   "metadata": metadata_terms(metadata)}
-        # The captured money was counted against the payer's out limits when it was held.
-        posted = post(tx, record, [Posting(payer, -amount, "transfer_out", receiver),
-                                   Posting(receiver, amount, "transfer_in", payer)], moment,
-                      counted=True)
+        # The captured money was counted against the payer's out limits when it was held; the
+        # payer's one write releases what the capture frees from held and pays the amount.
+        posted = post(tx, record, [
+            Posting(payer, -amount, "transfer_out", receiver, from_held_cents=released),
+            Posting(receiver, amount, "transfer_in", payer)], moment, counted=True)
         events.emit(tx, "hold.captured", [payer, receiver],
                     dict(render.hold(captured), transfer=render.transfer(posted.transfer)), moment)
         return ok(captured)
 
     return run(store, idem, work)
+
+
+def _take_capture(tx, caller_client_id, hold_id, amount_cents, final, moment):
+    """Capture ``amount_cents`` (None: all that remains) of a live pending hold the caller may
+    capture, in one conditional update; the hold as it was before, or None if refused.
+
+    One pipeline update: whether the hold ends (all captured, or ``final``) depends on what
+    remains, which only the stored hold knows. ``capture_hold`` derives the hold after from
+    the one before by the same rules."""
+    guard = {"_id": hold_id, "status": PENDING, "expires_at": {"$gt": moment}}
+    if caller_client_id is not None:  # the receiver may capture, never the payer
+        guard.update(to_client_id=caller_client_id, from_client_id={"$ne": caller_client_id})
+    if amount_cents is not None:
+        guard["remaining_cents"] = {"$gte": amount_cents}
+    amount = "$remaining_cents" if amount_cents is None else amount_cents
+    done = True if final or amount_cents is None else {"$eq": ["$remaining_cents", amount_cents]}
+    left = {"$subtract": ["$remaining_cents", amount]}
+    return tx.holds.find_one_and_update(guard, [{"$set": {
+        "captured_cents": {"$add": ["$captured_cents", amount]},
+        "released_cents": {"$add": ["$released_cents", {"$cond": [done, left, 0]}]},
+        "remaining_cents": {"$cond": [done, 0, left]},
+        "status": {"$cond": [done, "captured", PENDING]},
+        "resolved_at": {"$cond": [done, moment, "$resolved_at"]},
+        "updated_at": moment}}])
+
+
+def _capture_refusal(tx, caller_client_id, hold_id, amount_cents, moment):
+    """Why ``_take_capture`` matched nothing (read only after it did)."""
+    hold = _pending_hold(tx, caller_client_id, hold_id, moment)  # raises HoldNotFound, Forbidden ...
+    if amount_cents is not None and amount_cents > hold["remaining_cents"]:
+        return errors.ExceedsHoldAmount(
+            f"{amount_cents} cents is more than the {hold['remaining_cents']} cents that remain")
+    return errors.HoldNotPending(f"hold {hold_id} changed while being captured")
 
 
 def void_hold(store, caller_client_id, hold_id, idem=None):

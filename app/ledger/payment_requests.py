@@ -73,18 +73,19 @@ def create(store, client_id, to_wallet_id, from_wallet_id, amount_cents, details
 
 
 def approve(store, client_id, request_id, idem=None):
-    """The payer pays: one unit moves the money and marks the request paid; returns (transfer, replayed)."""
+    """The payer pays: one unit moves the money and marks the request paid; returns (transfer, replayed).
+
+    The request's state change names its transfer (its id is made first), and both events
+    (transfer.posted, payment_request.paid) go in one insert."""
     def work(tx):
         moment = units.now()
-        request = _leave_pending(tx, _as_party(tx, request_id, client_id, "from_client_id"),
-                                 "paid", moment)
+        transfer_id = new_id("tr")
+        request = _leave_pending(tx, request_id, client_id, "from_client_id", "paid", moment,
+                                 transfer_id=transfer_id)
         transfer = pay(tx, client_id, request["from_wallet_id"], request["to_wallet_id"],
                        request["amount_cents"], request["details"], moment,
-                       links={"payment_request_id": request_id})
-        request = tx.payment_requests.find_one_and_update(
-            {"_id": request_id, "status": "paid", "transfer_id": None},
-            {"$set": {"transfer_id": transfer["_id"]}}, return_document=ReturnDocument.AFTER)
-        _announce(tx, request, moment)
+                       links={"payment_request_id": request_id}, transfer_id=transfer_id,
+                       also=[_announcement(request, moment)])
         return success(transfer)
 
     return run(store, idem, work)
@@ -103,7 +104,7 @@ def cancel(store, client_id, request_id):
 def _answer(store, client_id, request_id, party, status):
     def work(tx):
         moment = units.now()
-        request = _leave_pending(tx, _as_party(tx, request_id, client_id, party), status, moment)
+        request = _leave_pending(tx, request_id, client_id, party, status, moment)
         _announce(tx, request, moment)
         return success(request)
 
@@ -121,14 +122,20 @@ def _as_party(tx, request_id, client_id, party):
     return request
 
 
-def _leave_pending(tx, request, status, moment):
-    """Move a live pending request to ``status`` and give its pair slot back; 409 if not pending."""
+def _leave_pending(tx, request_id, client_id, party, status, moment, transfer_id=None):
+    """Move a live pending request of which the caller is ``party`` to ``status`` (naming its
+    ``transfer_id`` if paid) and give its pair slot back. One conditional update, no read
+    first: only a refused one reads, for 404 (a stranger), 403 (the other party) or 409."""
+    changes = {"status": status, "updated_at": moment}
+    if transfer_id is not None:
+        changes["transfer_id"] = transfer_id
     changed = tx.payment_requests.find_one_and_update(
-        {"_id": request["_id"], "status": PENDING, "expires_at": {"$gt": moment}},
-        {"$set": {"status": status, "updated_at": moment}}, return_document=ReturnDocument.AFTER)
+        {"_id": request_id, party: client_id, "status": PENDING, "expires_at": {"$gt": moment}},
+        {"$set": changes}, return_document=ReturnDocument.AFTER)
     if changed is None:
+        request = _as_party(tx, request_id, client_id, party)
         raise errors.PaymentRequestNotPending(
-            f"payment request {request['_id']} is {seen(request, moment)['status']}, not pending")
+            f"payment request {request_id} is {seen(request, moment)['status']}, not pending")
     _give_slot(tx, changed)
     return changed
 
@@ -165,10 +172,15 @@ def _give_slot(tx, request):
 
 def _announce(tx, request, moment):
     """payment_request.created, .paid, .declined, .canceled or .expired, in the unit that made it so."""
+    tx.events.insert_one(_announcement(request, moment)())
+
+
+def _announcement(request, moment):
+    """The request's event, made when called (after any event it must follow in the feed)."""
     name = "created" if request["status"] == PENDING else request["status"]
-    events.emit(tx, f"payment_request.{name}",
-                [request["from_wallet_id"], request["to_wallet_id"]],
-                render.payment_request(request), moment)
+    return lambda: events.new_event(f"payment_request.{name}",
+                                    [request["from_wallet_id"], request["to_wallet_id"]],
+                                    render.payment_request(request), moment)
 
 
 def _expire(tx, request_id, moment):

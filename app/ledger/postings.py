@@ -24,7 +24,7 @@ from pymongo import ReturnDocument
 
 from app import errors
 from app.ledger import accounts, entry_types, expiry, limits, monitors, states
-from app.ledger.invariants import UnbalancedPostings, require
+from app.ledger.invariants import HeldUnderflow, UnbalancedPostings, require
 from app.ledger.units import new_id
 
 
@@ -37,6 +37,7 @@ class Posting:
     entry_type: str | None = None       # the journal entry type, for a client wallet
     counterparty: str | None = None     # the other wallet, named on the entry
     owner: str | None = None            # a debit: the client the wallet must belong to (a guard)
+    from_held_cents: int = 0            # a debit: held money released to available in the same write
 
 
 class Posted(NamedTuple):
@@ -194,21 +195,26 @@ def _move_wallet(tx, posting, moment, counted=False, returning=False):
     """``$inc`` one client wallet; a debit only while its available money and limits allow it.
 
     ``counted``: the debit was already checked and counted against the out limits (a hold, a
-    withdrawal). ``returning``: a credit that gives back money that left (no max_balance)."""
-    amount = posting.amount_cents
+    withdrawal). ``returning``: a credit that gives back money that left (no max_balance).
+    ``posting.from_held_cents``: held money released to available by the same write, as if
+    released just before the debit (a capture pays from its hold), guarded on held."""
+    amount, released = posting.amount_cents, posting.from_held_cents
     # The wallet's state is a clause of the same update: a freeze racing this debit has one order.
     # A counted debit pays out money reserved before a freeze (a capture, a settled withdrawal).
     wallet_filter = {"_id": posting.account_id, "status": _status_guard(amount, counted)}
     if posting.owner is not None:
         wallet_filter["client_id"] = posting.owner
     if amount < 0:
-        wallet_filter["available_cents"] = {"$gte": -amount}
+        wallet_filter["available_cents"] = {"$gte": -amount - released}
         if not counted:
             wallet_filter.update(limits.debit_guard(-amount))
     elif not returning:
         wallet_filter.update(limits.credit_guard(amount))
-    update = {"$inc": {"balance_cents": amount, "available_cents": amount, "version": 1},
+    update = {"$inc": {"balance_cents": amount, "available_cents": amount + released, "version": 1},
               "$set": {"updated_at": moment}}
+    if released:
+        wallet_filter["held_cents"] = {"$gte": released}
+        update["$inc"]["held_cents"] = -released
     wallet = tx.wallets.find_one_and_update(wallet_filter, update, return_document=ReturnDocument.AFTER)
     if wallet is None and amount < 0 and expiry.expire_due(tx, posting.account_id, moment):
         # Refused, but some of its holds had expired: released now, in this unit, the same
@@ -230,10 +236,12 @@ def _move_wallet(tx, posting, moment, counted=False, returning=False):
 
 def _refusal(tx, posting):
     """Why the guarded update of ``posting`` matched nothing (read only after it failed)."""
-    wallet = tx.wallets.find_one({"_id": posting.account_id},
-                                 {"limits": 1, "balance_cents": 1, "client_id": 1, "status": 1})
+    wallet = tx.wallets.find_one({"_id": posting.account_id}, {
+        "limits": 1, "balance_cents": 1, "client_id": 1, "status": 1, "held_cents": 1})
     if posting.owner is not None and (wallet is None or wallet["client_id"] != posting.owner):
         return errors.WalletNotFound(f"you have no wallet {posting.account_id}")
+    require(wallet is None or wallet.get("held_cents", 0) >= posting.from_held_cents, HeldUnderflow,
+            f"wallet {posting.account_id} holds less than {posting.from_held_cents} cents")
     if wallet is not None and (broken := states.refusal(wallet, posting.amount_cents)):
         return broken
     if wallet is not None and (broken := limits.refusal(wallet, posting.amount_cents)):

@@ -36,14 +36,21 @@ def refusal(wallet, amount_cents):
     return None
 
 
-def touch_open(tx, wallet_ids, moment):
+def touch_open(tx, wallet_ids, moment, missing=None):
     """Write each wallet while it is not closed (else WalletClosed): a unit that starts something
     pending for a wallet (a payment request, a hold it is to receive) writes it, so a close
-    racing that unit conflicts with it (see ``_check_empty``)."""
+    racing that unit conflicts with it (see ``_check_empty``). The wallets as they were before.
+    ``missing``: the error for a wallet that does not exist (read only when the write failed)."""
+    touched = []
     for wallet_id in wallet_ids:
-        if tx.wallets.find_one_and_update({"_id": wallet_id, "status": {"$ne": CLOSED}},
-                                          {"$set": {"updated_at": moment}}) is None:
+        wallet = tx.wallets.find_one_and_update({"_id": wallet_id, "status": {"$ne": CLOSED}},
+                                                {"$set": {"updated_at": moment}})
+        if wallet is None:
+            if missing is not None and tx.wallets.find_one({"_id": wallet_id}, {"_id": 1}) is None:
+                raise missing(f"no wallet {wallet_id}")
             raise errors.WalletClosed(f"wallet {wallet_id} is closed")
+        touched.append(wallet)
+    return touched
 
 
 def change(store, wallet_id, status, reason=None):

@@ -47,20 +47,23 @@ def transfer(store, client_id, from_wallet_id, to_wallet_id, amount_cents, detai
 
 
 def pay(tx, client_id, from_wallet_id, to_wallet_id, amount_cents, details, moment, links=None,
-        metadata=None):
+        metadata=None, transfer_id=None, also=()):
     """Inside a unit: the client's wallet pays another (POST /transfers, an approved request).
 
     No read comes first: the ownership of the sender is a clause of its debit's filter, and
     the receiver's credit finds it. Only a refused debit reads, to say why (WalletNotFound,
     ReceiverNotFound, then WalletFrozen, WalletClosed, InsufficientFunds or LimitExceeded, in
     that order). ``links``: what caused it (``{"payment_request_id": ...}``), ``metadata``:
-    the caller's {key: value}.
+    the caller's {key: value}. ``transfer_id``: the record's id, if the caller named it already;
+    ``also``: more events of the unit (each made by a call), inserted with the transfer's.
     """
     if from_wallet_id == to_wallet_id:
         raise errors.AccountsMustBeDifferent("from_wallet_id and to_wallet_id are the same wallet")
     record = _record(from_wallet_id, to_wallet_id, amount_cents, details, links=links, metadata=metadata)
+    if transfer_id is not None:
+        record["_id"] = transfer_id
     try:
-        return post_between(tx, record, moment, owner=client_id)
+        return post_between(tx, record, moment, owner=client_id, also=also)
     except (errors.WalletFrozen, errors.WalletClosed, errors.InsufficientFunds, errors.LimitExceeded):
         if tx.wallets.find_one({"_id": to_wallet_id}, {"_id": 1}) is None:
             raise errors.ReceiverNotFound(f"no wallet {to_wallet_id}") from None
@@ -131,13 +134,14 @@ def _postings(record, owner=None):
             Posting(receiver, amount, credit_type, sender)]
 
 
-def post_between(tx, record, moment, owner=None):
+def post_between(tx, record, moment, owner=None, also=()):
     """Post a wallet-to-wallet record (a transfer or a refund) and its event; return it as stored.
 
-    ``owner``: the client the sender must belong to, checked in its debit's filter."""
+    ``owner``: the client the sender must belong to, checked in its debit's filter. ``also``:
+    calls that make more events of the unit, inserted after this one in the same insert."""
     posted = post(tx, record, _postings(record, owner), moment)
     events.emit(tx, f"{record['type']}.posted", [record["from_wallet_id"], record["to_wallet_id"]],
-                render.transfer(posted.transfer), moment)
+                render.transfer(posted.transfer), moment, also=also)
     return posted.transfer
 
 

@@ -45,11 +45,9 @@ def create_withdrawal(store, client_id, wallet_id, amount_cents, destination, pr
     amount_in_range(amount_cents, MAX_AMOUNT_CENTS)
 
     def work(tx):
-        wallet = tx.wallets.find_one({"_id": wallet_id}, {"client_id": 1})
-        if wallet is None or wallet["client_id"] != client_id:
-            raise errors.WalletNotFound(f"you have no wallet {wallet_id}")
         moment = units.now()
-        _, limit_day = expiry.reserve_out(tx, wallet_id, amount_cents, moment)
+        # No read first: the owner is a clause of the reservation (WalletNotFound if not).
+        _, limit_day = expiry.reserve_out(tx, wallet_id, amount_cents, moment, owner=client_id)
         withdrawal = {
             "_id": new_id("wd"), "wallet_id": wallet_id, "client_id": client_id,
             "amount_cents": amount_cents, "destination": dict(destination), "details": details,

@@ -13,7 +13,7 @@ Collections outside the tenants' books (``UNSCOPED``: the tenants themselves, AP
 looked up before the tenant is known, the schema version) are read and written as
 they are; a tenant's view of them still carries its tenant in every filter.
 """
-from app.storage.unit import Collections
+from app.storage.unit import LazyCollections
 
 DEFAULT_TENANT = "default"
 UNSCOPED = frozenset(("tenants", "api_keys", "meta"))
@@ -169,6 +169,19 @@ class PlatformCollection:
         return self._collection.delete_many(filter, **kwargs)
 
 
+class _Names:
+    """name -> (name, the view's collection), looked up when a unit first names it."""
+
+    def __init__(self, view, names):
+        self._view, self._names = view, names
+
+    def __contains__(self, name):
+        return name in self._names
+
+    def __getitem__(self, name):
+        return name, getattr(self._view, name)
+
+
 class _Bound:
     """What both views share: the engine's properties and the four ways to run work."""
 
@@ -190,10 +203,10 @@ class _Bound:
                 for name, collection in self._store.collections.items()}
 
     def _wrap(self, view):
-        wrapped = Collections({name: self._collection(name, getattr(view, name))
-                               for name in self._store.collections},
-                              savepoint=getattr(view, "savepoint", None),
-                              rollback_to=getattr(view, "rollback_to", None))
+        wrapped = LazyCollections(_Names(view, self._store.collections),
+                                  lambda named: self._collection(*named),
+                                  savepoint=getattr(view, "savepoint", None),
+                                  rollback_to=getattr(view, "rollback_to", None))
         wrapped.tenant_id, wrapped.context = self.tenant_id, self.context
         return wrapped
 

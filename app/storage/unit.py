@@ -43,6 +43,26 @@ class Collections:
         return False
 
 
+class LazyCollections(Collections):
+    """Collections wrapped when first used: a unit names a few of the many, and each wrapper
+    made per unit of work (a session, a tenant's filter) is CPU on every request."""
+
+    def __init__(self, source, wrap=None, savepoint=None, rollback_to=None):
+        """``source``: name -> collection; ``wrap`` None: each taken as it is, at once."""
+        if wrap is None:
+            super().__init__(source, savepoint, rollback_to)
+            return
+        super().__init__({}, savepoint, rollback_to)
+        self.__dict__["_source"], self.__dict__["_wrap_one"] = source, wrap
+
+    def __getattr__(self, name):  # only for names not wrapped yet
+        source = self.__dict__.get("_source", {})
+        if name not in source:
+            raise AttributeError(name)
+        wrapped = self.__dict__[name] = self._wrap_one(source[name])
+        return wrapped
+
+
 def account_class(collection_name):
     """The class a written document belongs to, for the conflict metric."""
     return {"wallets": "wallet", "system_accounts": "system"}.get(collection_name, "other")
@@ -68,7 +88,7 @@ class Store:
 
     def _view(self, wrap, **savepoints):
         """The collections, each wrapped (a session, an undo log, a read-only scan)."""
-        return Collections({name: wrap(coll) for name, coll in self.collections.items()}, **savepoints)
+        return LazyCollections(self.collections, wrap, **savepoints)
 
     def describe(self):
         """One line for the start-up banner: where the data lives."""

@@ -82,8 +82,8 @@ def test_an_event_exists_exactly_for_the_units_that_committed(app, api, monkeypa
     assert api.transfer(ada, ada_wallet, bob_wallet, "99.00").status_code == 422  # refused: no event
     emit = events.emit
 
-    def emit_then_fail(*args):
-        emit(*args)
+    def emit_then_fail(*args, **kwargs):
+        emit(*args, **kwargs)
         raise RuntimeError("forced failure after the event was written")
 
     monkeypatch.setattr(events, "emit", emit_then_fail)

@@ -105,12 +105,12 @@ def test_independent_batch_fails_only_the_failing_item(client, store, trio, kind
 def fail_after_writing(monkeypatch, wallet_id):
     """A rule that refuses once the item's postings are written (like a credit-side limit): the
     items posted at once are refused as a whole (TotalRefused), then each alone, after writing."""
-    original, at_once = events.emit, transfers.post_many
+    original, at_once = events.new_event, transfers.post_many
 
-    def emit(tx, event_type, wallet_ids, data, moment):
+    def new_event(event_type, wallet_ids, data, moment):  # made after the item's postings are written
         if data.get("to_wallet_id") == wallet_id:
             raise errors.ReceiverNotFound(f"{wallet_id} refuses money")
-        return original(tx, event_type, wallet_ids, data, moment)
+        return original(event_type, wallet_ids, data, moment)
 
     def post_many(tx, movements, moment):
         posted = at_once(tx, movements, moment)
@@ -118,7 +118,7 @@ def fail_after_writing(monkeypatch, wallet_id):
             raise postings.TotalRefused(f"{wallet_id} refuses money")
         return posted
 
-    monkeypatch.setattr("app.ledger.transfers.events.emit", emit)
+    monkeypatch.setattr("app.ledger.transfers.events.new_event", new_event)
     monkeypatch.setattr("app.ledger.transfers.post_many", post_many)
 
 
