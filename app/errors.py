@@ -104,32 +104,21 @@ class LimitExceeded(ApiError):
         return {"limit": self.limit, "remaining": self.remaining}
 
 
-class ServiceLimitReached(ApiError):
-    """A tenant's (or a wallet pair's) cap on live things is reached: ``limit`` names it."""
-
-    status, code, title = 422, "service_limit_reached", "A service limit is reached"
-
-    def __init__(self, detail=None, limit="max_pending_requests_per_payer"):
-        super().__init__(detail)
-        self.limit = limit
-
-    def facts(self):
-        return {"limit": self.limit}
+def _naming(name, status, code, title, fact, default):
+    """An error whose problem names one more ``fact`` (given as a keyword, else ``default``)."""
+    def __init__(self, detail=None, **named):
+        ApiError.__init__(self, detail)
+        setattr(self, fact, named.get(fact, default))
+    return type(name, (ApiError,), {"status": status, "code": code, "title": title, "__init__": __init__,
+                                    "facts": lambda self: {fact: getattr(self, fact)}})
 
 
-class InsufficientScope(ApiError):
-    """The API key lacks the scope the endpoint needs: ``scope`` names it."""
-
-    status, code, title = 403, "insufficient_scope", "The API key lacks a scope this endpoint needs"
-
-    def __init__(self, detail=None, scope="*"):
-        super().__init__(detail)
-        self.scope = scope
-
-    def facts(self):
-        return {"scope": self.scope}
-
-
+# A tenant's (or a wallet pair's, or a wallet's monitors') cap on live things: ``limit`` names it.
+ServiceLimitReached = _naming("ServiceLimitReached", 422, "service_limit_reached",
+                              "A service limit is reached", "limit", "max_pending_requests_per_payer")
+# The API key lacks the scope the endpoint needs: ``scope`` names it.
+InsufficientScope = _naming("InsufficientScope", 403, "insufficient_scope",
+                            "The API key lacks a scope this endpoint needs", "scope", "*")
 TenantSuspended = _error("TenantSuspended", 403, "tenant_suspended",
                          "The tenant is suspended: it may read, not change anything")
 TenantNotFound = _error("TenantNotFound", 404, "tenant_not_found", "Tenant not found")

@@ -39,8 +39,10 @@ def parse_bound(text):
     return moment
 
 
-def _bound(name, problems):
-    text = request.args.get(name, "")
+def query_bound(args, name, problems):
+    """The query parameter ``name`` as a bound (None when absent or empty); a bad one is added to
+    ``problems`` (every problem of a query is answered at once)."""
+    text = args.get(name, "")
     if not text:
         return None
     try:
@@ -69,7 +71,7 @@ def report_query():
     """(format, from, to) from the query string and Accept; every problem at once."""
     problems = []
     kind = _format(problems)
-    start, end = _bound("from", problems), _bound("to", problems)
+    start, end = query_bound(request.args, "from", problems), query_bound(request.args, "to", problems)
     if start is not None and end is not None and start > end:
         problems.append({"field": "from", "message": "must not be after to"})
     if problems:

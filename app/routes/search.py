@@ -7,7 +7,7 @@ from app import errors, ledger, render
 from app.ledger import search
 from app.money import is_valid_amount, parse_cents
 from app.routes import choice
-from app.routes.reports import BOUND_MESSAGE, parse_bound
+from app.routes.reports import query_bound
 from app.routes.wallets import readable_wallet
 from app.web.pagination import page_limit, position_cursor, read_position_cursor
 from app.web import auth
@@ -27,17 +27,6 @@ def _amount(args, name, problems):
         problems.append({"field": name, "message": AMOUNT_MESSAGE})
         return None
     return parse_cents(text)
-
-
-def _moment(args, name, problems):
-    text = args.get(name)
-    if text is None:
-        return None
-    try:
-        return parse_bound(text)
-    except (ValueError, OverflowError):
-        problems.append({"field": name, "message": BOUND_MESSAGE})
-        return None
 
 
 def _metadata(args, problems):
@@ -64,8 +53,8 @@ def parse_filters(args):
         counterparty_wallet_id=args.get("counterparty_wallet_id"),
         min_amount_cents=_amount(args, "min_amount", problems),
         max_amount_cents=_amount(args, "max_amount", problems),
-        created_from=_moment(args, "created_from", problems),
-        created_to=_moment(args, "created_to", problems),
+        created_from=query_bound(args, "created_from", problems),
+        created_to=query_bound(args, "created_to", problems),
         metadata=_metadata(args, problems))
     if problems:
         raise errors.ValidationFailed("the search parameters are not valid", errors=problems)
