@@ -12,7 +12,7 @@ from pymongo.errors import DuplicateKeyError
 
 from app.ledger import events
 from app.ledger.units import new_id
-from app.ledger.webhooks import ENABLED, OPERATOR_OWNER, PENDING
+from app.ledger.webhooks import ENABLED, PENDING, lane_owner
 from app.money import format_cents
 
 BATCH = 100  # events fanned out per round
@@ -32,12 +32,6 @@ def _delivery(event, target, moment, **fields):
                  "next_attempt_at": moment, "lease_until": None, "lease_owner": None,
                  "created_at": moment, "delivered_at": None, "endpoint_id": None, "owner": None,
                  "tenant_id": event["tenant_id"]}, **fields)
-
-
-def _lane_owner(endpoint):
-    """Whom the dispatcher's lanes share attempts between: a client, or one tenant's operator."""
-    owner = endpoint["owner"]
-    return f"{owner}@{endpoint['tenant_id']}" if owner == OPERATOR_OWNER else owner
 
 
 def _notices(db, event, moment):
@@ -74,7 +68,7 @@ def fan_out(dispatcher, moment):
     endpoints = store.read(lambda db: list(db.webhook_endpoints.find({"status": ENABLED})))
     for event in pending:
         targets = [_delivery(event, endpoint["_id"], moment, kind="webhook", endpoint_id=endpoint["_id"],
-                             owner=_lane_owner(endpoint))
+                             owner=lane_owner(endpoint))
                    for endpoint in endpoints if _matches(endpoint, event)]
         if smtp:
             targets += store.read(lambda db: _notices(db, event, moment))

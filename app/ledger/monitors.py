@@ -46,11 +46,16 @@ def check(tx, wallet, moment):
                 moment)
 
 
+def _owned(wallet_id, client_id):
+    """The wallet's filter: any of the tenant's for the operator (``client_id`` None), else its owner's."""
+    return {"_id": wallet_id} if client_id is None else {"_id": wallet_id, "client_id": client_id}
+
+
 def create(store, wallet_id, client_id, field, condition, amount_cents, description):
     """Add a monitor to the wallet (its owner's, when ``client_id`` is given); it starts firing
     if its condition already holds, so it speaks only when a movement makes it true."""
     def work(tx):
-        owned = {"_id": wallet_id} if client_id is None else {"_id": wallet_id, "client_id": client_id}
+        owned = _owned(wallet_id, client_id)
         wallet = tx.wallets.find_one(owned)
         if wallet is None:
             raise errors.WalletNotFound(f"no wallet {wallet_id}")
@@ -68,8 +73,7 @@ def create(store, wallet_id, client_id, field, condition, amount_cents, descript
 
 
 def list_monitors(store, wallet_id, client_id):
-    owned = {"_id": wallet_id} if client_id is None else {"_id": wallet_id, "client_id": client_id}
-    wallet = store.read(lambda db: db.wallets.find_one(owned, {"monitors": 1}))
+    wallet = store.read(lambda db: db.wallets.find_one(_owned(wallet_id, client_id), {"monitors": 1}))
     if wallet is None:
         raise errors.WalletNotFound(f"no wallet {wallet_id}")
     return wallet.get("monitors", [])
@@ -85,7 +89,7 @@ def get(store, wallet_id, client_id, monitor_id):
 def delete(store, wallet_id, client_id, monitor_id):
     """Remove the monitor (one caller wins; the other gets 404)."""
     def work(tx):
-        owned = {"_id": wallet_id} if client_id is None else {"_id": wallet_id, "client_id": client_id}
+        owned = _owned(wallet_id, client_id)
         before = tx.wallets.find_one_and_update(dict(owned, **{"monitors.id": monitor_id}),
                                                 {"$pull": {"monitors": {"id": monitor_id}}})
         if before is None:

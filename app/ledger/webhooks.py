@@ -76,6 +76,18 @@ def delete_endpoint(store, owner, endpoint_id):
     return store.transaction(work)
 
 
+def lane_owner(endpoint):
+    """A delivery's ``owner``, whom the dispatcher's lanes share attempts between: a client, or
+    one tenant's operator (``operator@<tenant>``)."""
+    owner = endpoint["owner"]
+    return f"{owner}@{endpoint['tenant_id']}" if owner == OPERATOR_OWNER else owner
+
+
+def operators_lane(owner):
+    """Whether a delivery's ``owner`` (``lane_owner``; plain ``operator`` before tenants) is an operator's."""
+    return owner == OPERATOR_OWNER or str(owner).startswith(OPERATOR_OWNER + "@")
+
+
 def _log_if_operator(tx, owner, action, endpoint_id, **states):
     """The operator's endpoints are administration (admin log); a client's own are not."""
     if owner == OPERATOR_OWNER:
@@ -115,7 +127,7 @@ def retry_delivery(store, endpoint_id, delivery_id):
             if tx.deliveries.find_one({"_id": delivery_id, "endpoint_id": endpoint_id}, {"_id": 1}) is None:
                 raise errors.DeliveryNotFound(f"no delivery {delivery_id}")
             raise errors.DeliveryInProgress(f"delivery {delivery_id} is being sent right now")
-        if before.get("owner") == OPERATOR_OWNER or str(before.get("owner")).startswith(OPERATOR_OWNER + "@"):
+        if operators_lane(before.get("owner")):
             admin_log.append(tx, "delivery.retried", {"type": "delivery", "id": delivery_id},
                              before={"status": before["status"]}, after={"status": PENDING})
         return tx.deliveries.find_one({"_id": delivery_id})

@@ -61,7 +61,8 @@ def get_tenant(tenant_id):
 def update_tenant(tenant_id):
     """Rename, suspend or reactivate, or change the limits of a tenant."""
     body = json_body("tenant_update")
-    _found(tenant_id)
-    doc = tenants.update_tenant(g.platform, tenant_id, body)
+    if not TENANT_ID.fullmatch(tenant_id):
+        raise errors.TenantNotFound(f"no tenant {tenant_id}")
+    doc = tenants.update_tenant(g.platform, tenant_id, body)  # TenantNotFound if there is none
     current_app.extensions["tenant_directory"].forget(tenant_id)
     return _shown(doc)

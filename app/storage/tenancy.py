@@ -43,6 +43,13 @@ def _stamped(document, tenant_id):
     return document
 
 
+def _named(document):
+    """A document written across tenants, refused unless it names its tenant."""
+    if not document.get(FIELD):
+        raise TenantViolation("a document written across tenants must name its tenant_id")
+    return document
+
+
 def _update(update):
     """Refuse an update that would move a document to another tenant."""
     stages = update if isinstance(update, list) else [update]
@@ -143,15 +150,10 @@ class PlatformCollection:
         raise AttributeError(f"{name} is not allowed across tenants")
 
     def insert_one(self, document, **kwargs):
-        if not document.get(FIELD):
-            raise TenantViolation("a document written across tenants must name its tenant_id")
-        return self._collection.insert_one(document, **kwargs)
+        return self._collection.insert_one(_named(document), **kwargs)
 
     def insert_many(self, documents, **kwargs):
-        for document in documents:
-            if not document.get(FIELD):
-                raise TenantViolation("a document written across tenants must name its tenant_id")
-        return self._collection.insert_many(documents, **kwargs)
+        return self._collection.insert_many([_named(document) for document in documents], **kwargs)
 
     def update_one(self, filter, update, **kwargs):
         return self._collection.update_one(filter, _update(update), **kwargs)

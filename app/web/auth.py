@@ -75,6 +75,11 @@ class Caller:
         return self.is_operator and self.may(scope)
 
 
+def _key_caller(key):
+    """The Caller an active API key document stands for: its tenant's operator, within its scopes."""
+    return Caller(API_KEY, key["tenant_id"], key_id=key["_id"], scopes=tuple(key["scopes"]))
+
+
 class RateLimiter:
     """A token bucket per tenant, in this process: each worker enforces its share."""
 
@@ -125,7 +130,7 @@ class Auth:
             key = api_keys.authenticate(across, secret)
             if key is None:
                 raise errors.Unauthenticated("the token is invalid or has expired")
-            return Caller(API_KEY, key["tenant_id"], key_id=key["_id"], scopes=tuple(key["scopes"]))
+            return _key_caller(key)
         try:
             claims = self._tokens.loads(secret, max_age=self.lifetime_s)
         except BadSignature:
@@ -158,7 +163,7 @@ class Auth:
         if actor.get("type") == API_KEY:
             key = across.read(lambda db: db.api_keys.find_one({"_id": actor.get("id"), "status": "active"}))
             if key is not None:
-                return Caller(API_KEY, key["tenant_id"], key_id=key["_id"], scopes=tuple(key["scopes"]))
+                return _key_caller(key)
         return None
 
 
