@@ -89,8 +89,17 @@ def _pattern(validator, pattern, instance, schema):
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-# Draft 2020-12 with the pattern keyword matched the way the schema's own dialect reads it.
-SchemaValidator = validators.extend(Draft202012Validator, {"pattern": _pattern})
+def _is_integer(checker, instance):
+    """JSON Schema counts 5.0 as an integer; we do not: a count or a limit is sent as 5, and a
+    float must never reach the ledger (random.randrange and slicing refuse one)."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+# Draft 2020-12 with the pattern keyword matched the way the schema's own dialect reads it, and
+# an integer that is written as one.
+SchemaValidator = validators.extend(
+    Draft202012Validator, {"pattern": _pattern},
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer))
 
 
 def load_validators(schema_dir=SCHEMA_DIR):

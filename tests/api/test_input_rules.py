@@ -97,3 +97,20 @@ def test_a_chunked_body_of_exactly_the_limit_is_read_whole(app, client):
     valid = json.dumps({"email": "edge@example.com", "name": "Edge", "password": "password123"}).encode()
     response = _chunked(client, valid + b" " * (app.config["MAX_CONTENT_LENGTH"] - len(valid)))
     assert response.status_code == 201, response.json
+
+
+@pytest.mark.parametrize("value, seconds", [(5.0, 60.0), (5.5, 60.5), (True, True)])
+def test_an_integer_field_refuses_a_float_or_a_boolean(api, client, value, seconds):
+    """JSON Schema counts 5.0 as an integer; a float reaching a quota's slot draw or an expiry
+    would be a 500 or a fraction of a second, so anything but a whole number is 400."""
+    limits = {"max_clients": value, "max_api_keys": 10, "max_webhook_endpoints": 10,
+              "max_pending_payment_requests": 100}
+    response = client.post("/tenants", json={"name": "T", "service_limits": limits}, headers=api.operator)
+    assert (response.status_code, [e["field"] for e in response.json["errors"]]) == (
+        400, ["/service_limits/max_clients"])
+    _, headers, wallet_id = api.member(balance="10.00")
+    _, _, other_id = api.member()
+    response = client.post("/holds", headers=headers, json={
+        "from_wallet_id": wallet_id, "to_wallet_id": other_id, "amount": "1.00", "expires_in_s": seconds})
+    assert (response.status_code, [e["field"] for e in response.json["errors"]]) == (400, ["/expires_in_s"])
+    assert api.balance(headers, wallet_id) == "10.00"

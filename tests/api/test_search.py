@@ -93,7 +93,9 @@ def test_filters_combine(client, world):
 def test_pages_cross_a_boundary_without_loss_or_repeat(client, api):
     _, ada, ada_wallet = api.member(balance="100.00")
     _, _, bob_wallet = api.member()
-    sent = [api.transfer(ada, ada_wallet, bob_wallet, "1.00").json["id"] for _ in range(7)]
+    sent = [api.transfer(ada, ada_wallet, bob_wallet, "1.00").json for _ in range(7)]
+    # Newest first; transfers made within one millisecond follow their ids (docs/api.md).
+    newest_first = [t["id"] for t in sorted(sent, key=lambda t: (t["created_at"], t["id"]), reverse=True)]
     seen, after, pages = [], None, 0
     while True:
         query = {"limit": 3, "type": "transfer", **({"after": after} if after else {})}
@@ -103,7 +105,7 @@ def test_pages_cross_a_boundary_without_loss_or_repeat(client, api):
         if not page["has_more"]:
             break
         after = page["next_cursor"]
-    assert (seen, pages) == (sent[::-1], 3)
+    assert (seen, pages) == (newest_first, 3)
 
 
 def test_a_client_searching_another_wallet_is_404(client, world):
