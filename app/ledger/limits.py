@@ -39,8 +39,6 @@ def parse(document):
         if name not in NAMES:
             raise ValueError(f"{name!r} is not a limit; limits are {', '.join(NAMES)}")
         if value is not None and name in COUNT_LIMITS:
-            if isinstance(value, float) and value.is_integer():
-                value = int(value)  # JSON Schema reads 29.0 as the integer 29; so do we
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{name} must be a whole number >= 0 or null, not {value!r}")
         elif value is not None:

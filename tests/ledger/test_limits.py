@@ -47,7 +47,7 @@ def test_a_new_wallet_has_no_limits(api, client, pair):
 
 def test_put_sets_removes_and_keeps(api, client, pair):
     _, alice_wallet, _, _ = pair
-    assert put_limits(client, api, alice_wallet, daily_out_count=29.0)["daily_out_count"] == 29
+    assert put_limits(client, api, alice_wallet, daily_out_count=29)["daily_out_count"] == 29
     assert put_limits(client, api, alice_wallet, max_balance="1000", daily_out_count=3) == dict(
         NO_LIMITS, max_balance="1000.00", daily_out_count=3)
     # A field left out keeps its value; null removes the limit.
@@ -59,6 +59,7 @@ def test_put_sets_removes_and_keeps(api, client, pair):
     ({"max_balance": "0"}, "/max_balance"), ({"daily_out_amount": 5}, "/daily_out_amount"),
     ({"per_transfer_max": "1.001"}, "/per_transfer_max"), ({"daily_out_count": -1}, "/daily_out_count"),
     ({"daily_out_count": "3"}, "/daily_out_count"), ({"daily_out_count": True}, "/daily_out_count"),
+    ({"daily_out_count": 29.0}, "/daily_out_count"),
     ({"weekly": "1.00"}, "/weekly")])
 def test_put_refuses_bad_limits(api, client, pair, body, field):
     _, alice_wallet, _, _ = pair
