@@ -10,6 +10,8 @@ keep-alive HTTP clients (the same client load):
 3. batches of --batch-size transfers over HTTP (`POST /transfer-batches`, independent);
 4. the same single transfers in this process through app.ledger: the engine's own rate;
 5. storage calls per transfer, single and batched, counted at the unit of work.
+Last, on the embedded engine (not with --url or MONGO_URI), what each of its short paths
+saves (scripts/embedded_paths.py): one that saves too little is a missed target.
 Prints rates, ratios, outcome counts and latency percentiles. The books are checked after
 every phase that moves money (GET /audit after 2 and 3, then every journal read back
 through the API; app.audit after 4).
@@ -64,6 +66,8 @@ def parse_args():
     parser.add_argument("--skip-ledger", action="store_true", help="HTTP only (e.g. against --url)")
     parser.add_argument("--skip-production-path", action="store_true",
                         help="no round trips and app CPU on the wire stand-in (or MONGO_URI)")
+    parser.add_argument("--skip-embedded-paths", action="store_true",
+                        help="no measure of what each of the embedded engine's short paths saves")
     return parser.parse_args()
 
 
@@ -437,6 +441,10 @@ def main():
         print(f"storage calls per transfer (commit included): single {single_calls:.2f}, "
               f"in a batch of {args.batch_size} {batched_calls:.2f}")
         problems += [f"ledger run: {problem}" for problem in ledger_problems]
+    if engine == "embedded" and not args.url and not args.skip_embedded_paths:
+        from scripts import embedded_paths
+        print("== the embedded engine's short paths: the app in this process, Flask test client")
+        missed += embedded_paths.run(seed=args.seed)
     print("invariants after every phase:", "intact (money conserved, every journal sums to its "
           "balance, seq contiguous, audit ok)" if not problems else "BROKEN")
     for problem in problems:

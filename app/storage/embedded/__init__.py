@@ -79,6 +79,20 @@ class EmbeddedStore(Store):
         super().__init__(collections)
         self._lock = threading.RLock()
         self.reader = Collections(collections)
+        # The engine's short paths in use: one set, shared by the collections of open_database.
+        self._on = next(iter(collections.values()))._store._documents.on
+
+    def use_accelerators(self, names):
+        """Use only the named short paths of ``engine.ACCELERATORS`` from now on (make bench and
+        tests/storage/test_embedded_accelerators.py switch them; answers are the same)."""
+        names = set(names)
+        unknown = names - set(engine.ACCELERATORS)
+        if unknown:
+            raise ValueError(f"unknown embedded accelerators {sorted(unknown)}; "
+                             f"they are {sorted(engine.ACCELERATORS)}")
+        with self._lock:
+            self._on.clear()
+            self._on.update(names)
 
     def describe(self):
         return "embedded engine (mongomock, in memory): data lives only as long as this process"
@@ -115,6 +129,8 @@ class EmbeddedStore(Store):
     def snapshot(self, work):
         """Run read-only ``work`` under the lock for the whole call: writers wait."""
         with self._lock:
+            if "scan" not in self._on:
+                return work(self.reader)
             return work(self._view(ReadOnlyScan))
 
     def ping(self):

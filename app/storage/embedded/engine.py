@@ -20,6 +20,12 @@ TTL indexes are honoured, and a collection can be capped per value of a field
 (app/storage/embedded/retention.py): idempotency records do not outlive IDEMPOTENCY_TTL_S
 here either, and an insert that would give one caller more than IDEMPOTENCY_MAX_PER_SCOPE
 unexpired ones is refused (``StoreFull``); none is dropped before its TTL.
+
+Each short path can be switched off (``ACCELERATORS``; ``EmbeddedStore.use_accelerators``),
+and then mongomock answers as it does alone: tests/storage/test_embedded_accelerators.py
+requires the same answers either way, and ``make bench`` (scripts/embedded_paths.py) measures
+what each one saves. A path switched off is only not read: its tables are still kept, so that
+it can be switched on again at any moment. Retention is behaviour, not speed: always on.
 """
 import collections
 import copy
@@ -39,11 +45,27 @@ from app.storage.embedded.writes import (
     apply, clone, encodable, incrementable, mongo_datetimes, simple_update, written_fields)
 
 
-class IndexedDocuments(collections.OrderedDict):
-    """One collection's documents by ``_id``, plus equality hashes and range buckets over them."""
+# The short paths by name, each with what it replaces (docs/architecture.md#the-embedded-engine).
+ACCELERATORS = {
+    "hash": "equality hashes: a filter that pins indexed fields (or _id) reads only their bucket, "
+            "and a unique index is checked through its bucket",
+    "range": "range buckets: a bounded or sorted read of a compound index's next field walks it in "
+             "order, and a sorted page copies only its own documents",
+    "writes": "one-document paths: an insert, an update by _id, find_one_and_update and find_one "
+              "copy one document, without mongomock's cursor",
+    "scan": "the audit's snapshot reads the stored documents in place instead of mongomock's copies",
+    "group": "the audit's $group runs as compiled closures instead of mongomock's evaluator",
+}
 
-    def __init__(self):
+
+class IndexedDocuments(collections.OrderedDict):
+    """One collection's documents by ``_id``, plus equality hashes and range buckets over them.
+
+    ``on``: the names of ``ACCELERATORS`` in use, a set shared by the database's collections."""
+
+    def __init__(self, on=None):
         super().__init__()
+        self.on = set(ACCELERATORS) if on is None else on
         self.hashes = {}  # tuple of fields -> {tuple of values -> {_id: None}}
         self.ranges = {}  # (leading fields, next field) -> {tuple of values -> RangeBucket}
         self.indexed_fields = set()  # top-level fields some hash or range keys on
@@ -166,7 +188,7 @@ class IndexedDocuments(collections.OrderedDict):
         """The ids a filter can match, or None when nothing narrows it: the smallest of the hash
         buckets its plain values pin, a range bucket no bigger, or the union of an ``$or``'s
         branches if smaller still. A listing's scope (``$and``, ``$or``) is found where it sits."""
-        if not isinstance(filter, dict):
+        if not isinstance(filter, dict) or "hash" not in self.on:
             return None
         found, alternatives = conditions(filter)
         plain = pinned(found)
@@ -220,7 +242,7 @@ class IndexedDocuments(collections.OrderedDict):
 
     def in_order(self, filter, field, descending):
         """Candidate ids for ``filter`` in ``field`` order, lazily, from a range bucket; or None."""
-        if not isinstance(filter, dict):
+        if not isinstance(filter, dict) or "range" not in self.on:
             return None
         found, _ = conditions(filter)
         kind = bounds_kind(found.get(field)) if field in found else None
@@ -246,6 +268,8 @@ class IndexedDocuments(collections.OrderedDict):
         ``found``: the filter's conditions (``conditions``). Unlike the hash path this is not
         safe against a concurrent writer; the app's embedded reads hold the store's lock.
         Without a sort, the answer comes in index order, as MongoDB's does when it reads an index."""
+        if "range" not in self.on:
+            return None
         for (leading, field), buckets in self.ranges.items():
             if bounds_kind(found.get(field)) is None or not all(f in plain for f in leading):
                 continue
@@ -295,7 +319,7 @@ class IndexedCollection(mongomock.Collection):
         if isinstance(sort, dict):
             sort = list(sort.items())
         if (not limit or limit < 0 or not sort or self.codec_options.tz_aware
-                or not isinstance(documents, IndexedDocuments)
+                or not isinstance(documents, IndexedDocuments) or "range" not in documents.on
                 or any(field.startswith("$") for field, _ in sort)):
             return None
         documents.expire()
@@ -335,7 +359,7 @@ class IndexedCollection(mongomock.Collection):
         """One plain document with a plain (or no) ``_id``: mongomock's checks, one copy."""
         documents = self._store._documents
         if (session or type(data) is not dict or not isinstance(documents, IndexedDocuments)
-                or not isinstance(data.get("_id", ""), SCALARS)):
+                or "writes" not in documents.on or not isinstance(data.get("_id", ""), SCALARS)):
             return super()._insert(data, session, ordered)
         if not all(isinstance(key, str) for key in data):
             raise ValueError("Document keys must be strings")
@@ -364,6 +388,7 @@ class IndexedCollection(mongomock.Collection):
                 continue
             keys = tuple(field for field, _ in index["key"])
             if (index.get("sparse") or index.get("partialFilterExpression") is not None
+                    or "hash" not in getattr(documents, "on", ())
                     or keys not in getattr(documents, "hashes", {}) or any("." in key for key in keys)
                     or not single_key(new_data, keys)):  # an array, None, a date ...: mongomock's way
                 return super()._ensure_uniques(new_data)
@@ -377,7 +402,8 @@ class IndexedCollection(mongomock.Collection):
         documents = self._store._documents
         if not isinstance(documents, IndexedDocuments):
             return super()._update(spec, document, upsert, manipulate, multi, **kwargs)
-        if (not upsert and not any(kwargs.values()) and type(spec) is dict
+        if ("writes" in documents.on and not upsert and not any(kwargs.values())
+                and type(spec) is dict
                 and (multi or isinstance(spec.get("_id"), SCALARS))
                 and simple_update(document)):
             result = self._simple_update(mongo_datetimes(spec), document, multi)
@@ -441,7 +467,7 @@ class IndexedCollection(mongomock.Collection):
         documents = self._store._documents
         if (sort or upsert or any(kwargs.values()) or type(filter) is not dict
                 or not isinstance(filter.get("_id"), SCALARS) or not isinstance(documents, IndexedDocuments)
-                or not simple_update(update)):
+                or "writes" not in documents.on or not simple_update(update)):
             return super().find_one_and_update(filter, update, projection, sort, upsert,
                                                return_document, **kwargs)
         found = self.find_one(filter)
@@ -465,7 +491,7 @@ class IndexedCollection(mongomock.Collection):
         documents = self._store._documents
         projection = args[0] if len(args) == 1 else kwargs.get("projection")
         if (len(args) <= 1 and set(kwargs) <= {"projection"} and type(filter) is dict
-                and isinstance(documents, IndexedDocuments)):
+                and isinstance(documents, IndexedDocuments) and "writes" in documents.on):
             if isinstance(filter.get("_id"), SCALARS):
                 documents.expire()
                 found = documents.get(filter["_id"])
@@ -509,11 +535,13 @@ def cap_per_value(collection, field, most, exempt=(), unique=()):
 
 
 def open_database(name, collection_names):
-    """A fresh in-memory database whose named collections are hash-indexed."""
+    """A fresh in-memory database whose named collections are hash-indexed; they share one set
+    of the ``ACCELERATORS`` in use (every one, to begin with)."""
     database = mongomock.MongoClient(tz_aware=False)[name]
+    on = set(ACCELERATORS)
     collections_by_name = {}
     for collection_name in collection_names:
-        database._store[collection_name]._documents = IndexedDocuments()
+        database._store[collection_name]._documents = IndexedDocuments(on)
         collections_by_name[collection_name] = IndexedCollection(
             database, collection_name, _db_store=database._store,
             read_preference=database.read_preference,

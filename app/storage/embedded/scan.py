@@ -109,7 +109,7 @@ class ReadOnlyScan:
             done = None
             if name == "$sort" and not any("." in field for field in options):
                 done = _sort_in_place(documents, list(options.items()))  # a list of this call's own
-            elif name == "$group":
+            elif name == "$group" and "group" in self._documents.on:
                 done = embedded_group.group(documents, options)
             if done is None:
                 done = list(process_pipeline(documents, self._collection.database, [stage], None))
