@@ -3,7 +3,7 @@ ACCELERATORS), measured in one run: the app in this process on the embedded engi
 grown books, answers each kind of request with every short path on, and with each one off
 (then all off), the settings taken in a shuffled order in every round.
 
-It prints the median CPU milliseconds per request of each kind with all on, and for each
+It prints the median over rounds of the CPU milliseconds per request of each kind with all on, and for each
 short path off the ratio off/on. A short path earns its lines when some kind of request is at
 least KEEP_AT times slower without it; ``run`` returns what it prints of one that is not.
 
@@ -94,8 +94,8 @@ class Books:
         response.get_data()  # a streamed statement is made while it is read
 
 
-def measure(books, on, rounds):
-    """{kind: median CPU ms per request} for the set of short paths ``on``, over ``rounds``."""
+def measure(books, on):
+    """{kind: mean CPU ms per request} for the set of short paths ``on``, one round."""
     store = books.app.extensions["storage"]
     store.use_accelerators(on)
     try:
@@ -125,7 +125,7 @@ def run(growth=3000, wallets=20, rounds=3, seed=1):
         names = list(settings)
         order.shuffle(names)
         for setting in names:
-            for kind, ms in measure(books, settings[setting], 1).items():
+            for kind, ms in measure(books, settings[setting]).items():
                 samples[setting][kind].append(ms)
     medians = {setting: {kind: statistics.median(values) for kind, values in kinds.items()}
                for setting, kinds in samples.items()}

@@ -24,10 +24,17 @@ def wallet(_id, **fields):
             "updated_at": MOMENT, **fields}
 
 
-@pytest.fixture
-def pair():
-    """(short-path collection, plain mongomock collection) holding the same wallets."""
+# Every short path on, each one off, all off: the engine stores and answers as mongomock does.
+SETTINGS = {"all on": set(embedded.ACCELERATORS), "all off": set(), **{
+    f"{name} off": set(embedded.ACCELERATORS) - {name} for name in embedded.ACCELERATORS}}
+
+
+@pytest.fixture(params=list(SETTINGS.values()), ids=list(SETTINGS))
+def pair(request):
+    """(short-path collection, plain mongomock collection) holding the same wallets; the
+    short-path side uses the parameter's set of short paths."""
     _, indexed = embedded.open_database("t", ["wallets"])
+    embedded.use_only(indexed["wallets"]._store._documents.on, request.param)
     plain = mongomock.MongoClient(tz_aware=False).t.wallets
     for collection in (indexed["wallets"], plain):
         collection.create_index([("client_id", 1)], unique=True)

@@ -80,19 +80,16 @@ class EmbeddedStore(Store):
         self._lock = threading.RLock()
         self.reader = Collections(collections)
         # The engine's short paths in use: one set, shared by the collections of open_database.
+        shared = {id(collection._store._documents.on) for collection in collections.values()}
+        if len(shared) != 1:
+            raise ValueError("an embedded store's collections come from one open_database")
         self._on = next(iter(collections.values()))._store._documents.on
 
     def use_accelerators(self, names):
         """Use only the named short paths of ``engine.ACCELERATORS`` from now on (make bench and
         tests/storage/test_embedded_accelerators.py switch them; answers are the same)."""
-        names = set(names)
-        unknown = names - set(engine.ACCELERATORS)
-        if unknown:
-            raise ValueError(f"unknown embedded accelerators {sorted(unknown)}; "
-                             f"they are {sorted(engine.ACCELERATORS)}")
         with self._lock:
-            self._on.clear()
-            self._on.update(names)
+            engine.use_only(self._on, names)
 
     def describe(self):
         return "embedded engine (mongomock, in memory): data lives only as long as this process"

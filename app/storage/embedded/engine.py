@@ -449,17 +449,31 @@ class IndexedCollection(mongomock.Collection):
                 "nModified": modified, "ok": 1, "upserted": None, "updatedExisting": bool(found)}
 
     def _check_uniques(self, before):
-        """After documents changed in place and moved buckets: any unique index broken puts every
-        one of them back as it was (``before``: id -> (old keys, copy)) and raises."""
+        """After documents changed in place and moved buckets (``before``: id -> (old keys, copy),
+        in the order they were written): when a unique index is broken, replay the writes one
+        at a time from the copies, as mongomock (and MongoDB) check each document as it is
+        written: the first that breaks it is put back and raises, those before it stay written,
+        those after it were never written."""
         documents = self._store._documents
         try:
             for _id in before:
                 if _id in documents:
                     self._ensure_uniques(documents[_id])
+            return
         except DuplicateKeyError:
-            for _id, (_, snapshot) in before.items():
-                documents.restore(_id, snapshot)
-            raise
+            pass
+        written = [_id for _id in before if _id in documents]
+        after = {_id: clone(documents[_id]) for _id in written}
+        for _id in written:
+            documents.restore(_id, before[_id][1])
+        for _id in written:
+            documents.restore(_id, after[_id])
+            try:
+                self._ensure_uniques(documents[_id])
+            except DuplicateKeyError:
+                documents.restore(_id, before[_id][1])
+                raise
+        raise DuplicateKeyError("E11000 Duplicate Key Error", 11000)  # one no replay explains
 
     def find_one_and_update(self, filter, update, projection=None, sort=None, upsert=False,
                             return_document=ReturnDocument.BEFORE, **kwargs):
@@ -532,6 +546,17 @@ def cap_per_value(collection, field, most, exempt=(), unique=()):
     documents = collection._store._documents
     documents.retention.set_cap(field, most, documents, exempt)
     documents.retention.unique = tuple(unique)
+
+
+def use_only(on, names):
+    """Make ``on`` (a database's shared set of short paths in use) hold exactly ``names``,
+    changing only what changes: a reader never sees off a path that stays on."""
+    names = set(names)
+    unknown = names - set(ACCELERATORS)
+    if unknown:
+        raise ValueError(f"unknown embedded accelerators {sorted(unknown)}; they are {sorted(ACCELERATORS)}")
+    on.intersection_update(names)
+    on.update(names)
 
 
 def open_database(name, collection_names):
