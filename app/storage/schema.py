@@ -231,7 +231,12 @@ def declared_indexes(idempotency_ttl_s, events_ttl_s=EVENTS_TTL_S):
 
 
 def _find_index(collection, keys):
-    for index in collection.index_information().values():
+    return _index_with(collection.index_information(), keys)
+
+
+def _index_with(information, keys):
+    """The index of ``index_information()`` on exactly ``keys`` (in order), or None."""
+    for index in information.values():
         if [(field, int(direction)) for field, direction in index["key"]] == list(keys):
             return index
     return None
@@ -240,8 +245,11 @@ def _find_index(collection, keys):
 def check_initialised(store, idempotency_ttl_s, events_ttl_s=EVENTS_TTL_S, seed=NO_SEED):
     """(problems, warnings): what ``db init`` has not made, and what it would change."""
     problems, warnings = [], []
+    information = {}  # one listIndexes per collection, not one per index
     for name, keys, options in declared_indexes(idempotency_ttl_s, events_ttl_s):
-        index = _find_index(store.collections[name], keys)
+        if name not in information:
+            information[name] = store.collections[name].index_information()
+        index = _index_with(information[name], keys)
         fields = ", ".join(field for field, _ in keys)
         if index is None:
             problems.append(f"index {name} ({fields}) is missing")

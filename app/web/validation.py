@@ -113,9 +113,16 @@ def load_validators(schema_dir=SCHEMA_DIR):
         for schema in schemas.values())
     compiled = {}
     for stem, schema in schemas.items():
-        Draft202012Validator.check_schema(schema)
+        _check_schema(json.dumps(schema, sort_keys=True))
         compiled[stem] = SchemaValidator(schema, registry=registry, format_checker=checker)
     return compiled
+
+
+@functools.lru_cache(maxsize=None)
+def _check_schema(text):
+    """Refuse a schema that is not valid draft 2020-12 (SchemaError); each text is checked once
+    per process (an app per test would otherwise check all of them again, 90 ms each time)."""
+    Draft202012Validator.check_schema(json.loads(text))
 
 
 def _pointer(parts):

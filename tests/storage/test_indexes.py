@@ -111,18 +111,24 @@ def test_a_changed_ttl_is_a_warning_at_boot_not_a_refusal(monkeypatch):
     _, collections = embedded.open_database("ttl", schema.COLLECTIONS)
     store = EmbeddedStore(collections)
     schema.initialise(store, 3600, seed=seed.SEED)
-    real = schema._find_index
 
-    def as_mongodb_reports(collection, keys):
-        index = real(collection, keys)
-        if list(keys) == [("created_at", 1)]:  # idempotency 3600 s; events, deliveries 30 days
-            index = dict(index, expireAfterSeconds=3600 if collection.name == "idempotency"
-                         else schema.EVENTS_TTL_S)
-        if list(keys) == [("expires_at", 1)] and collection.name in ("limit_usage", "console_sessions"):
-            index = dict(index, expireAfterSeconds=0)  # expires at the date the field holds
-        return index
+    def as_mongodb_reports(collection):
+        real = collection.index_information
 
-    monkeypatch.setattr(schema, "_find_index", as_mongodb_reports)
+        def information():
+            found = real()
+            for index in found.values():
+                keys = [(field, int(direction)) for field, direction in index["key"]]
+                if keys == [("created_at", 1)]:  # idempotency 3600 s; events, deliveries 30 days
+                    index["expireAfterSeconds"] = (3600 if collection.name == "idempotency"
+                                                   else schema.EVENTS_TTL_S)
+                if keys == [("expires_at", 1)] and collection.name in ("limit_usage", "console_sessions"):
+                    index["expireAfterSeconds"] = 0  # expires at the date the field holds
+            return found
+        return information
+
+    for collection in collections.values():
+        monkeypatch.setattr(collection, "index_information", as_mongodb_reports(collection))
     monkeypatch.setattr(store, "ttl_in_index", True)
     assert schema.check_initialised(store, 3600, seed=seed.SEED) == ([], [])
     problems, warnings = schema.check_initialised(store, 7200, seed=seed.SEED)
