@@ -90,12 +90,12 @@ lint: $(STAMP)
 # Both engines: the stand-in's conformance suite first (the suite on the stand-in counts only
 # while it passes), then the whole suite with MONGO_URI naming a fresh stand-in (tests/support/wire_standin.py),
 # so every test parametrised by engine runs on the embedded engine and on the wire protocol. The
-# suite runs as two halves at once, each with its own stand-ins (tests/support/two_halves.py: the
-# tests marked mongo, and the rest); TEST_HALVES=0 runs it in one process.
+# suite runs in TEST_SHARDS processes at once (default 2), each with its own stand-ins and every
+# n-th test (tests/support/shards.py); TEST_SHARDS=1 runs it in one process.
 PYTEST_ARGS ?=
 test: lint browser $(STANDIN_STAMP) $(NODE_STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m standin tests/storage/test_standin_conformance.py
-	$(BIN)/python -m tests.support.two_halves $(PYTEST_ARGS)
+	$(BIN)/python -m tests.support.shards $(PYTEST_ARGS)
 
 # The same suite plus the real-MongoDB tests; needs MONGO_URI naming a replica set
 # (and MONGO_STANDALONE_URI for the standalone refusal). `make test-mongo PYTEST_ARGS="-m mongo"`

@@ -46,6 +46,15 @@ def needs_real_replica_set(behaviour):
     return pytest.mark.skipif(ON_STANDIN, reason=f"needs a real replica set: {behaviour}")
 
 
+def pytest_collection_modifyitems(config, items):
+    """With TEST_SHARD=i/n (tests/support/shards.py, make test), keep every n-th test from the i-th."""
+    shard = os.environ.get("TEST_SHARD")
+    if shard:
+        from tests.support.shards import shard_of
+        items[:], dropped = shard_of(items, shard)
+        config.hook.pytest_deselected(items=dropped)
+
+
 def pytest_terminal_summary(terminalreporter):
     """What a run did not test (one line per skip reason), and, after a fuzz, what it ran."""
     from tests.support import fuzz_report

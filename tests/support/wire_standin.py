@@ -80,17 +80,17 @@ def start_or_skip(plain=PLAIN, standalone=False):
     return start(plain, standalone)
 
 
-def run_with_standin(command, stdout=None):
+def run_with_standin(command, stdout=None, environment=None):
     """Run ``command`` with MONGO_URI naming a fresh stand-in, MONGO_STANDALONE_URI a standalone
     one (for the refusal of a standalone server), and MONGO_STANDIN=1 (so tests that need a
     real replica set can say so); its exit status, after stopping both. ``stdout``: a file for
-    its output and errors (else this process's)."""
+    its output and errors (else this process's); ``environment``: more variables for it."""
     standin = start()
     try:
         standalone = start(standalone=True)
         try:
             env = dict(os.environ, MONGO_URI=standin.uri, MONGO_STANDALONE_URI=standalone.uri,
-                       MONGO_STANDIN="1")
+                       MONGO_STANDIN="1", **(environment or {}))
             return subprocess.run(command, cwd=ROOT, env=env, stdout=stdout,
                                   stderr=None if stdout is None else subprocess.STDOUT).returncode
         finally:
