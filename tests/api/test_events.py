@@ -100,6 +100,7 @@ def test_an_event_exists_exactly_for_the_units_that_committed(app, api, monkeypa
 def test_the_feed_pages_oldest_first_and_shows_a_client_only_its_wallet(client, api):
     _, ada, ada_wallet = api.member(balance="5.00")
     _, bob, bob_wallet = api.member(balance="7.00")
+    time.sleep(0.002)  # a millisecond after Bob's deposit at least: the feed is then creation order
     api.transfer(ada, ada_wallet, bob_wallet, "1.00")
     seen, after = [], None
     while True:

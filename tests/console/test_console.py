@@ -1,6 +1,7 @@
 """The operators' console (/console/) through Flask's test client: every page and action, the
 session and its cookie, CSRF, the rate limit at sign-in, escaping, and the security headers."""
 import re
+import time
 
 import pytest
 
@@ -511,6 +512,7 @@ def test_transfers_are_found_by_the_apis_filters_a_page_at_a_time(api, client, c
     _, _, bob_wallet = api.member()
     for cents in range(1, 24):
         assert api.transfer(ada, ada_wallet, bob_wallet, f"0.{cents:02d}").status_code == 201
+    time.sleep(0.002)  # a millisecond after the last at least: newest first is then creation order
     tagged = client.post("/transfers", json={"from_wallet_id": ada_wallet, "to_wallet_id": bob_wallet,
                                              "amount": "2.50", "metadata": {"order": "A-1"}},
                          headers=ada).json
@@ -545,12 +547,15 @@ def test_console_actions_land_in_the_admin_log_with_the_console_user_as_actor(ap
     assert console.submit(page, f"{page}/deposits", {"amount": "50.00"})[0].status_code == 303
     withdrawal = withdraw(api, sam, wallet_id, "5.00")
     hand_over(app)
+    time.sleep(0.002)  # each action a millisecond after the last at least: the log then lists them in order
     assert console.submit("/console/withdrawals", f"/console/withdrawals/{withdrawal}/settle",
                           {"outcome": "succeeded", "provider_reference": "B-1"})[0].status_code == 303
     [delivery] = [d for d in client.get(f"/webhook-endpoints/{endpoint['id']}/deliveries",
                                         headers=api.operator).json["data"] if d["status"] == "failed"][:1]
     retry = f"/console/deliveries/{endpoint['id']}/{delivery['id']}/retry"
+    time.sleep(0.002)
     assert console.submit("/console/deliveries", retry, {})[0].status_code == 303
+    time.sleep(0.002)
     assert console.submit(page, f"{page}/freeze", {"reason": "review"})[0].status_code == 303
     log = client.get("/admin-log?limit=100", headers=api.operator).json["data"]
     mine = {(e["action"], e["target"]["id"]): e for e in log}
