@@ -183,7 +183,8 @@ def status(store, wallet_id):
 
 def set_limits(store, wallet_id, changes):
     """Set (a value) or remove (None) the given stored limits of a wallet; WalletNotFound if none."""
-    update = {"$set": {"limits_updated_at": units.now()}}
+    moment = units.now()
+    update = {"$set": {"limits_updated_at": moment}}
     removed = {f"limits.{field}": "" for field, value in changes.items() if value is None}
     update["$set"].update({f"limits.{field}": value for field, value in changes.items()
                            if value is not None})
@@ -194,9 +195,11 @@ def set_limits(store, wallet_id, changes):
         before = tx.wallets.find_one_and_update({"_id": wallet_id}, update)
         if before is None:
             raise errors.WalletNotFound(f"no wallet {wallet_id}")
-        wallet = tx.wallets.find_one({"_id": wallet_id})
+        # What the update stored, without reading it again: the limits before, changed as above.
+        after = {field: value for field, value in dict(before.get("limits") or {}, **changes).items()
+                 if value is not None}
         admin_log.append(tx, "limits.changed", {"type": "wallet", "id": wallet_id},
-                         before=before.get("limits") or {}, after=wallet.get("limits") or {})
-        return wallet
+                         before=before.get("limits") or {}, after=after)
+        return dict(before, limits=after, limits_updated_at=moment)
 
     return store.transaction(work)

@@ -55,6 +55,23 @@ def test_put_sets_removes_and_keeps(api, client, pair):
         NO_LIMITS, per_transfer_max="5.50", daily_out_count=3)
 
 
+def test_the_admin_log_holds_the_limits_before_and_after_as_stored(api, client, pair, store):
+    _, alice_wallet, _, _ = pair
+
+    def stored():
+        return store.read(lambda db: db.wallets.find_one({"_id": alice_wallet})).get("limits") or {}
+
+    first = stored()
+    put_limits(client, api, alice_wallet, max_balance="1000", daily_out_count=3)
+    second = stored()
+    put_limits(client, api, alice_wallet, max_balance=None, per_transfer_max="5.5")
+    third = stored()
+    log = [entry for entry in client.get("/admin-log?limit=100", headers=api.operator).json["data"]
+           if entry["action"] == "limits.changed" and entry["target"]["id"] == alice_wallet]
+    assert [(entry["before"], entry["after"]) for entry in log] == [(second, third), (first, second)]
+    assert third == {"per_transfer_max_cents": 550, "daily_out_count": 3}  # max_balance removed
+
+
 @pytest.mark.parametrize("body, field", [
     ({"max_balance": "0"}, "/max_balance"), ({"daily_out_amount": 5}, "/daily_out_amount"),
     ({"per_transfer_max": "1.001"}, "/per_transfer_max"), ({"daily_out_count": -1}, "/daily_out_count"),
