@@ -8,8 +8,6 @@ with the database (``db init``): requests with no tenant context act in it.
 import threading
 import time
 
-from pymongo import ReturnDocument
-
 from app import errors
 from app.ledger import accounts, admin_log, api_keys
 from app.ledger.units import new_id, now
@@ -70,20 +68,18 @@ def list_tenants(across, after=None, limit=50):
 
 
 def update_tenant(across, tenant_id, changes):
-    """Apply ``changes`` (name, status, service_limits, rate_limit) with a conditional update on the
-    version read, logged with before and after in the same unit; TenantNotFound if none."""
+    """Apply ``changes`` (top-level fields: name, status, service_limits, rate_limit) in one update
+    that returns the tenant as it was, logged with before and after in the same unit;
+    TenantNotFound if none. A concurrent change is a write conflict: the unit runs again."""
     store = across.tenant(tenant_id)
 
     def work(tx):
-        before = tx.tenants.find_one({"_id": tenant_id})
+        moment = now()
+        before = tx.tenants.find_one_and_update(
+            {"_id": tenant_id}, {"$set": dict(changes, updated_at=moment), "$inc": {"version": 1}})
         if before is None:
             raise errors.TenantNotFound(f"no tenant {tenant_id}")
-        after = tx.tenants.find_one_and_update(
-            {"_id": tenant_id, "version": before["version"]},
-            {"$set": dict(changes, updated_at=now()), "$inc": {"version": 1}},
-            return_document=ReturnDocument.AFTER)
-        if after is None:  # changed since it was read (MongoDB aborts the unit first)
-            raise errors.TenantNotFound(f"no tenant {tenant_id}")
+        after = dict(before, **changes, updated_at=moment, version=before["version"] + 1)
         admin_log.append(tx, "tenant.updated", {"type": "tenant", "id": tenant_id},
                          before=public_fields(before), after=public_fields(after))
         return after

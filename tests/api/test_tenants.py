@@ -267,6 +267,24 @@ def test_each_admin_action_is_in_the_log_without_secrets(client, two):
     assert newest["has_more"] and not {e["id"] for e in newest["data"]} & {e["id"] for e in second["data"]}
 
 
+def test_a_tenant_update_is_logged_with_what_it_was_and_what_it_became(client):
+    acme = Tenant(client, "Acme")
+    shown = client.get(f"/tenants/{acme.id}", headers=OPERATOR).json
+    changed = client.patch(f"/tenants/{acme.id}", json={"name": "Acme Two", "status": "suspended",
+                                                        "service_limits": dict(LIMITS, max_clients=7)},
+                           headers=OPERATOR)
+    assert changed.status_code == 200, changed.json
+    assert changed.json == client.get(f"/tenants/{acme.id}", headers=OPERATOR).json
+    fields = ("name", "status", "service_limits", "rate_limit")
+    [entry] = [e for e in client.get("/admin-log?limit=100", headers=acme.platform).json["data"]
+               if e["action"] == "tenant.updated"]
+    assert entry["before"] == {name: shown[name] for name in fields}
+    assert entry["after"] == {name: changed.json[name] for name in fields}
+    assert entry["after"]["service_limits"]["max_clients"] == 7 and entry["after"]["status"] == "suspended"
+    missing = client.patch("/tenants/ten_000000000000000000000000", json={"name": "X"}, headers=OPERATOR)
+    assert (missing.status_code, missing.json["code"]) == (404, "tenant_not_found")
+
+
 def test_each_tenants_books_sum_to_zero_and_the_platform_audits_all(client, two, app):
     a, b = two
     client.post(f"/wallets/{b.wallet}/deposits", json={"amount": "7.00"}, headers=b.key)
