@@ -80,10 +80,10 @@ class EmbeddedStore(Store):
         self._lock = threading.RLock()
         self.reader = Collections(collections)
         # The engine's short paths in use: one set, shared by the collections of open_database.
-        shared = {id(collection._store._documents.on) for collection in collections.values()}
-        if len(shared) != 1:
+        sets = [collection._store._documents.on for collection in collections.values()]
+        if any(on is not sets[0] for on in sets):
             raise ValueError("an embedded store's collections come from one open_database")
-        self._on = next(iter(collections.values()))._store._documents.on
+        self._on = sets[0]
 
     def use_accelerators(self, names):
         """Use only the named short paths of ``engine.ACCELERATORS`` from now on (make bench and

@@ -22,10 +22,11 @@ here either, and an insert that would give one caller more than IDEMPOTENCY_MAX_
 unexpired ones is refused (``StoreFull``); none is dropped before its TTL.
 
 Each short path can be switched off (``ACCELERATORS``; ``EmbeddedStore.use_accelerators``),
-and then mongomock answers as it does alone: tests/storage/test_embedded_accelerators.py
-requires the same answers either way, and ``make bench`` (scripts/embedded_paths.py) measures
-what each one saves. A path switched off is only not read: its tables are still kept, so that
-it can be switched on again at any moment. Retention is behaviour, not speed: always on.
+and then that step is done mongomock's own way: tests/storage/test_embedded_accelerators.py
+and tests/storage/test_embedded_writes.py require the same answers either way, and ``make
+bench`` (scripts/embedded_paths.py) measures what each one saves. A path switched off is only
+not read: its tables are still kept, so that it can be switched on again at any moment.
+Retention is behaviour, not speed: always on.
 """
 import collections
 import copy
@@ -51,8 +52,8 @@ ACCELERATORS = {
             "and a unique index is checked through its bucket",
     "range": "range buckets: a bounded or sorted read of a compound index's next field walks it in "
              "order, and a sorted page copies only its own documents",
-    "writes": "one-document paths: an insert, an update by _id, find_one_and_update and find_one "
-              "copy one document, without mongomock's cursor",
+    "writes": "short write paths: an insert, a $set/$inc/$unset update (by _id or of many), "
+              "find_one_and_update and find_one, without mongomock's cursor and copies",
     "scan": "the audit's snapshot reads the stored documents in place instead of mongomock's copies",
     "group": "the audit's $group runs as compiled closures instead of mongomock's evaluator",
 }
